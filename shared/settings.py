@@ -1,0 +1,106 @@
+"""Relay settings: read from the environment (Azure app settings, or local.settings.json Values).
+
+Every field's alias is the app setting name. `infra/main.bicep` must provide each one that is
+not marked `local_only` (a test over the parsed template enforces it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+DEFAULT_SIGNL4_WEBHOOK_URL = "https://connect.signl4.com/webhook/"
+DEFAULT_RESOLVED_STATUSES = "9,Closed,Resolved,Cancelled"
+
+
+class SettingsError(Exception):
+    """A setting is present but unusable. The message names the setting, never its value."""
+
+
+def _parse_list(value: Any) -> frozenset[str]:
+    """Comma-separated list -> case-folded set; Halo status ids and names are matched alike."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        items = value.split(",")
+    else:
+        items = list(value)
+    return frozenset(str(item).strip().casefold() for item in items if str(item).strip())
+
+
+CaseFoldedSet = Annotated[frozenset[str], BeforeValidator(_parse_list)]
+
+
+class RelaySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    signl4_team_secret: SecretStr | None = Field(None, alias="SIGNL4_TEAM_SECRET")
+    signl4_webhook_url: str = Field(
+        DEFAULT_SIGNL4_WEBHOOK_URL, alias="SIGNL4_WEBHOOK_URL", pattern=r"^https?://[^\s]+$"
+    )
+    signl4_timeout_seconds: float = Field(4.0, gt=0, le=60, alias="SIGNL4_TIMEOUT_SECONDS")
+    signl4_max_attempts: int = Field(3, ge=1, le=10, alias="SIGNL4_MAX_ATTEMPTS")
+    signl4_retry_budget_seconds: float = Field(
+        10.0, gt=0, le=120, alias="SIGNL4_RETRY_BUDGET_SECONDS"
+    )
+    signl4_backoff_seconds: float = Field(0.5, ge=0, le=30, alias="SIGNL4_BACKOFF_SECONDS")
+
+    halo_base_url: str | None = Field(None, alias="HALO_BASE_URL", pattern=r"^https?://[^\s]+$")
+    halo_webhook_username: str | None = Field(None, alias="HALO_WEBHOOK_USERNAME")
+    halo_webhook_password: SecretStr | None = Field(None, alias="HALO_WEBHOOK_PASSWORD")
+
+    relay_resolved_statuses: CaseFoldedSet = Field(
+        _parse_list(DEFAULT_RESOLVED_STATUSES), alias="RELAY_RESOLVED_STATUSES"
+    )
+    relay_ack_statuses: CaseFoldedSet = Field(frozenset(), alias="RELAY_ACK_STATUSES")
+    # Paging filters: empty means "page for every ticket". They only hold back `new`;
+    # acknowledged/resolved always go through so an alert can always be closed.
+    relay_page_priorities: CaseFoldedSet = Field(frozenset(), alias="RELAY_PAGE_PRIORITIES")
+    relay_page_teams: CaseFoldedSet = Field(frozenset(), alias="RELAY_PAGE_TEAMS")
+    relay_emergency_priorities: CaseFoldedSet = Field(
+        frozenset(), alias="RELAY_EMERGENCY_PRIORITIES"
+    )
+    relay_dry_run: bool = Field(False, alias="RELAY_DRY_RUN")
+
+    @property
+    def dry_run(self) -> bool:
+        """No secret means nothing can be sent: build the payload and say so."""
+        return self.relay_dry_run or self.signl4_team_secret is None
+
+    @property
+    def basic_auth_required(self) -> bool:
+        return bool(self.halo_webhook_username and self.halo_webhook_password)
+
+    @classmethod
+    def setting_names(cls, *, include_local_only: bool = True) -> list[str]:
+        names = []
+        for field in cls.model_fields.values():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if extra.get("local_only") and not include_local_only:
+                continue
+            names.append(field.alias or "")
+        return names
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RelaySettings:
+        # Azure app settings and local.settings.json often hold "" for "not set".
+        relevant = tuple(
+            (name, environ[name]) for name in cls.setting_names() if environ.get(name, "").strip()
+        )
+        return _settings_from_items(relevant)
+
+
+@lru_cache(maxsize=8)
+def _settings_from_items(items: tuple[tuple[str, str], ...]) -> RelaySettings:
+    # Cached per distinct environment: settings are read on every request but rarely change.
+    try:
+        return RelaySettings.model_validate(dict(items))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None
