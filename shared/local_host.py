@@ -1,0 +1,549 @@
+"""Serve the HTTP functions of a v2 `azure.functions.FunctionApp` without Core Tools.
+
+Core Tools (`func start`) cannot be installed on our machines, so this module stands in for it
+during manual runs, tests and benchmarks: `python -m shared serve` imports `function_app.app`
+and serves every HTTP-triggered function at the same `/<routePrefix>/<route>` path as the host.
+
+What it does like the Functions host:
+- `Values` from `local.settings.json` become environment variables (the environment wins);
+- routes come from the trigger (`route`, default the function name), matched case-insensitively,
+  with `{name}`, `{name?}` (last segment) and `{*rest}` templates filled into `req.route_params`;
+  a literal segment beats a parameter, as in ASP.NET routing;
+- the route prefix is `extensions.http.routePrefix` from host.json, else "api";
+- a function returning None answers 204; an exception answers 500 (traceback on stderr only).
+
+What it does not do: check function keys (`func start` does not either), run non-HTTP triggers
+(they are listed as not served), input bindings, or `context` parameters. Route constraints
+such as `{id:int}` are accepted but not enforced. Methods default to GET and POST.
+
+Output bindings (the hook a later queue-delivery feature plugs into): every output binding of
+an HTTP function (e.g. `@app.queue_output(arg_name="outbox", ...)`) is passed to the function
+as an `OutValue` (a `func.Out`). After the function returns, for each one whose value was set
+the host calls
+
+    output_sink(binding_type: str, binding: azure.functions.decorators.core.Binding, value)
+
+e.g. `("queue", QueueOutput(queue_name="signl4-outbox", connection=...), '{"..."}')`; use
+`binding.get_dict_repr()` for the function.json view. The call happens before the response is
+sent, like the host flushing outputs at the end of an invocation, so a sink that raises turns
+the response into a 500. The default sink, `LocalHost.keep_in_memory`, logs a warning and
+appends an `OutputRecord` to `LocalHost.outputs`. Sinks run on the server's request threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import traceback
+import weakref
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import azure.functions as func
+from azure.functions.decorators.core import Binding, BindingDirection
+from azure.functions.decorators.function_app import Function
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROUTE_PREFIX = "api"
+DEFAULT_METHODS: frozenset[str] = frozenset({"GET", "POST"})
+
+OutputSink = Callable[[str, Binding, Any], None]
+
+
+class LocalHostError(Exception):
+    """A problem the user must fix before serving; the CLI prints the message, no traceback."""
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Copy `Values` from local.settings.json into `environ` where not already set.
+
+    Returns the names applied (never values: they hold secrets). A missing file applies
+    nothing; a malformed one raises LocalHostError naming the problem but not the content.
+    """
+    env = os.environ if environ is None else environ
+    if not path.is_file():
+        return []
+    try:
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LocalHostError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        # The message is position only; the offending text is not echoed (it may be a secret).
+        raise LocalHostError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(document, dict):
+        raise LocalHostError(f"{path}: expected a JSON object at the top level")
+    values = document.get("Values", {})
+    if not isinstance(values, dict):
+        raise LocalHostError(f'{path}: "Values" must be an object of name -> string')
+    bad = sorted(name for name, value in values.items() if not isinstance(value, str))
+    if bad:
+        raise LocalHostError(f'{path}: "Values" entries must be strings: {", ".join(bad)}')
+    applied = [name for name in values if name not in env]
+    for name in applied:
+        env[name] = values[name]
+    return applied
+
+
+def read_route_prefix(host_json: Path) -> str:
+    """`extensions.http.routePrefix` from host.json (may be ""), else "api"."""
+    if not host_json.is_file():
+        return DEFAULT_ROUTE_PREFIX
+    try:
+        document = json.loads(host_json.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LocalHostError(f"{host_json}: not valid JSON: {exc}") from None
+    http = (document.get("extensions") or {}).get("http") or {}
+    prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
+    if not isinstance(prefix, str):
+        raise LocalHostError(f"{host_json}: extensions.http.routePrefix must be a string")
+    return prefix.strip("/")
+
+
+# --- function index --------------------------------------------------------------------------
+
+# get_functions() may run only once per FunctionApp (a second call fails its duplicate-name
+# check), so the index is kept per app object and shared by every LocalHost built over it.
+_INDEXES: weakref.WeakKeyDictionary[func.FunctionApp, list[Function]] = weakref.WeakKeyDictionary()
+_INDEX_LOCK = threading.Lock()
+
+
+def index_functions(app: func.FunctionApp) -> list[Function]:
+    """The app's functions, built once per app object."""
+    with _INDEX_LOCK:
+        if app not in _INDEXES:
+            _INDEXES[app] = app.get_functions()
+        return _INDEXES[app]
+
+
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^{}?]*)?(\??)\}")
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One served HTTP function: its compiled route template and how to call it."""
+
+    name: str
+    template: str  # "items/{id}", without the prefix
+    methods: frozenset[str]
+    pattern: re.Pattern[str]
+    precedence: tuple[int, ...]  # lower sorts first: literal < parameter < optional < catch-all
+    trigger_arg: str
+    outputs: tuple[Binding, ...]
+    call: Callable[..., Any]
+
+    def path(self, prefix: str) -> str:
+        return "/" + "/".join(part for part in (prefix, self.template) if part)
+
+
+@dataclass(frozen=True)
+class UnservedFunction:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """An output binding value the default sink kept instead of delivering."""
+
+    function: str
+    binding_type: str
+    binding: Binding
+    value: Any
+
+
+def compile_route(template: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
+    """Regex for a route template; `{x}` matches one segment, `{x?}` may be absent at the end,
+    `{*x}` takes the rest. Matching is case-insensitive, as in the host."""
+    segments = [segment for segment in template.strip("/").split("/") if segment]
+    regex = ""
+    precedence: list[int] = []
+    for index, segment in enumerate(segments):
+        pieces: list[str] = []
+        rank = 0
+        position = 0
+        for match in _PARAM.finditer(segment):
+            pieces.append(re.escape(segment[position : match.start()]))
+            catch_all, name, optional = match.group(1), match.group(2), match.group(3)
+            if catch_all:
+                pieces.append(f"(?P<{name}>.*)")
+                rank = max(rank, 3)
+            else:
+                pieces.append(f"(?P<{name}>[^/]+)")
+                rank = max(rank, 2 if optional else 1)
+            position = match.end()
+        pieces.append(re.escape(segment[position:]))
+        body = "".join(pieces)
+        if rank >= 2 and index == len(segments) - 1:
+            # Optional/catch-all last segment: "/items" must match "items/{*rest}" too.
+            regex += f"(?:/{body})?"
+        else:
+            regex += f"/{body}"
+        precedence.append(rank)
+    return re.compile(f"^{regex}/?$", re.IGNORECASE), tuple(precedence)
+
+
+def _methods(trigger: Binding) -> frozenset[str]:
+    declared = getattr(trigger, "methods", None)
+    if not declared:
+        return DEFAULT_METHODS
+    return frozenset(str(getattr(method, "value", method)).upper() for method in declared)
+
+
+def _build_route(function: Function) -> HttpRoute | UnservedFunction:
+    name = function.get_function_name() or function.get_user_function().__name__
+    trigger = function.get_trigger()
+    if trigger is None or trigger.type != "httpTrigger":
+        kind = trigger.type if trigger is not None else "no trigger"
+        return UnservedFunction(name, kind)
+    inputs = [
+        b
+        for b in function.get_bindings()
+        if b is not trigger and b.direction == BindingDirection.IN.value
+    ]
+    if inputs:
+        kinds = ", ".join(f"{b.type} '{b.name}'" for b in inputs)
+        return UnservedFunction(name, f"input bindings have no local support: {kinds}")
+    outputs = tuple(
+        b
+        for b in function.get_bindings()
+        if b.direction == BindingDirection.OUT.value and b.type != "http" and b.name != "$return"
+    )
+    user_function = function.get_user_function()
+    bound = {trigger.name, *(b.name for b in outputs)}
+    unbound = [
+        parameter.name
+        for parameter in inspect.signature(user_function).parameters.values()
+        if parameter.name not in bound
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    if unbound:
+        return UnservedFunction(name, f"parameters with no local binding: {', '.join(unbound)}")
+    template = (getattr(trigger, "route", None) or name).strip("/")
+    pattern, precedence = compile_route(template)
+    return HttpRoute(
+        name=name,
+        template=template,
+        methods=_methods(trigger),
+        pattern=pattern,
+        precedence=precedence,
+        trigger_arg=trigger.name,
+        outputs=outputs,
+        call=user_function,
+    )
+
+
+# --- invocation ------------------------------------------------------------------------------
+
+
+class OutValue(func.Out[Any]):
+    """The `func.Out` handed to the function for an output binding; remembers if it was set."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+        self.is_set = False
+
+    def set(self, val: Any) -> None:
+        self._value = val
+        self.is_set = True
+
+    def get(self) -> Any:
+        return self._value
+
+
+@dataclass(frozen=True)
+class LocalResponse:
+    """What goes back on the wire; kept apart from http.server so dispatch is testable alone."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _json_response(
+    status: int, payload: Mapping[str, Any], extra: list[tuple[str, str]] | None = None
+) -> LocalResponse:
+    headers = [("Content-Type", "application/json; charset=utf-8"), *(extra or [])]
+    return LocalResponse(status, headers, json.dumps(payload).encode())
+
+
+def _to_local_response(result: Any) -> LocalResponse:
+    """Convert what the function returned, as the Python worker does for `$return`."""
+    if result is None:
+        return LocalResponse(204, [], b"")
+    if isinstance(result, str | bytes):
+        result = func.HttpResponse(result)
+    if not isinstance(result, func.HttpResponse):
+        raise TypeError(f"HTTP function returned {type(result).__name__}, not HttpResponse")
+    # Length and framing are ours to set: a stale Content-Length would corrupt the stream.
+    skip = {"content-length", "transfer-encoding", "connection"}
+    headers = [(k, v) for k, v in result.headers.items() if k.lower() not in skip]
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", f"{result.mimetype}; charset={result.charset}"))
+    return LocalResponse(result.status_code, headers, result.get_body())
+
+
+class LocalHost:
+    """Routes HTTP requests to the HTTP functions of one FunctionApp."""
+
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        *,
+        route_prefix: str = DEFAULT_ROUTE_PREFIX,
+        output_sink: OutputSink | None = None,
+    ) -> None:
+        self.route_prefix = route_prefix.strip("/")
+        self.outputs: list[OutputRecord] = []
+        self.output_sink: OutputSink = output_sink or self.keep_in_memory
+        self.routes: list[HttpRoute] = []
+        self.unserved: list[UnservedFunction] = []
+        for function in index_functions(app):
+            built = _build_route(function)
+            if isinstance(built, HttpRoute):
+                self.routes.append(built)
+            else:
+                self.unserved.append(built)
+        # Startup lines follow declaration order; matching needs literal-first precedence.
+        self._declared = list(self.routes)
+        self.routes.sort(key=lambda route: route.precedence)
+        self._invoking = threading.local()
+
+    def keep_in_memory(self, binding_type: str, binding: Binding, value: Any) -> None:
+        """Default output sink: nothing delivers locally yet, so say so and keep the value."""
+        function = getattr(self._invoking, "name", "?")
+        log.warning(
+            "output binding %s %s has no local delivery; value kept in memory",
+            binding_type,
+            binding.name,
+        )
+        self.outputs.append(OutputRecord(function, binding_type, binding, value))
+
+    def describe(self, base_url: str) -> list[str]:
+        """Startup lines: one per served function, then what is not served."""
+        lines = [
+            f"{route.name}: {','.join(sorted(route.methods))} "
+            f"{base_url}{route.path(self.route_prefix)}"
+            for route in self._declared
+        ]
+        lines += [
+            f"{item.name}: not served by the local host ({item.reason})" for item in self.unserved
+        ]
+        return lines
+
+    def dispatch(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> LocalResponse:
+        """Find the function for `method url`, call it, and build the response."""
+        parts = urlsplit(url)
+        path = parts.path
+        prefix = f"/{self.route_prefix}" if self.route_prefix else ""
+        if prefix and not (
+            path.lower() == prefix.lower() or path.lower().startswith(prefix.lower() + "/")
+        ):
+            return self._not_found(method, path)
+        relative = path[len(prefix) :]
+        allowed: set[str] = set()
+        for route in self.routes:
+            match = route.pattern.match(relative or "/")
+            if match is None:
+                continue
+            if method.upper() not in route.methods:
+                allowed |= route.methods
+                continue
+            route_params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+            request = func.HttpRequest(
+                method=method.upper(),
+                url=url,
+                headers=dict(headers),
+                # Repeated query keys: the last value wins.
+                params=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                route_params=route_params,
+                body=body,
+            )
+            return self._invoke(route, request)
+        if allowed:
+            listed = ", ".join(sorted(allowed))
+            return _json_response(
+                405,
+                {"error": "method_not_allowed", "message": f"{method} {path} allows {listed}"},
+                [("Allow", listed)],
+            )
+        return self._not_found(method, path)
+
+    @staticmethod
+    def _not_found(method: str, path: str) -> LocalResponse:
+        return _json_response(
+            404, {"error": "not_found", "message": f"No function serves {method} {path}"}
+        )
+
+    def _invoke(self, route: HttpRoute, request: func.HttpRequest) -> LocalResponse:
+        outs = {binding.name: OutValue() for binding in route.outputs}
+        self._invoking.name = route.name
+        try:
+            result = route.call(**{route.trigger_arg: request}, **outs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+            response = _to_local_response(result)
+            for binding in route.outputs:
+                if outs[binding.name].is_set:
+                    self.output_sink(binding.type, binding, outs[binding.name].get())
+            return response
+        except Exception:
+            # Like the host: the caller learns only that it failed; details stay in the log.
+            sys.stderr.write(f"Function {route.name} failed:\n{traceback.format_exc()}")
+            return _json_response(500, {"error": "internal"})
+        finally:
+            self._invoking.name = None
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def make_server(self, host: str = "127.0.0.1", port: int = 7071) -> ThreadingHTTPServer:
+        """A bound (not yet serving) server; port 0 picks a free port."""
+        server = ThreadingHTTPServer((host, port), _handler_for(self))
+        server.daemon_threads = True
+        return server
+
+    def start_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0
+    ) -> tuple[str, Callable[[], None]]:
+        """Serve in a background thread; returns the base URL and a stop function."""
+        server = self.make_server(host, port)
+        thread = threading.Thread(target=server.serve_forever, name="local-host", daemon=True)
+        thread.start()
+        bound_host, bound_port = server.server_address[:2]
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+        return f"http://{_url_host(str(bound_host))}:{bound_port}", stop
+
+    @contextlib.contextmanager
+    def running(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """`with host.running() as base_url:` for tests and benchmarks."""
+        base_url, stop = self.start_in_thread(host, port)
+        try:
+            yield base_url
+        finally:
+            stop()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1 keeps connections alive (benchmarks); every response sets Content-Length.
+        protocol_version = "HTTP/1.1"
+        server_version = "shared.local_host"
+
+        def _handle(self) -> None:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self._send(
+                    _json_response(
+                        411, {"error": "length_required", "message": "send Content-Length"}
+                    ),
+                    close=True,
+                )
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                bad_length = {"error": "bad_request", "message": "invalid Content-Length"}
+                self._send(_json_response(400, bad_length), close=True)
+                return
+            body = self.rfile.read(length) if length > 0 else b""
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                key = key.lower()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            url = f"http://{host}{self.path}"
+            self._send(local_host.dispatch(self.command, url, headers, body))
+
+        def _send(self, response: LocalResponse, close: bool = False) -> None:
+            self.send_response(response.status)
+            for key, value in response.headers:
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("%s %s", self.address_string(), format % args)
+
+    return Handler
+
+
+# --- CLI entry -------------------------------------------------------------------------------
+
+
+def serve(app_module: str, host: str, port: int, cwd: Path | None = None) -> int:
+    """`python -m shared serve`: load settings, import the app, print the routes, serve."""
+    import importlib
+
+    root = Path.cwd() if cwd is None else cwd
+    applied = load_local_settings(root / "local.settings.json")
+    if applied:
+        print(f"Loaded {len(applied)} setting(s) from local.settings.json", flush=True)
+    route_prefix = read_route_prefix(root / "host.json")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(app_module)
+    except ModuleNotFoundError as exc:
+        if exc.name and app_module.startswith(exc.name):
+            raise LocalHostError(f"cannot import app module {app_module!r} from {root}") from None
+        raise
+    app = getattr(module, "app", None)
+    if not isinstance(app, func.FunctionApp):
+        raise LocalHostError(f"{app_module}.app is not an azure.functions.FunctionApp")
+    local_host = LocalHost(app, route_prefix=route_prefix)
+    try:
+        server = local_host.make_server(host, port)
+    except OSError as exc:
+        raise LocalHostError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound_port = server.server_address[1]
+    for line in local_host.describe(f"http://{_url_host(host)}:{bound_port}"):
+        print(line, flush=True)
+    print("Function keys are not checked locally (like func start).", flush=True)
+    banner = getattr(module, "local_host_banner", None)
+    if callable(banner):
+        print(banner(), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
