@@ -1,0 +1,1 @@
+"""A tiny FunctionApp for tests/test_local_host.py (not the relay)."""

@@ -1,0 +1,401 @@
+"""The local host (`python -m shared serve`) over real HTTP, against tests/local_host_app."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+import requests
+
+from shared.local_host import (
+    LocalHost,
+    LocalHostError,
+    compile_route,
+    load_local_settings,
+    read_route_prefix,
+)
+from tests.local_host_app import sample_app
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_MODULE = "tests.local_host_app.sample_app"
+
+
+@pytest.fixture(scope="module")
+def host() -> LocalHost:
+    return LocalHost(sample_app.app)
+
+
+@pytest.fixture(scope="module")
+def base_url(host: LocalHost) -> Iterator[str]:
+    with host.running() as url:
+        yield url
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+def test_get_route_returns_status_headers_and_mimetype(base_url: str) -> None:
+    response = requests.get(f"{base_url}/api/ping", timeout=5)
+    assert response.status_code == 203
+    assert response.text == "pong"
+    assert response.headers["X-Sample"] == "yes"
+    assert response.headers["Content-Type"] == "text/x-pong; charset=utf-8"
+
+
+def test_paths_match_case_insensitively_with_optional_trailing_slash(base_url: str) -> None:
+    assert requests.get(f"{base_url}/API/Ping", timeout=5).text == "pong"
+    assert requests.get(f"{base_url}/api/ping/", timeout=5).text == "pong"
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/ping", "/api", "/api/ping/extra", "/"])
+def test_unknown_path_is_404_json(base_url: str, path: str) -> None:
+    response = requests.get(f"{base_url}{path}", timeout=5)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"] == "not_found"
+    assert path in response.json()["message"]
+
+
+def test_wrong_method_is_405_json_with_allow(base_url: str) -> None:
+    response = requests.delete(f"{base_url}/api/items/7", timeout=5)
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert response.headers["Allow"] == "POST, PUT"
+
+
+def test_routes_without_methods_take_get_and_post_only(base_url: str) -> None:
+    assert requests.get(f"{base_url}/api/nothing", timeout=5).status_code == 204
+    post = requests.post(f"{base_url}/api/nothing", timeout=5)
+    assert post.status_code == 204
+    assert post.content == b""
+    assert requests.put(f"{base_url}/api/nothing", timeout=5).status_code == 405
+
+
+def test_literal_route_wins_over_parameter(base_url: str) -> None:
+    assert requests.post(f"{base_url}/api/items/special", timeout=5).text == "special"
+    assert requests.post(f"{base_url}/api/items/other", timeout=5).json()["route_params"] == {
+        "id": "other"
+    }
+
+
+def test_request_reaches_function_intact(base_url: str) -> None:
+    body = bytes(range(256)) + b"\r\n\x00end"
+    response = requests.put(
+        f"{base_url}/api/items/a%20b?x=1&empty=&x=2",
+        data=body,
+        headers={"X-Custom": "Value", "Content-Type": "application/octet-stream"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    seen = response.json()
+    assert seen["method"] == "PUT"
+    assert seen["url"].endswith("/api/items/a%20b?x=1&empty=&x=2")
+    assert seen["url"].startswith(base_url)
+    assert seen["route_params"] == {"id": "a b"}
+    assert seen["params"] == {"x": "2", "empty": ""}
+    assert seen["headers"]["x-custom"] == "Value"
+    assert seen["headers"]["content-type"] == "application/octet-stream"
+    assert bytes.fromhex(seen["body_hex"]) == body
+
+
+def test_function_exception_is_500_json_without_details(
+    base_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    response = requests.get(f"{base_url}/api/boom", timeout=5)
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal"}
+    assert "secret-detail" not in response.text
+    assert "secret-detail-that-must-not-leak" in capfd.readouterr().err
+
+
+def test_server_keeps_serving_after_a_failure(base_url: str) -> None:
+    assert requests.get(f"{base_url}/api/boom", timeout=5).status_code == 500
+    assert requests.get(f"{base_url}/api/ping", timeout=5).status_code == 203
+
+
+def test_chunked_request_is_refused_with_411(base_url: str) -> None:
+    response = requests.post(f"{base_url}/api/nothing", data=iter([b"a", b"b"]), timeout=5)
+    assert response.status_code == 411
+
+
+@pytest.mark.parametrize(
+    ("template", "path", "params"),
+    [
+        ("items/{id}", "/ITEMS/42", {"id": "42"}),
+        ("items/{id}", "/items", None),
+        ("items/{id?}", "/items", {}),
+        ("files/{*rest}", "/files/a/b/c", {"rest": "a/b/c"}),
+        ("v{version:int}/x", "/v2/x", {"version": "2"}),
+    ],
+)
+def test_compile_route(template: str, path: str, params: dict[str, str] | None) -> None:
+    match = compile_route(template)[0].match(path)
+    if params is None:
+        assert match is None
+    else:
+        assert match is not None
+        assert {k: v for k, v in match.groupdict().items() if v is not None} == params
+
+
+def test_custom_route_prefix_and_empty_prefix() -> None:
+    for prefix, path in [("local", "/local/ping"), ("", "/ping")]:
+        with LocalHost(sample_app.app, route_prefix=prefix).running() as url:
+            assert requests.get(f"{url}{path}", timeout=5).text == "pong"
+            assert requests.get(f"{url}/api/ping", timeout=5).status_code == 404
+
+
+# --- output bindings -------------------------------------------------------------------------
+
+
+def test_output_binding_value_reaches_custom_sink() -> None:
+    delivered: list[tuple[str, Any, Any]] = []
+    local = LocalHost(
+        sample_app.app,
+        output_sink=lambda kind, binding, value: delivered.append((kind, binding, value)),
+    )
+    with local.running() as url:
+        response = requests.post(f"{url}/api/enqueue", data=b'{"n": 1}', timeout=5)
+        assert response.status_code == 202
+        assert requests.post(f"{url}/api/enqueue?skip=1", data=b"x", timeout=5).status_code == 202
+    assert len(delivered) == 1, "an unset output must not reach the sink"
+    kind, binding, value = delivered[0]
+    assert kind == "queue"
+    assert binding.queue_name == "sample-outbox"
+    assert binding.get_dict_repr()["connection"] == "AzureWebJobsStorage"
+    assert value == '{"n": 1}'
+
+
+def test_default_sink_keeps_value_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    local = LocalHost(sample_app.app)
+    with local.running() as url:
+        requests.post(f"{url}/api/enqueue", data=b"hello", timeout=5)
+    assert [(r.function, r.binding_type, r.value) for r in local.outputs] == [
+        ("enqueue", "queue", "hello")
+    ]
+    assert "output binding queue outbox has no local delivery" in caplog.text
+
+
+def test_failing_sink_is_a_500() -> None:
+    def broken_sink(kind: str, binding: Any, value: Any) -> None:
+        raise ConnectionError("queue down")
+
+    with LocalHost(sample_app.app, output_sink=broken_sink).running() as url:
+        response = requests.post(f"{url}/api/enqueue", data=b"x", timeout=5)
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal"}
+
+
+# --- index -----------------------------------------------------------------------------------
+
+
+def test_non_http_functions_are_listed_not_served(host: LocalHost) -> None:
+    lines = host.describe("http://h:1")
+    assert "ping: GET http://h:1/api/ping" in lines
+    assert "echo: POST,PUT http://h:1/api/items/{id}" in lines
+    assert "drain: not served by the local host (queueTrigger)" in lines
+    assert "tick: not served by the local host (timerTrigger)" in lines
+    assert {route.name for route in host.routes} == {
+        "ping",
+        "echo",
+        "special",
+        "boom",
+        "nothing",
+        "env",
+        "enqueue",
+    }
+
+
+def test_app_can_be_hosted_twice_despite_single_get_functions() -> None:
+    first = LocalHost(sample_app.app)
+    second = LocalHost(sample_app.app)
+    assert [r.name for r in first.routes] == [r.name for r in second.routes]
+
+
+def test_functions_needing_unsupported_parameters_are_not_served() -> None:
+    app = func.FunctionApp()
+
+    @app.route(route="ctx")
+    def with_context(req: func.HttpRequest, context: func.Context) -> str:
+        return "unreachable"
+
+    local = LocalHost(app)
+    assert local.routes == []
+    assert "context" in local.unserved[0].reason
+
+
+def test_str_return_and_async_function() -> None:
+    app = func.FunctionApp()
+
+    @app.route(route="text", methods=["GET"])
+    async def text(req: func.HttpRequest) -> str:
+        return "plain"
+
+    with LocalHost(app).running() as url:
+        response = requests.get(f"{url}/api/text", timeout=5)
+    assert (response.status_code, response.text) == (200, "plain")
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_local_settings_fill_missing_values_only(tmp_path: Path) -> None:
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "file", "B": "file"}}))
+    environ = {"B": "env"}
+    applied = load_local_settings(settings, environ)
+    assert applied == ["A"]
+    assert environ == {"A": "file", "B": "env"}
+
+
+def test_missing_local_settings_apply_nothing(tmp_path: Path) -> None:
+    environ: dict[str, str] = {}
+    assert load_local_settings(tmp_path / "local.settings.json", environ) == []
+    assert environ == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"Values": {"SECRET": "hunter2",}}', "not valid JSON (line 1"),
+        ('["Values"]', "JSON object"),
+        ('{"Values": "SECRET=hunter2"}', '"Values" must be an object'),
+        ('{"Values": {"PORT": 7071, "SECRET": "hunter2"}}', "must be strings: PORT"),
+    ],
+)
+def test_malformed_local_settings_are_reported_without_values(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(content)
+    with pytest.raises(LocalHostError) as error:
+        load_local_settings(settings, {})
+    assert expected in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_route_prefix_from_host_json(tmp_path: Path) -> None:
+    host_json = tmp_path / "host.json"
+    assert read_route_prefix(host_json) == "api"
+    host_json.write_text('{"version": "2.0"}')
+    assert read_route_prefix(host_json) == "api"
+    host_json.write_text('{"extensions": {"http": {"routePrefix": "/hooks/"}}}')
+    assert read_route_prefix(host_json) == "hooks"
+
+
+# --- CLI as a subprocess ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(cwd: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared", "serve", "--app", APP_MODULE, "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_until_up(proc: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited {proc.returncode}: {proc.communicate()[1]}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    pytest.fail("server did not answer within 20 s")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+def test_cli_serves_the_app_from_repo_root() -> None:
+    port = _free_port()
+    proc = _serve(REPO_ROOT, port)
+    try:
+        _wait_until_up(proc, f"http://127.0.0.1:{port}/api/ping")
+        response = requests.post(f"http://127.0.0.1:{port}/api/items/9?q=1", data=b"hi", timeout=5)
+        assert response.json()["route_params"] == {"id": "9"}
+        assert response.json()["params"] == {"q": "1"}
+    finally:
+        out, _ = _stop(proc)
+    assert f"ping: GET http://127.0.0.1:{port}/api/ping" in out
+    assert "drain: not served by the local host (queueTrigger)" in out
+    assert "Function keys are not checked locally" in out
+    assert "sample app banner" in out
+
+
+def test_cli_loads_settings_and_host_json_from_cwd(tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"Values": {"LH_FROM_FILE": "file-value", "LH_BOTH": "file-value"}})
+    )
+    (tmp_path / "host.json").write_text('{"extensions": {"http": {"routePrefix": "local"}}}')
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LH_BOTH": "env-value"}
+    port = _free_port()
+    proc = _serve(tmp_path, port, env)
+    try:
+        base = f"http://127.0.0.1:{port}/local"
+        _wait_until_up(proc, f"{base}/ping")
+        assert requests.get(f"{base}/env/LH_FROM_FILE", timeout=5).text == "file-value"
+        assert requests.get(f"{base}/env/LH_BOTH", timeout=5).text == "env-value"
+    finally:
+        out, err = _stop(proc)
+    assert "file-value" not in out + err
+
+
+def test_cli_rejects_malformed_settings_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text('{"Values": {"SECRET": "hunter2"')
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "shared", "serve", "--app", APP_MODULE, "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "local.settings.json: not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_cli_help_and_usage_errors() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shared", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0
+    assert "serve" in helped.stdout
+    assert run("bogus").returncode == 2
+    assert run().returncode == 2
