@@ -1,0 +1,80 @@
+"""The relay's error catalogue: every error a caller can see has a stable code and an HTTP status."""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """An error answered to the caller as `{"error": code, "message": message}`.
+
+    Messages are written for the MSP engineer reading Halo's webhook log; they never carry a
+    secret or the request body.
+    """
+
+    code = "internal"
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_body(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+class InvalidJson(RelayError):
+    code = "invalid_json"
+    status_code = 400
+
+
+class UnsupportedPayload(RelayError):
+    code = "unsupported_payload"
+    status_code = 400
+
+
+class Unauthorized(RelayError):
+    code = "unauthorized"
+    status_code = 401
+
+
+class PayloadTooLarge(RelayError):
+    code = "payload_too_large"
+    status_code = 413
+
+
+class MissingTicketId(RelayError):
+    code = "missing_ticket_id"
+    status_code = 422
+
+
+class InvalidStatus(RelayError):
+    code = "invalid_status"
+    status_code = 422
+
+
+class Signl4Rejected(RelayError):
+    """SIGNL4 answered 4xx: retrying will not help (and SIGNL4 throttles erroneous calls)."""
+
+    code = "signl4_rejected"
+    status_code = 502
+
+    def __init__(self, message: str, signl4_status: int) -> None:
+        super().__init__(message)
+        self.signl4_status = signl4_status
+
+
+class Signl4Unavailable(RelayError):
+    """Retries exhausted (5xx, 429, timeout, connection failure): the caller may retry later."""
+
+    code = "signl4_unavailable"
+    status_code = 503
+
+    def __init__(self, message: str, signl4_status: int | None = None) -> None:
+        super().__init__(message)
+        self.signl4_status = signl4_status
+
+
+class ConfigurationError(RelayError):
+    """A setting is unusable. Not the caller's fault, hence a 5xx, but it names the setting."""
+
+    code = "configuration_error"
+    status_code = 500

@@ -1,0 +1,397 @@
+"""HaloPSA payloads: every shape Halo can send, normalised into one typed `HaloEvent`.
+
+Pure functions only: no I/O. Halo sends three kinds of body to the one route:
+
+1. a webhook envelope (`event`, `object_id`, `ticket`, ...), with a small or full ticket object,
+   or none at all ("event information only");
+2. the body of SIGNL4's own HaloPSA guide (`Title`, `Message`, ..., `X-S4-ExternalID`), or its
+   close body `{"X-S4-ExternalID": "HaloPSA-<id>", "X-S4-Status": "resolved"}`;
+3. a bare ticket object, or `{"ticket": {...}}`.
+
+A missing field is tolerated; a missing ticket id is not (we would page about nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from enum import Enum
+from html.parser import HTMLParser
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from shared.errors import InvalidJson, InvalidStatus, MissingTicketId, UnsupportedPayload
+
+EXTERNAL_ID_PREFIX = "HaloPSA-"
+DETAILS_MAX_CHARS = 4000
+
+
+class AlertStatus(str, Enum):
+    """The three values of SIGNL4's X-S4-Status."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+# --- coercions: Halo sends nulls, "", numbers as strings, objects where names are expected ---
+
+_NO_DATE_PREFIXES = ("1900-01-01", "1899-12-30", "0001-01-01")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("Name")
+    if value is None or isinstance(value, (list, dict)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().casefold() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def parse_halo_date(value: Any) -> datetime | None:
+    """Halo dates come with or without Z, with 7 fractional digits, or as "no date" sentinels."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.startswith(_NO_DATE_PREFIXES):
+        return None
+    # Python 3.10's fromisoformat takes at most 6 fractional digits and no "Z".
+    text = _FRACTION.sub(r"\1", text.replace("Z", "+00:00").replace("z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class _TextExtractor(HTMLParser):
+    """Ticket details are HTML; SIGNL4 shows plain text. Block elements become line breaks."""
+
+    _BLOCKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "hr"})
+    _SKIPPED = frozenset({"script", "style", "head"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIPPED:
+            self._skip_depth += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._BLOCKS:  # <br/> is one line break, not an open and a close
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIPPED:
+            self._skip_depth = max(0, self._skip_depth - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            self.parts.append(data)
+
+
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def html_to_text(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    if "<" in text or "&" in text:
+        extractor = _TextExtractor()
+        extractor.feed(text)
+        extractor.close()
+        text = "".join(extractor.parts)
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    return text or None
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+OptionalInt = Annotated[int | None, BeforeValidator(_int)]
+HaloDate = Annotated[datetime | None, BeforeValidator(parse_halo_date)]
+PlainText = Annotated[str | None, BeforeValidator(html_to_text)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+class Ticket(BaseModel):
+    """One Halo ticket, whatever shape it arrived in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    summary: Text = None
+    details: PlainText = None
+    status_id: OptionalInt = None
+    status_name: Text = None
+    closed: Flag = False
+    priority_id: OptionalInt = None
+    priority: Text = None
+    ticket_type: Text = None
+    client: Text = None
+    site: Text = None
+    team_id: OptionalInt = None
+    team: Text = None
+    agent_id: OptionalInt = None
+    agent: Text = None
+    user: Text = None
+    reference: Text = None
+    date_occurred: HaloDate = None
+    date_closed: HaloDate = None
+
+    @property
+    def external_id(self) -> str:
+        return f"{EXTERNAL_ID_PREFIX}{self.id}"
+
+    def status_keys(self) -> frozenset[str]:
+        """The status as RELAY_*_STATUSES lists may name it: by id or by name."""
+        return _keys(self.status_id, self.status_name)
+
+    def priority_keys(self) -> frozenset[str]:
+        return _keys(self.priority_id, self.priority)
+
+    def team_keys(self) -> frozenset[str]:
+        return _keys(self.team_id, self.team)
+
+
+def _keys(number: int | None, name: str | None) -> frozenset[str]:
+    keys = {name.casefold()} if name else set()
+    if number is not None:
+        keys.add(str(number))
+    return frozenset(keys)
+
+
+Shape = Literal["webhook", "guide", "ticket"]
+
+
+class HaloEvent(BaseModel):
+    """What Halo told us: which ticket, in what state, and which event (if it said)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shape: Shape
+    # Lower-case Halo event name ("new ticket logged", "closed", ...); None when the body
+    # carries no event information (guide body, bare ticket).
+    event: str | None = None
+    ticket: Ticket
+    # X-S4-Status written into the body (the guide's close method); wins over inference.
+    requested_status: AlertStatus | None = None
+    # The webhook's own message text, used when the envelope carries no ticket.
+    message: Text = None
+    # Webhook delivery GUID, kept for logs (the ticket id is object_id, not this).
+    delivery_id: Text = None
+
+
+# --- body -> events ---
+
+_EMPTY_PLACEHOLDER = re.compile(r"(:\s*)(?=[,}\]])")
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Decode the request body. Repairs one known Halo quirk, else raises InvalidJson.
+
+    A Halo method template renders an empty placeholder as nothing (`"Site": ,`), which is not
+    JSON. Rather than drop the page, such values are read as null.
+    """
+    if not body or not body.strip():
+        raise InvalidJson("the request body is empty; HaloPSA must send a JSON body")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidJson("the request body is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as first_error:
+        repaired = _EMPTY_PLACEHOLDER.sub(r"\1null", text)
+        if repaired != text:
+            try:
+                return json.loads(repaired)
+            except json.JSONDecodeError:
+                pass
+        raise InvalidJson(
+            f"the request body is not valid JSON (line {first_error.lineno}, "
+            f"column {first_error.colno}: {first_error.msg})"
+        ) from None
+
+
+def _fold_keys(obj: dict[str, Any]) -> dict[str, Any]:
+    return {str(key).casefold(): value for key, value in obj.items()}
+
+
+_WEBHOOK_KEYS = frozenset({"event", "object_id", "webhook_id", "notification_id", "escmsg_id"})
+_TICKET_KEYS = frozenset(
+    {
+        "summary",
+        "details",
+        "status_id",
+        "hasbeenclosed",
+        "tickettype_id",
+        "client_id",
+        "dateoccurred",
+    }
+)
+
+
+def parse_event(obj: Any) -> HaloEvent:
+    """Normalise one JSON value (an object, not an array) into a HaloEvent."""
+    if not isinstance(obj, dict):
+        raise UnsupportedPayload(
+            f"expected a JSON object (a Halo webhook, the SIGNL4 guide body or a ticket), "
+            f"got {type(obj).__name__ if obj is not None else 'null'}"
+        )
+    folded = _fold_keys(obj)
+    if any(key.startswith("x-s4-") for key in folded) or "title" in folded:
+        return _parse_guide_body(folded)
+    if folded.keys() & _WEBHOOK_KEYS:
+        return _parse_webhook(folded)
+    ticket = folded.get("ticket")
+    if isinstance(ticket, dict) and len(folded) == 1:
+        return HaloEvent(shape="ticket", ticket=_ticket_from_halo(_fold_keys(ticket), None))
+    if "id" in folded and folded.keys() & _TICKET_KEYS:
+        return HaloEvent(shape="ticket", ticket=_ticket_from_halo(folded, None))
+    raise UnsupportedPayload(
+        "the body is neither a Halo webhook (event/object_id), the SIGNL4 guide body "
+        "(Title/X-S4-ExternalID) nor a Halo ticket (id with summary/status_id)"
+    )
+
+
+def _requested_status(value: Any) -> AlertStatus | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return AlertStatus(text.casefold())
+    except ValueError:
+        raise InvalidStatus(
+            f"X-S4-Status must be new, acknowledged or resolved, not {text[:40]!r}"
+        ) from None
+
+
+def _ticket_id(candidates: list[tuple[str, Any]]) -> int:
+    """First present candidate wins; a present but non-numeric id is an error, not a guess."""
+    for name, value in candidates:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        ticket_id = _int(value)
+        if ticket_id is None or ticket_id <= 0:
+            raise MissingTicketId(f"{name} {str(value)[:40]!r} is not a HaloPSA ticket number")
+        return ticket_id
+    names = ", ".join(name for name, _ in candidates)
+    raise MissingTicketId(f"no ticket id in the body (looked at {names})")
+
+
+def _parse_webhook(env: dict[str, Any]) -> HaloEvent:
+    ticket_obj = env.get("ticket")
+    ticket = _fold_keys(ticket_obj) if isinstance(ticket_obj, dict) else {}
+    ticket_id = _ticket_id(
+        [
+            ("object_id", env.get("object_id")),
+            ("ticket.id", ticket.get("id")),
+            ("ticket_id", env.get("ticket_id")),
+        ]
+    )
+    event = _text(env.get("event"))
+    return HaloEvent(
+        shape="webhook",
+        event=event.casefold() if event else None,
+        ticket=_ticket_from_halo(ticket, ticket_id),
+        requested_status=_requested_status(env.get("x-s4-status")),
+        message=env.get("message"),
+        delivery_id=env.get("id"),
+    )
+
+
+def _ticket_from_halo(t: dict[str, Any], ticket_id: int | None) -> Ticket:
+    """A Halo ticket object (small or full, keys already case-folded)."""
+    if ticket_id is None:
+        ticket_id = _ticket_id([("ticket.id", t.get("id")), ("ticket_id", t.get("ticket_id"))])
+    status = t.get("status")
+    priority = t.get("priority")
+    return Ticket(
+        id=ticket_id,
+        summary=t.get("summary"),
+        details=t.get("details") if t.get("details") is not None else t.get("details_html"),
+        status_id=t.get("status_id") if t.get("status_id") is not None else _int(status),
+        status_name=t.get("status_name") or (status if _int(status) is None else None),
+        closed=t.get("hasbeenclosed"),
+        priority_id=t.get("priority_id")
+        if t.get("priority_id") is not None
+        else (priority.get("priorityid") if isinstance(priority, dict) else _int(priority)),
+        priority=t.get("priority_name") or (priority if _int(priority) is None else None),
+        ticket_type=t.get("tickettype_name") or t.get("tickettype") or t.get("type"),
+        client=t.get("client_name") or t.get("client"),
+        site=t.get("site_name") or t.get("site"),
+        team_id=t.get("team_id"),
+        team=t.get("team") or t.get("team_name"),
+        agent_id=t.get("agent_id"),
+        agent=t.get("agent_name") or t.get("agent"),
+        user=t.get("user_name") or t.get("user"),
+        reference=t.get("reference"),
+        date_occurred=t.get("dateoccurred"),
+        date_closed=t.get("dateclosed"),
+    )
+
+
+def _parse_guide_body(body: dict[str, Any]) -> HaloEvent:
+    """SIGNL4's HaloPSA guide: capitalised keys rendered from a Halo method template."""
+    external_id = body.get("x-s4-externalid")
+    candidates: list[tuple[str, Any]] = []
+    if isinstance(external_id, str) and external_id.strip():
+        raw = external_id.strip()
+        number = raw[len(EXTERNAL_ID_PREFIX) :] if raw.lower().startswith("halopsa-") else raw
+        candidates.append(("X-S4-ExternalID", number or None))
+    elif external_id is not None:
+        candidates.append(("X-S4-ExternalID", external_id))
+    candidates += [("ticket_id", body.get("ticket_id")), ("id", body.get("id"))]
+    ticket_id = _ticket_id(candidates)
+    status = body.get("status")
+    return HaloEvent(
+        shape="guide",
+        ticket=Ticket(
+            id=ticket_id,
+            summary=body.get("title"),
+            details=body.get("message"),
+            status_id=_int(status),
+            status_name=status if _int(status) is None else None,
+            closed=body.get("hasbeenclosed"),
+            priority=body.get("priority"),
+            priority_id=_int(body.get("priority")),
+            ticket_type=body.get("type"),
+            client=body.get("client") or body.get("organisation") or body.get("oppcompanyname"),
+            site=body.get("site"),
+            team=body.get("team"),
+            agent=body.get("agent"),
+            reference=body.get("reference"),
+            date_occurred=body.get("dateoccurred"),
+            date_closed=body.get("dateclosed"),
+        ),
+        requested_status=_requested_status(body.get("x-s4-status")),
+    )

@@ -1,0 +1,111 @@
+"""Whether and how to page: a pure decision over a normalised Halo event and the settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.halo import AlertStatus, HaloEvent
+from shared.settings import RelaySettings
+
+NEW_TICKET_EVENT = "new ticket logged"
+CLOSED_EVENT = "closed"
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["send", "skip"]
+    status: AlertStatus | None = None
+    reason: str
+    # SIGNL4 X-S4-AlertingScenario; "emergency" pages the whole team regardless of duty.
+    scenario: Literal["emergency"] | None = None
+
+
+def _send(
+    status: AlertStatus, reason: str, scenario: Literal["emergency"] | None = None
+) -> Decision:
+    return Decision(action="send", status=status, reason=reason, scenario=scenario)
+
+
+def _skip(reason: str) -> Decision:
+    return Decision(action="skip", reason=reason)
+
+
+def decide(
+    event: HaloEvent, settings: RelaySettings, last_sent: AlertStatus | None = None
+) -> Decision:
+    """Map a Halo event to a SIGNL4 status, or to a skip with the reason.
+
+    `last_sent` is what the relay last sent for this ticket, when known: it lets a ticket
+    that was closed and is now open again raise a fresh alert.
+    Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
+    then an acknowledge status, then reopen, then a body without event information.
+    """
+    ticket = event.ticket
+    statuses = ticket.status_keys()
+
+    if event.requested_status is AlertStatus.NEW:
+        return _page_new(event, settings, "the body asks for X-S4-Status new")
+    if event.requested_status is not None:
+        return _send(
+            event.requested_status, f"the body asks for X-S4-Status {event.requested_status.value}"
+        )
+
+    if ticket.closed:
+        return _send(AlertStatus.RESOLVED, "the ticket has been closed")
+    if event.event == CLOSED_EVENT:
+        return _send(AlertStatus.RESOLVED, "Halo event 'closed'")
+    if statuses & settings.relay_resolved_statuses:
+        return _send(
+            AlertStatus.RESOLVED,
+            f"status {_describe(ticket.status_id, ticket.status_name)} is a resolved status",
+        )
+
+    if event.event == NEW_TICKET_EVENT:
+        return _page_new(event, settings, "Halo event 'new ticket logged'")
+    if statuses & settings.relay_ack_statuses:
+        return _send(
+            AlertStatus.ACKNOWLEDGED,
+            f"status {_describe(ticket.status_id, ticket.status_name)} is an acknowledge status",
+        )
+    if last_sent is AlertStatus.RESOLVED:
+        return _page_new(event, settings, "the ticket is open again after its alert was resolved")
+    if event.event is None:
+        return _page_new(
+            event, settings, f"an open ticket in a {event.shape} body without event information"
+        )
+
+    return _skip(
+        f"Halo event '{event.event}' with status {_describe(ticket.status_id, ticket.status_name)} "
+        "changes nothing SIGNL4 tracks"
+    )
+
+
+def _page_new(event: HaloEvent, settings: RelaySettings, reason: str) -> Decision:
+    """Apply the paging filters. Unknown priority/team pages anyway: an extra page beats a lost one."""
+    ticket = event.ticket
+    priorities = ticket.priority_keys()
+    if (
+        settings.relay_page_priorities
+        and priorities
+        and not priorities & settings.relay_page_priorities
+    ):
+        return _skip(
+            f"priority {_describe(ticket.priority_id, ticket.priority)} is not in RELAY_PAGE_PRIORITIES"
+        )
+    teams = ticket.team_keys()
+    if settings.relay_page_teams and teams and not teams & settings.relay_page_teams:
+        return _skip(f"team {_describe(ticket.team_id, ticket.team)} is not in RELAY_PAGE_TEAMS")
+    if priorities & settings.relay_emergency_priorities:
+        return _send(AlertStatus.NEW, reason + "; emergency priority", scenario="emergency")
+    return _send(AlertStatus.NEW, reason)
+
+
+def _describe(number: int | None, name: str | None) -> str:
+    if number is not None and name:
+        return f"{number} ({name})"
+    if name:
+        return repr(name)
+    return str(number) if number is not None else "unknown"

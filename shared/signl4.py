@@ -1,0 +1,292 @@
+"""SIGNL4's inbound webhook: the payload we build (pure) and the client that posts it (edge).
+
+The secret is the last path segment of the webhook URL and is the only credential, so the
+whole URL is treated as a secret: it is never logged, echoed or put in an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.errors import Signl4Rejected, Signl4Unavailable
+from shared.halo import DETAILS_MAX_CHARS, HaloEvent
+from shared.policy import Decision
+from shared.settings import RelaySettings
+
+if TYPE_CHECKING:  # urllib3 is imported on the send path only, not on cold start.
+    import urllib3
+
+SOURCE_SYSTEM = "HaloPSA"
+TITLE_MAX_CHARS = 250
+RETRY_STATUSES = frozenset([429, *range(500, 600)])
+
+logger = logging.getLogger(__name__)
+
+
+# --- payload (pure) ---
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings) -> dict[str, Any]:
+    """The JSON body SIGNL4 gets. Every key becomes an alert parameter, so empty ones are left out."""
+    if decision.status is None:
+        raise ValueError("a skip decision has no SIGNL4 payload")
+    ticket = event.ticket
+    title = ticket.summary or f"HaloPSA ticket {ticket.id}"
+    if ticket.reference and ticket.reference not in title:
+        title = f"{ticket.reference}: {title}"
+    message = ticket.details or event.message or ticket.summary or f"HaloPSA ticket {ticket.id}"
+    payload: dict[str, Any] = {
+        "Title": _bounded(title, TITLE_MAX_CHARS),
+        "Message": _bounded(message, DETAILS_MAX_CHARS),
+        "X-S4-ExternalID": ticket.external_id,
+        "X-S4-Status": decision.status.value,
+        "X-S4-SourceSystem": SOURCE_SYSTEM,
+        "TicketId": ticket.id,
+        "Reference": ticket.reference,
+        "Client": ticket.client,
+        "Site": ticket.site,
+        "Priority": ticket.priority or _as_text(ticket.priority_id),
+        "Type": ticket.ticket_type,
+        "Team": ticket.team or _as_text(ticket.team_id),
+        "Agent": ticket.agent or _as_text(ticket.agent_id),
+        "User": ticket.user,
+        "Status": ticket.status_name or _as_text(ticket.status_id),
+        "HaloEvent": event.event,
+        "DateOccurred": ticket.date_occurred.isoformat() if ticket.date_occurred else None,
+    }
+    if settings.halo_base_url:
+        payload["Link"] = f"{settings.halo_base_url.rstrip('/')}/ticket?id={ticket.id}"
+    if decision.scenario:
+        payload["X-S4-AlertingScenario"] = decision.scenario
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+def _as_text(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def webhook_url(settings: RelaySettings) -> str:
+    """Join base and secret whether or not the base ends with a slash."""
+    if settings.signl4_team_secret is None:
+        raise ValueError("no SIGNL4 team secret: the relay is in dry-run")
+    secret = quote(settings.signl4_team_secret.get_secret_value().strip(), safe="")
+    return f"{settings.signl4_webhook_url.rstrip('/')}/{secret}"
+
+
+# --- client (edge) ---
+
+
+class SendResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    status_code: int
+    event_id: str | None = None
+    attempts: int = 1
+
+
+class _RetryBudgetSpent(Exception):
+    def __init__(self, wait: float, status: int | None) -> None:
+        super().__init__(f"next retry in {wait:.1f}s would pass the retry budget")
+        self.wait = wait
+        self.status = status
+
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+_retry_class: type | None = None
+
+
+def _http() -> urllib3.PoolManager:
+    """One connection pool for the life of the worker: warm invocations reuse TLS sessions."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                import urllib3
+
+                _install_log_redaction()
+                _pool = urllib3.PoolManager(num_pools=4, maxsize=8, block=False)
+    return _pool
+
+
+def _budgeted_retry_class() -> type:
+    """urllib3's Retry, taught SIGNL4's X-RateLimit-Reset and a wall-clock budget."""
+    global _retry_class
+    if _retry_class is not None:
+        return _retry_class
+    from urllib3.exceptions import InvalidHeader
+    from urllib3.util.retry import Retry
+
+    class BudgetedRetry(Retry):
+        deadline: float = float("inf")
+
+        def new(self, **kw: Any) -> BudgetedRetry:
+            fresh = super().new(**kw)
+            fresh.deadline = self.deadline
+            return fresh
+
+        def get_retry_after(self, response: Any) -> float | None:
+            try:
+                retry_after = super().get_retry_after(response)
+            except InvalidHeader:
+                retry_after = None
+            if retry_after is None:
+                reset = str(response.headers.get("X-RateLimit-Reset", "")).strip()
+                if reset.isdigit():
+                    retry_after = max(0.0, int(reset) - time.time())
+            return retry_after
+
+        def sleep(self, response: Any = None) -> None:
+            wait = self.get_retry_after(response) if response is not None else None
+            if wait is None:
+                wait = self.get_backoff_time()
+            if time.monotonic() + wait > self.deadline:
+                raise _RetryBudgetSpent(wait, getattr(response, "status", None))
+            if wait > 0:
+                time.sleep(wait)
+
+    _retry_class = BudgetedRetry
+    return BudgetedRetry
+
+
+def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
+    """POST one event to SIGNL4, retrying transient failures within the settings' budget.
+
+    Raises Signl4Rejected for a 4xx other than 429 (never retried: SIGNL4 throttles erroneous
+    calls to 10/min) and Signl4Unavailable when the budget or the attempts run out.
+    """
+    import urllib3
+    from urllib3.exceptions import HTTPError
+
+    retry = _budgeted_retry_class()(
+        total=settings.signl4_max_attempts - 1,
+        allowed_methods=None,  # POST is not idempotent, but a repeated page beats a lost one
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=settings.signl4_backoff_seconds,
+        backoff_max=settings.signl4_retry_budget_seconds,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        respect_retry_after_header=True,
+    )
+    retry.deadline = time.monotonic() + settings.signl4_retry_budget_seconds
+    timeout = urllib3.Timeout(
+        connect=min(3.0, settings.signl4_timeout_seconds), read=settings.signl4_timeout_seconds
+    )
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    _register_secret(settings)
+    try:
+        response = _http().request(
+            "POST",
+            webhook_url(settings),
+            body=body,
+            headers={"Content-Type": "application/json", "User-Agent": "halopsa-signl4-relay"},
+            retries=retry,
+            timeout=timeout,
+            redirect=False,
+        )
+    except _RetryBudgetSpent as spent:
+        raise Signl4Unavailable(
+            f"SIGNL4 asked to wait {spent.wait:.1f}s (HTTP {spent.status}), past the relay's "
+            f"{settings.signl4_retry_budget_seconds:g}s retry budget",
+            signl4_status=spent.status,
+        ) from None
+    except HTTPError as error:
+        # MaxRetryError and friends carry the URL, i.e. the secret: report the cause's kind only.
+        cause = getattr(error, "reason", None) or error
+        raise Signl4Unavailable(
+            f"could not reach SIGNL4 after {settings.signl4_max_attempts} attempt(s): "
+            f"{_describe_failure(cause)}"
+        ) from None
+
+    history = getattr(response.retries, "history", ()) if response.retries else ()
+    attempts = len(history) + 1
+    status = response.status
+    if 200 <= status < 300:
+        return SendResult(status_code=status, event_id=_event_id(response.data), attempts=attempts)
+    if status in RETRY_STATUSES:
+        raise Signl4Unavailable(
+            f"SIGNL4 answered HTTP {status} after {attempts} attempt(s)", signl4_status=status
+        )
+    raise Signl4Rejected(
+        f"SIGNL4 rejected the event with HTTP {status}{_signl4_error(response.data, settings)}",
+        signl4_status=status,
+    )
+
+
+def _describe_failure(cause: BaseException) -> str:
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+
+    if isinstance(cause, ReadTimeoutError):
+        return "timed out waiting for the answer"
+    if isinstance(cause, ConnectTimeoutError):
+        return "timed out connecting"
+    if isinstance(cause, NewConnectionError):
+        return "connection failed"
+    return type(cause).__name__
+
+
+def _event_id(data: bytes) -> str | None:
+    try:
+        parsed = json.loads(data or b"null")
+    except ValueError:
+        return None
+    if isinstance(parsed, dict) and parsed.get("eventId") is not None:
+        return str(parsed["eventId"])
+    return None
+
+
+def _signl4_error(data: bytes, settings: RelaySettings) -> str:
+    """SIGNL4's own error text helps the engineer; it is cut short and scrubbed of the secret."""
+    try:
+        parsed = json.loads(data or b"null")
+    except ValueError:
+        return ""
+    if not isinstance(parsed, dict) or not parsed.get("message"):
+        return ""
+    text = str(parsed["message"])[:200]
+    if settings.signl4_team_secret is not None:
+        text = text.replace(settings.signl4_team_secret.get_secret_value(), "***")
+    code = f" {parsed['code']}" if parsed.get("code") is not None else ""
+    return f" (SIGNL4 error{code}: {text})"
+
+
+class _RedactSecrets(logging.Filter):
+    """urllib3 logs request URLs (DEBUG, and WARNING on retries); their last segment is the secret."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, ()
+        return True
+
+
+_redactor = _RedactSecrets()
+
+
+def _install_log_redaction() -> None:
+    for name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+        logging.getLogger(name).addFilter(_redactor)
+
+
+def _register_secret(settings: RelaySettings) -> None:
+    if settings.signl4_team_secret is not None:
+        raw = settings.signl4_team_secret.get_secret_value().strip()
+        if raw:
+            _redactor.secrets.update({raw, quote(raw, safe="")})
