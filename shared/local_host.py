@@ -43,7 +43,7 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -125,9 +125,18 @@ _INDEX_LOCK = threading.Lock()
 
 
 def index_functions(app: func.FunctionApp) -> list[Function]:
-    """The app's functions, built once per app object."""
+    """The app's functions, built once per app object.
+
+    Code that already called `app.get_functions()` itself must hand its list to
+    `LocalHost(app, functions=...)`: a second indexing would fail on duplicate names.
+    """
     with _INDEX_LOCK:
         if app not in _INDEXES:
+            if app.functions_bindings:
+                raise LocalHostError(
+                    "this FunctionApp was already indexed with get_functions(); "
+                    "pass that list as LocalHost(app, functions=...)"
+                )
             _INDEXES[app] = app.get_functions()
         return _INDEXES[app]
 
@@ -301,7 +310,11 @@ def _to_local_response(result: Any) -> LocalResponse:
 
 
 class LocalHost:
-    """Routes HTTP requests to the HTTP functions of one FunctionApp."""
+    """Routes HTTP requests to the HTTP functions of one FunctionApp.
+
+    `functions` is for callers that already ran `app.get_functions()` (it runs once per app);
+    otherwise the index is built here and shared with later LocalHosts over the same app.
+    """
 
     def __init__(
         self,
@@ -309,13 +322,14 @@ class LocalHost:
         *,
         route_prefix: str = DEFAULT_ROUTE_PREFIX,
         output_sink: OutputSink | None = None,
+        functions: Sequence[Function] | None = None,
     ) -> None:
         self.route_prefix = route_prefix.strip("/")
         self.outputs: list[OutputRecord] = []
         self.output_sink: OutputSink = output_sink or self.keep_in_memory
         self.routes: list[HttpRoute] = []
         self.unserved: list[UnservedFunction] = []
-        for function in index_functions(app):
+        for function in index_functions(app) if functions is None else functions:
             built = _build_route(function)
             if isinstance(built, HttpRoute):
                 self.routes.append(built)

@@ -399,3 +399,17 @@ def test_cli_help_and_usage_errors() -> None:
     assert "serve" in helped.stdout
     assert run("bogus").returncode == 2
     assert run().returncode == 2
+
+
+def test_app_indexed_elsewhere_needs_its_function_list() -> None:
+    app = func.FunctionApp()
+
+    @app.route(route="mine", methods=["GET"])
+    def mine(req: func.HttpRequest) -> str:
+        return "mine"
+
+    functions = app.get_functions()  # as a conftest might, before any LocalHost
+    with pytest.raises(LocalHostError, match="functions="):
+        LocalHost(app)
+    with LocalHost(app, functions=functions).running() as url:
+        assert requests.get(f"{url}/api/mine", timeout=5).text == "mine"
