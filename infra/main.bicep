@@ -1,0 +1,546 @@
+// HaloPSA -> SIGNL4 relay: everything the function app needs, in one resource group.
+//
+//   az deployment group create -g <rg> -f infra/main.bicep -p environmentName=<name> signl4TeamSecret=<secret>
+//   azd up                      (azure.yaml at the repo root; parameters from infra/main.parameters.json)
+//
+// Every resource is declared here directly (no registry or local modules) so the offline
+// checks (.ci/checkov.sh, tests/test_infra.py) see all of it. Keep to syntax pycep parses:
+// no nullable types, user-defined functions/types, imports, union(), `?.` or `??`.
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------
+// Deployment parameters
+// ---------------------------------------------------------------------------------------------
+
+@description('Short name of this deployment (azd environment name); used in resource names.')
+@minLength(1)
+@maxLength(30)
+param environmentName string
+
+@description('Azure region; defaults to the resource group region. Must offer Flex Consumption.')
+param location string = resourceGroup().location
+
+@description('Python version of the Flex Consumption runtime (the app supports 3.10-3.12).')
+@allowed([
+  '3.10'
+  '3.11'
+  '3.12'
+])
+param pythonVersion string = '3.11'
+
+@description('Memory per instance in MB (Flex Consumption sizes).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on scale-out; a cap on cost and on the request rate sent to SIGNL4.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Soft-delete retention for the Key Vault, in days (7-90). Purge protection is always on.')
+@minValue(7)
+@maxValue(90)
+param keyVaultSoftDeleteRetentionDays int = 90
+
+@description('Days of Log Analytics retention (30 is included in the ingestion price).')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+// ---------------------------------------------------------------------------------------------
+// Secrets: stored in Key Vault, handed to the app as Key Vault references, never output.
+// ---------------------------------------------------------------------------------------------
+
+@description('SIGNL4 team secret (the last part of the SIGNL4 webhook URL). Stored in Key Vault.')
+@secure()
+@minLength(1)
+param signl4TeamSecret string
+
+@description('Password HaloPSA sends with Basic auth on the webhook; empty disables the check. Stored in Key Vault when set.')
+@secure()
+param haloWebhookPassword string = ''
+
+// Later (HaloPSA API client secret): add `@secure() param haloClientSecret string = ''`, a
+// conditional `Microsoft.KeyVault/vaults/secrets` resource like `haloWebhookPasswordSecret`
+// below, and an app setting holding its Key Vault reference (empty when not set).
+
+// ---------------------------------------------------------------------------------------------
+// Relay settings (shared/settings.py RelaySettings). Defaults are the code's defaults; the
+// template must provide every setting the code reads (tests/test_infra.py checks both).
+// ---------------------------------------------------------------------------------------------
+
+@description('SIGNL4 webhook base URL; the team secret is appended.')
+param signl4WebhookUrl string = 'https://connect.signl4.com/webhook/'
+
+@description('Timeout of one call to SIGNL4, in seconds (0 < x <= 60).')
+param signl4TimeoutSeconds string = '4'
+
+@description('Attempts per SIGNL4 call (1-10).')
+param signl4MaxAttempts string = '3'
+
+@description('Total time budget for retries of one SIGNL4 call, in seconds (0 < x <= 120).')
+param signl4RetryBudgetSeconds string = '10'
+
+@description('Base backoff between SIGNL4 attempts, in seconds (0-30).')
+param signl4BackoffSeconds string = '0.5'
+
+@description('HaloPSA base URL, e.g. https://yourcompany.halopsa.com (used for ticket links).')
+param haloBaseUrl string = ''
+
+@description('User name HaloPSA sends with Basic auth on the webhook; empty disables the check.')
+param haloWebhookUsername string = ''
+
+@description('Comma-separated Halo status ids/names that resolve the SIGNL4 alert.')
+param relayResolvedStatuses string = '9,Closed,Resolved,Cancelled'
+
+@description('Comma-separated Halo status ids/names that acknowledge the SIGNL4 alert.')
+param relayAckStatuses string = ''
+
+@description('Comma-separated priorities that page; empty pages for every priority.')
+param relayPagePriorities string = ''
+
+@description('Comma-separated Halo teams that page; empty pages for every team.')
+param relayPageTeams string = ''
+
+@description('Comma-separated priorities sent to SIGNL4 as emergencies.')
+param relayEmergencyPriorities string = ''
+
+@description('true: build and log the SIGNL4 payload but do not send it.')
+@allowed([
+  'true'
+  'false'
+])
+param relayDryRun string = 'false'
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = {
+  'azd-env-name': environmentName
+  app: 'halopsa-signl4-relay'
+}
+// azd finds the app to deploy the `relay` service to by this tag (no union() in pycep).
+var appTags = {
+  'azd-env-name': environmentName
+  app: 'halopsa-signl4-relay'
+  'azd-service-name': 'relay'
+}
+var functionAppName = 'func-${environmentName}-${resourceToken}'
+var planName = 'plan-${environmentName}-${resourceToken}'
+var storageAccountName = 'st${resourceToken}'
+var keyVaultName = 'kv-${resourceToken}'
+var logAnalyticsName = 'log-${environmentName}-${resourceToken}'
+var appInsightsName = 'appi-${environmentName}-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+
+// Built-in role definition ids (pinned by tests/test_infra.py).
+var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var roleStorageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+var roleStorageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var roleKeyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+var roleMonitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring: Log Analytics + workspace-based Application Insights, Entra-only ingestion.
+// ---------------------------------------------------------------------------------------------
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: logRetentionDays
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: appInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logAnalytics.id
+    // Only Entra-authenticated telemetry (the app's identity, Monitoring Metrics Publisher).
+    DisableLocalAuth: true
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage: host storage, deployment package, outbox queues and ledger table. Entra only.
+// ---------------------------------------------------------------------------------------------
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_43: the name is 'st' + uniqueString() (15 lowercase alphanumerics, valid); checkov cannot evaluate uniqueString(), tests/test_infra.py checks the pattern.
+  // checkov:skip=CKV_AZURE_59: Flex Consumption without VNet integration reaches its host storage over the public endpoint; access is Entra-only (shared keys off), HTTPS and TLS 1.2 only.
+  // checkov:skip=CKV_AZURE_35: default-deny network rules would lock out the function host, which has no VNet integration or private endpoint in this cost-minimal deployment.
+  // checkov:skip=CKV_AZURE_206: locally redundant storage is enough for the relay's package, queues and ledger; geo-replication roughly doubles the storage cost for a recovery the relay does not need.
+  name: storageAccountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: {
+          enabled: true
+          keyType: 'Account'
+        }
+        file: {
+          enabled: true
+          keyType: 'Account'
+        }
+        queue: {
+          enabled: true
+          keyType: 'Account'
+        }
+        table: {
+          enabled: true
+          keyType: 'Account'
+        }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource outboxQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'signl4-outbox'
+}
+
+resource outboxPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'signl4-outbox-poison'
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: 'relayledger'
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key Vault: RBAC only, soft delete + purge protection; holds the relay's secrets.
+// ---------------------------------------------------------------------------------------------
+
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109: the app resolves Key Vault references over the public endpoint (no VNet integration; App Service is not a trusted service that bypasses the firewall); access is Entra RBAC only.
+  // checkov:skip=CKV_AZURE_189: as CKV_AZURE_109: disabling public access needs VNet integration and a private endpoint.
+  name: keyVaultName
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: keyVaultSoftDeleteRetentionDays
+    enablePurgeProtection: true
+    enabledForDeployment: false
+    enabledForDiskEncryption: false
+    enabledForTemplateDeployment: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource signl4TeamSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry date would silently stop paging when it passes; the secret is rotated by SIGNL4 team changes (see infra/DEPLOY.md), not on a timer.
+  parent: keyVault
+  name: 'signl4-team-secret'
+  properties: {
+    value: signl4TeamSecret
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+    }
+  }
+}
+
+resource haloWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(haloWebhookPassword)) {
+  // checkov:skip=CKV_AZURE_41: an expiry date would silently reject every HaloPSA webhook when it passes; rotate together with the HaloPSA webhook configuration instead.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside the body of a conditional (`if`) resource.
+  parent: keyVault
+  name: 'halo-webhook-password'
+  properties: {
+    value: haloWebhookPassword
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function app: Flex Consumption (FC1, Linux), system-assigned identity, package from blob.
+// ---------------------------------------------------------------------------------------------
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy for Flex Consumption is only offered in some regions; a zone outage delays paging for minutes and loses no state (queues/ledger live in storage). Set properties.zoneRedundant where the region supports it.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17: HaloPSA webhooks cannot present client certificates; callers authenticate with the function key (and optional Basic auth).
+  // checkov:skip=CKV_AZURE_222: the webhook endpoint must be reachable from HaloPSA's cloud, so public network access stays on; HTTPS only, function key required.
+  // checkov:skip=CKV_AZURE_212: siteConfig.numberOfWorkers (a fixed instance count) belongs to dedicated plans; Flex Consumption places instances itself, up to maximumInstanceCount, and scales to zero when idle.
+  // checkov:skip=CKV_AZURE_213: App Service health checks probe always-on instances behind a load balancer; a Flex Consumption app that scales to zero has none, and the relay has no health endpoint.
+  name: functionAppName
+  location: location
+  tags: appTags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      remoteDebuggingEnabled: false
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+// Deployments authenticate with the deployer's Entra token (az/azd/func); no FTP or
+// SCM basic-auth publishing credentials.
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// App settings in their own resource, after the role assignments, so the host's first start
+// can already read storage and resolve the Key Vault references.
+// Flex Consumption rejects FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION /
+// WEBSITE_RUN_FROM_PACKAGE here: runtime and package live in functionAppConfig above.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov treats every Microsoft.Web/sites/config as the `web` site config; this one is the
+  // `appsettings` dictionary, so its site-config checks inspect app setting names:
+  // checkov:skip=CKV_AZURE_13: App Service Authentication (Easy Auth) would reject HaloPSA's calls, which carry a function key, not an Entra token; checked here only because checkov reads any sites/config as site config.
+  // checkov:skip=CKV_AZURE_63: not site config (appsettings); web-server HTTP logs are not a Flex Consumption feature, requests go to Application Insights.
+  // checkov:skip=CKV_AZURE_65: not site config (appsettings); detailed IIS error pages do not apply to a Linux Flex Consumption app, errors go to Application Insights.
+  // checkov:skip=CKV_AZURE_66: not site config (appsettings); IIS failed-request tracing does not apply to a Linux Flex Consumption app, failures go to Application Insights.
+  // checkov:skip=CKV_AZURE_80: not site config (appsettings); the app is Python, no .NET Framework.
+  // checkov:skip=CKV_AZURE_88: not site config (appsettings); Flex Consumption has no Azure Files content share, the package is in a blob container reached by managed identity.
+  // checkov:skip=CKV_AZURE_222: not site config (appsettings); public access is set (and skipped with its reason) on the site itself.
+  parent: functionApp
+  name: 'appsettings'
+  properties: {
+    // Host storage over the system-assigned identity (no connection string, no key).
+    AzureWebJobsStorage__accountName: storage.name
+    AzureWebJobsStorage__credential: 'managedidentity'
+    // Application Insights: local auth is off, so telemetry is sent with Entra auth.
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+    // Relay settings (shared/settings.py). Secrets are Key Vault references without a
+    // version, so a new secret version is picked up without redeploying.
+    SIGNL4_TEAM_SECRET: '@Microsoft.KeyVault(SecretUri=${signl4TeamSecretSecret.properties.secretUri})'
+    SIGNL4_WEBHOOK_URL: signl4WebhookUrl
+    SIGNL4_TIMEOUT_SECONDS: signl4TimeoutSeconds
+    SIGNL4_MAX_ATTEMPTS: signl4MaxAttempts
+    SIGNL4_RETRY_BUDGET_SECONDS: signl4RetryBudgetSeconds
+    SIGNL4_BACKOFF_SECONDS: signl4BackoffSeconds
+    HALO_BASE_URL: haloBaseUrl
+    HALO_WEBHOOK_USERNAME: haloWebhookUsername
+    HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${haloWebhookPasswordSecret.properties.secretUri})'
+    RELAY_RESOLVED_STATUSES: relayResolvedStatuses
+    RELAY_ACK_STATUSES: relayAckStatuses
+    RELAY_PAGE_PRIORITIES: relayPagePriorities
+    RELAY_PAGE_TEAMS: relayPageTeams
+    RELAY_EMERGENCY_PRIORITIES: relayEmergencyPriorities
+    RELAY_DRY_RUN: relayDryRun
+  }
+  dependsOn: [
+    blobOwnerAssignment
+    queueContributorAssignment
+    tableContributorAssignment
+    keyVaultSecretsUserAssignment
+    metricsPublisherAssignment
+    deploymentContainer
+    outboxQueue
+    outboxPoisonQueue
+    ledgerTable
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role assignments for the app's identity: least privilege, each scoped to one resource.
+// ---------------------------------------------------------------------------------------------
+
+// Blob Data Owner (not Contributor): the Functions host manages blob leases/containers for
+// its own state, and the deployment package container is read through it.
+resource blobOwnerAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionApp.id, roleStorageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataOwner)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource queueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionApp.id, roleStorageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource tableContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionApp.id, roleStorageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageTableDataContributor)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource keyVaultSecretsUserAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(keyVault.id, functionApp.id, roleKeyVaultSecretsUser)
+  scope: keyVault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleKeyVaultSecretsUser)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource metricsPublisherAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, functionApp.id, roleMonitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleMonitoringMetricsPublisher)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs: names and URLs only. No key, secret, connection string or list*() result:
+// outputs are stored in the deployment history, readable by anyone with Reader.
+// ---------------------------------------------------------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_APP_NAME string = functionApp.name
+output FUNCTION_APP_HOSTNAME string = functionApp.properties.defaultHostName
+output KEY_VAULT_NAME string = keyVault.name
+output STORAGE_ACCOUNT_NAME string = storage.name
+@description('Paste into HaloPSA as the webhook URL, adding ?code=<function key> (see FETCH_FUNCTION_CODE_COMMAND).')
+output HALOPSA_WEBHOOK_URL string = 'https://${functionApp.properties.defaultHostName}/api/halopsa'
+@description('Prints the default function key to append to the webhook URL as ?code=...')
+output FETCH_FUNCTION_CODE_COMMAND string = 'az functionapp keys list -g ${resourceGroup().name} -n ${functionApp.name} --query functionKeys.default -o tsv'
