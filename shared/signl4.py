@@ -227,12 +227,13 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
 def _describe_failure(cause: BaseException) -> str:
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
+    # NewConnectionError subclasses ConnectTimeoutError, so it is asked first.
+    if isinstance(cause, NewConnectionError):
+        return "connection failed"
     if isinstance(cause, ReadTimeoutError):
         return "timed out waiting for the answer"
     if isinstance(cause, ConnectTimeoutError):
         return "timed out connecting"
-    if isinstance(cause, NewConnectionError):
-        return "connection failed"
     return type(cause).__name__
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +86,20 @@ def clean_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from no relay settings at all, whatever the machine's environment holds."""
     for name in RelaySettings.setting_names():
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def make_httpserver() -> Iterator[HTTPServer]:
+    """pytest-httpserver's server, but threaded like the real SIGNL4: a hung call must not
+    hold up the retry behind it."""
+    # werkzeug logs each request path, and the fake's path holds the team secret.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,227 @@
+"""POST /api/halopsa and GET /api/health end to end, host-less: func.HttpRequest into the
+decorated functions, SIGNL4 played by the loopback fake."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+
+import azure.functions as func
+import pytest
+
+from shared.relay import MAX_BODY_BYTES
+from tests.conftest import TEAM_SECRET, Signl4Fake, answer, fixture_bytes, fixture_json, http_post
+
+Functions = dict[str, Callable[..., func.HttpResponse]]
+
+
+def post(functions: Functions, body: object, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    return answer(functions["halopsa"](http_post(body, headers=headers)))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "external_id", "status"),
+    [
+        ("webhook_new_small.json", "HaloPSA-4242", "new"),
+        ("webhook_new_full.json", "HaloPSA-4243", "new"),
+        ("webhook_closed_event_only.json", "HaloPSA-4242", "resolved"),
+        ("guide_new.json", "HaloPSA-4242", "new"),
+        ("guide_close.json", "HaloPSA-4242", "resolved"),
+        ("ticket_bare.json", "HaloPSA-4244", "new"),
+        ("ticket_wrapped.json", "HaloPSA-4245", "resolved"),
+        ("guide_empty_values.txt", "HaloPSA-4246", "new"),
+    ],
+)
+def test_every_shape_is_sent(
+    functions: Functions, signl4: Signl4Fake, live_env: dict, fixture: str, external_id: str, status: str
+) -> None:
+    code, body = post(functions, fixture_bytes(fixture))
+    assert code == 200
+    assert body == {"result": "sent", "externalId": external_id, "status": status, "eventId": "evt-1"}
+    [sent] = signl4.events
+    assert sent["X-S4-ExternalID"] == external_id and sent["X-S4-Status"] == status
+    assert sent["X-S4-SourceSystem"] == "HaloPSA" and sent["Title"]
+
+
+def test_skipped_update_sends_nothing(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+    code, body = post(functions, fixture_json("webhook_status_changed.json"))
+    assert code == 200 and body["result"] == "skipped" and body["externalId"] == "HaloPSA-4242"
+    assert "changes nothing" in body["reason"]
+    assert signl4.events == []
+
+
+def test_without_a_secret_the_relay_is_a_dry_run(functions: Functions, signl4: Signl4Fake) -> None:
+    code, body = post(functions, fixture_json("webhook_new_full.json"))
+    assert code == 200 and body["result"] == "dry-run" and body["status"] == "new"
+    assert body["payload"]["X-S4-ExternalID"] == "HaloPSA-4243"
+    assert signl4.events == []
+
+
+def test_dry_run_setting_holds_back_a_configured_relay(
+    functions: Functions, signl4: Signl4Fake, live_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_DRY_RUN", "true")
+    code, body = post(functions, fixture_json("guide_new.json"))
+    assert (code, body["result"]) == (200, "dry-run")
+    assert signl4.events == []
+
+
+def test_batch_is_answered_per_element(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+    code, body = post(functions, fixture_json("webhook_batch.json"))
+    assert code == 200
+    assert [r["result"] for r in body["results"]] == ["sent", "skipped", "sent"]
+    assert [e["X-S4-ExternalID"] for e in signl4.events] == ["HaloPSA-5001", "HaloPSA-5003"]
+
+
+def test_batch_answers_with_the_worst_status(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+    batch = [fixture_json("guide_new.json"), {"event": "new ticket logged"}, "nonsense"]
+    code, body = post(functions, batch)
+    assert code == 422
+    assert body["results"][0]["result"] == "sent"
+    assert body["results"][1]["error"] == "missing_ticket_id"
+    assert body["results"][2]["error"] == "unsupported_payload"
+    assert len(signl4.events) == 1  # the good element was not held back by the bad ones
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"", 400, "invalid_json"),
+        (b"[]", 400, "unsupported_payload"),
+        (b'{"hello": "world"}', 400, "unsupported_payload"),
+        (b'{"event": "new ticket logged", "ticket": {"summary": "x"}}', 422, "missing_ticket_id"),
+        (b'{"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": "open"}', 422, "invalid_status"),
+        (b" " * (MAX_BODY_BYTES + 1), 413, "payload_too_large"),
+    ],
+)
+def test_caller_errors(
+    functions: Functions, signl4: Signl4Fake, live_env: dict, body: bytes, status: int, error: str
+) -> None:
+    code, answered = post(functions, body)
+    assert (code, answered["error"]) == (status, error)
+    assert answered["message"]
+    assert signl4.events == []
+
+
+def test_signl4_rejection_is_502_and_names_the_status(
+    functions: Functions, signl4: Signl4Fake, live_env: dict
+) -> None:
+    signl4.script(404)
+    code, body = post(functions, fixture_json("guide_new.json"))
+    assert (code, body["error"], body["externalId"]) == (502, "signl4_rejected", "HaloPSA-4242")
+    assert "HTTP 404" in body["message"]
+    assert len(signl4.events) == 1
+
+
+def test_signl4_unavailable_is_503(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+    signl4.script(500, 500, 500)
+    code, body = post(functions, fixture_json("guide_new.json"))
+    assert (code, body["error"]) == (503, "signl4_unavailable")
+    assert len(signl4.events) == 3
+
+
+def test_bad_setting_is_named_in_a_configuration_error(
+    functions: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "lots")
+    code, body = post(functions, fixture_json("guide_new.json"))
+    assert (code, body["error"]) == (500, "configuration_error")
+    assert "SIGNL4_MAX_ATTEMPTS" in body["message"] and "lots" not in body["message"]
+
+
+# --- Basic auth ---
+
+PASSWORD = "halo-Pa55-word!"
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def basic_auth_env(live_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALO_WEBHOOK_USERNAME", "halo")
+    monkeypatch.setenv("HALO_WEBHOOK_PASSWORD", PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        basic("halo", "wrong"),
+        basic("someone", PASSWORD),
+        {"Authorization": "Basic !!!notbase64"},
+        {"Authorization": "Bearer abc"},
+        {"Authorization": "Basic " + base64.b64encode(b"halo" + PASSWORD.encode()).decode()},
+    ],
+)
+def test_basic_auth_rejects(
+    functions: Functions, signl4: Signl4Fake, basic_auth_env: None, headers: dict[str, str]
+) -> None:
+    response = functions["halopsa"](http_post(fixture_json("guide_new.json"), headers=headers))
+    code, body = answer(response)
+    assert (code, body["error"]) == (401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert PASSWORD not in body["message"]
+    assert signl4.events == []
+
+
+def test_basic_auth_accepts_the_right_credentials(
+    functions: Functions, signl4: Signl4Fake, basic_auth_env: None
+) -> None:
+    code, body = post(functions, fixture_json("guide_new.json"), headers=basic("halo", PASSWORD))
+    assert (code, body["result"]) == (200, "sent")
+
+
+# --- health ---
+
+
+def health(functions: Functions) -> tuple[int, dict]:
+    request = func.HttpRequest(method="GET", url="http://localhost/api/health", body=b"", headers={})
+    return answer(functions["health"](request))
+
+
+def test_health_dry_run_and_configured(functions: Functions, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, body = health(functions)
+    assert (code, body["status"], body["signl4"]) == (200, "ok", "dry-run")
+    assert body["version"]
+    monkeypatch.setenv("SIGNL4_TEAM_SECRET", TEAM_SECRET)
+    code, body = health(functions)
+    assert (code, body["signl4"]) == (200, "configured")
+    assert TEAM_SECRET not in str(body)
+
+
+def test_health_reports_a_bad_setting(functions: Functions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNL4_WEBHOOK_URL", "not a url")
+    code, body = health(functions)
+    assert (code, body["status"]) == (503, "misconfigured")
+    assert "SIGNL4_WEBHOOK_URL" in body["message"]
+
+
+# --- logs and secrets ---
+
+
+def test_one_log_line_per_event_without_secret_or_body(
+    functions: Functions,
+    signl4: Signl4Fake,
+    basic_auth_env: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    signl4.script(503, 404)  # a retry, then a rejection: the noisiest path
+    responses = [
+        post(functions, fixture_json("webhook_new_full.json"), headers=basic("halo", PASSWORD)),
+        post(functions, fixture_json("webhook_batch.json"), headers=basic("halo", PASSWORD)),
+        post(functions, fixture_json("guide_new.json"), headers=basic("halo", "bad")),
+    ]
+    lines = [r.getMessage() for r in caplog.records if r.name == "shared.relay"]
+    assert len(lines) == 4  # one event + three batch elements; the 401 never reached an event
+    assert lines[0].startswith("relay externalId=HaloPSA-4243 haloEvent='new ticket logged'")
+    assert "signl4Status=404" in lines[0] and "elapsedMs=" in lines[0]
+    assert "decision=skip" in lines[2]
+    everything = caplog.text + str(responses)
+    for secret in (TEAM_SECRET, PASSWORD):
+        assert secret not in everything
+    assert "nightly backup job" not in caplog.text  # no ticket body in the log

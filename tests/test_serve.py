@@ -1,0 +1,132 @@
+"""The relay through `python -m shared serve`, over real HTTP, as a user runs it locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import TEAM_SECRET, Signl4Fake, fixture_bytes
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], base_url: str) -> None:
+        self.proc = proc
+        self.base_url = base_url
+        self.output = ""
+
+
+def _start(cwd: Path, env_overrides: dict[str, str]) -> Served:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNL4_", "HALO_", "RELAY_"))}
+    env.update(env_overrides)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared", "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    served = Served(proc, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited {proc.returncode}: {proc.communicate()[0]}")
+        try:
+            requests.get(served.base_url + "/api/health", timeout=1)
+            return served
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("serve did not answer within 20 s")
+
+
+def _stop(served: Served) -> str:
+    served.proc.terminate()
+    try:
+        served.output = served.proc.communicate(timeout=10)[0]
+    except subprocess.TimeoutExpired:
+        served.proc.kill()
+        served.output = served.proc.communicate()[0]
+    return served.output
+
+
+@pytest.fixture
+def live_served(signl4: Signl4Fake, tmp_path: Path) -> Iterator[Served]:
+    """The relay served from a folder whose local.settings.json points at the loopback SIGNL4."""
+    settings = {
+        "IsEncrypted": False,
+        "Values": {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "SIGNL4_TEAM_SECRET": TEAM_SECRET,
+            "SIGNL4_WEBHOOK_URL": signl4.base_url,
+            "SIGNL4_BACKOFF_SECONDS": "0.01",
+            "HALO_BASE_URL": "https://contoso.halopsa.com",
+        },
+    }
+    (tmp_path / "local.settings.json").write_text(json.dumps(settings))
+    served = _start(tmp_path, {})
+    yield served
+    _stop(served)
+
+
+def test_serve_relays_a_halo_webhook_to_signl4(live_served: Served, signl4: Signl4Fake) -> None:
+    response = requests.post(
+        live_served.base_url + "/api/halopsa",
+        data=fixture_bytes("webhook_new_full.json"),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["result"] == "sent"
+    [event] = signl4.events
+    assert event["X-S4-ExternalID"] == "HaloPSA-4243"
+    assert event["Link"] == "https://contoso.halopsa.com/ticket?id=4243"
+
+    health = requests.get(live_served.base_url + "/api/health", timeout=5).json()
+    assert health["signl4"] == "configured"
+
+    output = _stop(live_served)
+    assert "LIVE" in output and "/api/halopsa" in output
+    assert "relay externalId=HaloPSA-4243" in output  # the per-event log line reaches the console
+    assert TEAM_SECRET not in output
+
+
+def test_serve_answers_errors_as_json(live_served: Served, signl4: Signl4Fake) -> None:
+    bad = requests.post(live_served.base_url + "/api/halopsa", data=b"{oops", timeout=10)
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_json")
+    wrong_method = requests.get(live_served.base_url + "/api/halopsa", timeout=10)
+    assert wrong_method.status_code == 405
+    assert signl4.events == []
+
+
+def test_serve_without_settings_is_a_dry_run(tmp_path: Path) -> None:
+    served = _start(tmp_path, {})
+    try:
+        response = requests.post(
+            served.base_url + "/api/halopsa", data=fixture_bytes("guide_new.json"), timeout=10
+        )
+        assert response.json()["result"] == "dry-run"
+        assert requests.get(served.base_url + "/api/health", timeout=5).json()["signl4"] == "dry-run"
+    finally:
+        output = _stop(served)
+    assert "DRY-RUN" in output and "SIGNL4_TEAM_SECRET is not set" in output
