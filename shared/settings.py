@@ -24,10 +24,7 @@ def _parse_list(value: Any) -> frozenset[str]:
     """Comma-separated list -> case-folded set; Halo status ids and names are matched alike."""
     if value is None:
         return frozenset()
-    if isinstance(value, str):
-        items = value.split(",")
-    else:
-        items = list(value)
+    items = value.split(",") if isinstance(value, str) else list(value)
     return frozenset(str(item).strip().casefold() for item in items if str(item).strip())
 
 
