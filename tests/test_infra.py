@@ -1,0 +1,505 @@
+"""infra/main.bicep, read with pycep (the parser checkov uses): the security and wiring promises
+of the deployment, checked offline. No Bicep CLI, no Azure.
+
+The template is parsed into pycep's JSON: a bare string in a property is either a literal or
+a parameter/variable/resource name (pycep does not keep quotes); `${...}` interpolations stay
+as text; function calls and property access become nested dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from shared.settings import RelaySettings
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+MAIN_BICEP = INFRA / "main.bicep"
+
+ROLE_STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
+ROLE_STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+ROLE_KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+ROLE_MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+
+# Flex Consumption rejects these app settings (runtime and package live in functionAppConfig),
+# and a plain AzureWebJobsStorage would be a connection string with an account key.
+FORBIDDEN_APP_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTSHARE",
+    "AzureWebJobsStorage",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Parsed template and helpers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return BicepParser().parse(text=MAIN_BICEP.read_text())
+
+
+def body(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's object; a conditional resource (`= if (...) {...}`) nests it once more."""
+    config = resource["config"]
+    return config["config"] if "condition" in config else config
+
+
+def resources_of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["resources"].items() if res["type"] == type_}
+
+
+def only_resource(template: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
+    found = resources_of_type(template, type_)
+    assert len(found) == 1, f"expected one {type_}, found {sorted(found)}"
+    name, resource = next(iter(found.items()))
+    return name, body(resource)
+
+
+def app_settings(template: dict[str, Any]) -> dict[str, Any]:
+    configs = [
+        body(res)
+        for res in resources_of_type(template, "Microsoft.Web/sites/config").values()
+        if body(res)["name"] == "appsettings"
+    ]
+    assert len(configs) == 1, "expected exactly one appsettings config resource"
+    return configs[0]["properties"]
+
+
+def property_path(node: Any) -> list[str]:
+    """`a.b.c` (pycep's nested property_accessor) -> ['a', 'b', 'c']; a bare name -> [name]."""
+    if isinstance(node, str):
+        return [node]
+    operator = node["operator"]
+    assert operator["type"] == "property_accessor", node
+    operands = operator["operands"]
+    return [operands["operand_1"], *property_path(operands["operand_2"])]
+
+
+def variable_value(template: dict[str, Any], name: str) -> Any:
+    return template["variables"][name]["value"]
+
+
+def is_secure(parameter: dict[str, Any]) -> bool:
+    return any(d["type"] == "secure" for d in parameter["decorators"])
+
+
+def allowed_values(parameter: dict[str, Any]) -> list[Any] | None:
+    for decorator in parameter["decorators"]:
+        if decorator["type"] == "allowed":
+            return decorator["argument"]
+    return None
+
+
+def key_vault_reference_target(value: Any) -> str | None:
+    """'@Microsoft.KeyVault(SecretUri=${x.properties.secretUri})' -> 'x'."""
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(
+        r"@Microsoft\.KeyVault\(SecretUri=\$\{(\w+)\.properties\.secretUri\}\)", value
+    )
+    return match.group(1) if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# The template is whole and visible to the offline checks
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_declared_resource_is_parsed_and_none_comes_from_a_module(template):
+    declared = re.findall(r"^\s*resource\s+(\w+)\s+'", MAIN_BICEP.read_text(), flags=re.M)
+    parsed = [name.split("__")[-1] for name in template["resources"]]  # pycep: parent__child
+    assert sorted(parsed) == sorted(declared)
+    assert not template.get("modules"), "modules hide resources from checkov and these tests"
+    assert template["globals"]["scope"]["value"] == "resourceGroup"
+
+
+# --------------------------------------------------------------------------------------------
+# Function app on Flex Consumption
+# --------------------------------------------------------------------------------------------
+
+
+def test_plan_is_flex_consumption_on_linux(template):
+    _, plan = only_resource(template, "Microsoft.Web/serverfarms")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["properties"]["reserved"] is True  # Linux
+
+
+def test_function_app_identity_and_site_hardening(template):
+    plan_name, _ = only_resource(template, "Microsoft.Web/serverfarms")
+    _, site = only_resource(template, "Microsoft.Web/sites")
+    assert site["kind"] == "functionapp,linux"
+    assert site["identity"] == {"type": "SystemAssigned"}
+    props = site["properties"]
+    assert property_path(props["serverFarmId"]) == [plan_name, "id"]
+    assert props["httpsOnly"] is True
+    site_config = props["siteConfig"]
+    assert site_config["minTlsVersion"] == "1.2"
+    assert site_config["ftpsState"] == "Disabled"
+    assert site_config["remoteDebuggingEnabled"] is False
+    assert site_config["http20Enabled"] is True
+
+
+def test_basic_auth_publishing_is_off(template):
+    site_name, _ = only_resource(template, "Microsoft.Web/sites")
+    policies = resources_of_type(template, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    by_name = {body(p)["name"]: body(p) for p in policies.values()}
+    assert set(by_name) == {"ftp", "scm"}
+    for policy in by_name.values():
+        assert policy["parent"] == site_name
+        assert policy["properties"]["allow"] is False
+
+
+def test_function_app_config_runtime_scale_and_package(template):
+    storage_name, _ = only_resource(template, "Microsoft.Storage/storageAccounts")
+    _, site = only_resource(template, "Microsoft.Web/sites")
+    config = site["properties"]["functionAppConfig"]
+    params = template["parameters"]
+
+    assert config["runtime"]["name"] == "python"
+    version = params[config["runtime"]["version"]]
+    assert version["default"] == "3.11"
+    assert allowed_values(version) == ["3.10", "3.11", "3.12"]
+
+    scale = config["scaleAndConcurrency"]
+    memory = params[scale["instanceMemoryMB"]]
+    assert memory["type"] == "int"
+    assert memory["default"] == 2048
+    assert allowed_values(memory) == [512, 2048, 4096]
+    assert params[scale["maximumInstanceCount"]]["type"] == "int"
+
+    storage = config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
+    containers = resources_of_type(
+        template, "Microsoft.Storage/storageAccounts/blobServices/containers"
+    )
+    assert [body(c)["name"] for c in containers.values()] == ["deploymentContainerName"]
+    assert body(next(iter(containers.values())))["properties"]["publicAccess"] == "None"
+    assert (
+        storage["value"]
+        == f"${{{storage_name}.properties.primaryEndpoints.blob}}${{deploymentContainerName}}"
+    )
+
+
+def test_app_settings_resource_waits_for_the_role_assignments(template):
+    """Settings go in after the identity can read storage and Key Vault, so the host's
+    first start resolves the Key Vault references instead of caching a failure."""
+    configs = resources_of_type(template, "Microsoft.Web/sites/config")
+    (settings_resource,) = configs.values()
+    assignments = set(resources_of_type(template, "Microsoft.Authorization/roleAssignments"))
+    assert assignments <= set(body(settings_resource)["dependsOn"])
+
+
+# --------------------------------------------------------------------------------------------
+# Storage
+# --------------------------------------------------------------------------------------------
+
+
+def test_storage_is_entra_only_and_tls12(template):
+    _, storage = only_resource(template, "Microsoft.Storage/storageAccounts")
+    props = storage["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["allowBlobPublicAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    assert props["supportsHttpsTrafficOnly"] is True
+
+
+def test_storage_account_name_is_valid(template):
+    """checkov cannot evaluate uniqueString() (CKV_AZURE_43 is skipped), so check it here:
+    'st' + uniqueString (13 lowercase alphanumerics) = 15 characters, within 3-24."""
+    _, storage = only_resource(template, "Microsoft.Storage/storageAccounts")
+    assert storage["name"] == "storageAccountName"
+    assert variable_value(template, "storageAccountName") == "st${resourceToken}"
+    token = variable_value(template, "resourceToken")["function"]
+    assert token["type"] == "to_lower"
+    assert token["parameters"]["string_to_change"]["function"]["type"] == "unique_string"
+
+
+def test_outbox_queues_and_ledger_table_exist(template):
+    storage_name, _ = only_resource(template, "Microsoft.Storage/storageAccounts")
+    queue_service_name, queue_service = only_resource(
+        template, "Microsoft.Storage/storageAccounts/queueServices"
+    )
+    table_service_name, table_service = only_resource(
+        template, "Microsoft.Storage/storageAccounts/tableServices"
+    )
+    assert queue_service["parent"] == storage_name
+    assert table_service["parent"] == storage_name
+
+    queues = resources_of_type(template, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    assert sorted(body(q)["name"] for q in queues.values()) == [
+        "signl4-outbox",
+        "signl4-outbox-poison",
+    ]
+    assert {body(q)["parent"] for q in queues.values()} == {queue_service_name}
+
+    tables = resources_of_type(template, "Microsoft.Storage/storageAccounts/tableServices/tables")
+    assert [body(t)["name"] for t in tables.values()] == ["relayledger"]
+    assert {body(t)["parent"] for t in tables.values()} == {table_service_name}
+
+
+def test_host_storage_is_reached_with_the_managed_identity(template):
+    storage_name, _ = only_resource(template, "Microsoft.Storage/storageAccounts")
+    settings = app_settings(template)
+    assert property_path(settings["AzureWebJobsStorage__accountName"]) == [storage_name, "name"]
+    present = FORBIDDEN_APP_SETTINGS & set(settings)
+    assert not present, f"not allowed on Flex Consumption / key-based: {sorted(present)}"
+    assert "listKeys" not in json.dumps(settings)
+    assert "AccountKey" not in json.dumps(settings)
+
+
+# --------------------------------------------------------------------------------------------
+# Monitoring
+# --------------------------------------------------------------------------------------------
+
+
+def test_application_insights_takes_entra_auth_only(template):
+    workspace_name, _ = only_resource(template, "Microsoft.OperationalInsights/workspaces")
+    insights_name, insights = only_resource(template, "Microsoft.Insights/components")
+    assert insights["properties"]["DisableLocalAuth"] is True
+    assert property_path(insights["properties"]["WorkspaceResourceId"]) == [workspace_name, "id"]
+    settings = app_settings(template)
+    assert property_path(settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]) == [
+        insights_name,
+        "properties",
+        "ConnectionString",
+    ]
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+
+
+# --------------------------------------------------------------------------------------------
+# Key Vault and secrets
+# --------------------------------------------------------------------------------------------
+
+
+def test_key_vault_is_rbac_with_soft_delete_and_purge_protection(template):
+    _, vault = only_resource(template, "Microsoft.KeyVault/vaults")
+    props = vault["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert props["enableSoftDelete"] is True
+    assert props["enablePurgeProtection"] is True
+
+
+def test_signl4_team_secret_is_a_key_vault_reference_to_the_stored_secret(template):
+    vault_name, _ = only_resource(template, "Microsoft.KeyVault/vaults")
+    target = key_vault_reference_target(app_settings(template)["SIGNL4_TEAM_SECRET"])
+    assert target is not None, "SIGNL4_TEAM_SECRET must be a Key Vault reference"
+    secret = template["resources"][target]
+    assert secret["type"] == "Microsoft.KeyVault/vaults/secrets"
+    assert "condition" not in secret["config"], "the team secret is always stored"
+    assert body(secret)["parent"] == vault_name
+    assert body(secret)["properties"]["value"] == "signl4TeamSecret"
+    parameter = template["parameters"]["signl4TeamSecret"]
+    assert is_secure(parameter)
+    assert parameter["default"] is None, "a secret must not have a default"
+
+
+def test_halo_webhook_password_is_stored_only_when_given(template):
+    vault_name, _ = only_resource(template, "Microsoft.KeyVault/vaults")
+    parameter = template["parameters"]["haloWebhookPassword"]
+    assert is_secure(parameter)
+    assert parameter["default"] == ""
+
+    setting = app_settings(template)["HALO_WEBHOOK_PASSWORD"]["operator"]
+    assert setting["type"] == "conditional"
+    condition = setting["operands"]["condition"]["function"]
+    assert condition == {"type": "empty", "parameters": {"item_to_test": "haloWebhookPassword"}}
+    assert setting["operands"]["true_value"] == ""
+    target = key_vault_reference_target(setting["operands"]["false_value"])
+    assert target is not None
+
+    secret = template["resources"][target]
+    assert secret["type"] == "Microsoft.KeyVault/vaults/secrets"
+    assert secret["config"]["condition"] == {
+        "operator": {"type": "not", "operands": {"bool_value": {"function": condition}}}
+    }
+    assert body(secret)["parent"] == vault_name
+    assert body(secret)["properties"]["value"] == "haloWebhookPassword"
+
+
+def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
+    secure = {name for name, p in template["parameters"].items() if is_secure(p)}
+    assert {"signl4TeamSecret", "haloWebhookPassword"} <= secure
+    secret_values = {
+        body(r)["properties"]["value"]
+        for r in resources_of_type(template, "Microsoft.KeyVault/vaults/secrets").values()
+    }
+    assert secure <= secret_values
+    for name, value in app_settings(template).items():
+        if isinstance(value, str):
+            assert value not in secure, f"app setting {name} holds a secure parameter in clear"
+            for param in secure:
+                assert f"${{{param}}}" not in value, f"app setting {name} interpolates {param}"
+        else:
+            # An expression may only test a secret for emptiness, never carry it.
+            text = json.dumps(value)
+            for param in secure:
+                text = text.replace(json.dumps({"item_to_test": param}), "")
+                assert not re.search(rf"\b{param}\b", text), f"{name} uses secure parameter {param}"
+
+
+# --------------------------------------------------------------------------------------------
+# Role assignments
+# --------------------------------------------------------------------------------------------
+
+
+def test_role_assignments_are_exactly_the_five_least_privilege_roles(template):
+    site_name, _ = only_resource(template, "Microsoft.Web/sites")
+    storage_name, _ = only_resource(template, "Microsoft.Storage/storageAccounts")
+    vault_name, _ = only_resource(template, "Microsoft.KeyVault/vaults")
+    insights_name, _ = only_resource(template, "Microsoft.Insights/components")
+
+    granted = {}
+    for name, resource in resources_of_type(
+        template, "Microsoft.Authorization/roleAssignments"
+    ).items():
+        assignment = body(resource)
+        props = assignment["properties"]
+        role_id = props["roleDefinitionId"]["function"]
+        assert role_id["type"] == "subscription_resource_id", name
+        assert role_id["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+        guid = role_id["parameters"]["resource_name_1"]
+        guid = template["variables"][guid]["value"] if guid in template["variables"] else guid
+        assert property_path(props["principalId"]) == [site_name, "identity", "principalId"], name
+        assert props["principalType"] == "ServicePrincipal"
+        assert "scope" in assignment, f"{name} would apply to the whole resource group"
+        assert guid not in granted, f"role {guid} assigned twice"
+        granted[guid] = assignment["scope"]
+
+    assert granted == {
+        ROLE_STORAGE_BLOB_DATA_OWNER: storage_name,
+        ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR: storage_name,
+        ROLE_STORAGE_TABLE_DATA_CONTRIBUTOR: storage_name,
+        ROLE_KEY_VAULT_SECRETS_USER: vault_name,
+        ROLE_MONITORING_METRICS_PUBLISHER: insights_name,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Relay settings: every one the code reads is an app setting, with the code's default
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_relay_setting_is_an_app_setting(template):
+    expected = RelaySettings.setting_names(include_local_only=False)
+    assert expected, "RelaySettings lists no settings"
+    missing = [name for name in expected if name not in app_settings(template)]
+    assert not missing, f"add to infra/main.bicep appSettings (and a parameter): {missing}"
+
+
+def test_relay_setting_parameters_default_to_the_codes_defaults(template):
+    """Each non-secret relay setting is a template parameter whose default, read by the app,
+    gives the same value as the code's own default."""
+    settings = app_settings(template)
+    params = template["parameters"]
+    code_defaults = RelaySettings.from_env({})
+    for name in RelaySettings.setting_names(include_local_only=False):
+        value = settings.get(name)
+        if value is None:
+            continue  # reported by test_every_relay_setting_is_an_app_setting
+        if key_vault_reference_target(value) or isinstance(value, dict):
+            # secrets: Key Vault reference (or conditional one), checked above
+            assert name in {"SIGNL4_TEAM_SECRET", "HALO_WEBHOOK_PASSWORD"}, (
+                f"{name} is computed, not a parameter"
+            )
+            continue
+        assert value in params, f"{name} must be set from a template parameter, not {value!r}"
+        default = params[value]["default"]
+        assert isinstance(default, str), f"parameter {value} needs a string default"
+        from_template = RelaySettings.from_env({name: default})
+        field = next(f for f, info in RelaySettings.model_fields.items() if info.alias == name)
+        assert getattr(from_template, field) == getattr(code_defaults, field), (
+            f"parameter {value} default {default!r} differs from the code's default for {name}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template):
+    site_name, _ = only_resource(template, "Microsoft.Web/sites")
+    outputs = template["outputs"]
+    values = {name: output["value"] for name, output in outputs.items()}
+
+    assert f"https://${{{site_name}.properties.defaultHostName}}/api/halopsa" in values.values()
+    assert any(
+        isinstance(v, str)
+        and v.startswith("az functionapp keys list ")
+        and f"-n ${{{site_name}.name}}" in v
+        and "-g ${resourceGroup().name}" in v
+        for v in values.values()
+    )
+    assert values.get("AZURE_FUNCTION_APP_NAME") is not None
+
+    secure = {name for name, p in template["parameters"].items() if is_secure(p)}
+    secrets = {
+        name
+        for name in template["resources"]
+        if template["resources"][name]["type"].endswith("/secrets")
+    }
+    for name, value in values.items():
+        text = json.dumps(value)
+        assert not re.search(r"password|secret", name, flags=re.I), name
+        assert not re.search(r"\blist\w*\(|list_func|listKeys", text), f"{name} calls list*()"
+        assert "ConnectionString" not in text, name
+        assert "code=" not in text, f"{name} carries a function key"
+        for param in secure:
+            assert not re.search(rf"\b{param}\b", text), f"{name} exposes secure parameter {param}"
+        for secret in secrets:
+            assert not re.search(rf"\b{secret}\b", text), f"{name} references secret {secret}"
+
+
+# --------------------------------------------------------------------------------------------
+# Linter config, parameters file, azd
+# --------------------------------------------------------------------------------------------
+
+
+def test_bicepconfig_makes_the_secret_linter_rules_errors():
+    rules = json.loads((INFRA / "bicepconfig.json").read_text())["analyzers"]["core"]["rules"]
+    for rule in (
+        "secure-parameter-default",
+        "outputs-should-not-contain-secrets",
+        "use-secure-value-for-secure-inputs",
+    ):
+        assert rules[rule]["level"] == "error", rule
+
+
+def test_parameters_file_takes_secrets_from_the_environment(template):
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    unknown = set(parameters) - set(template["parameters"])
+    assert not unknown, f"main.parameters.json sets parameters the template lacks: {unknown}"
+    required = {n for n, p in template["parameters"].items() if p["default"] is None}
+    assert required <= set(parameters), f"azd would prompt for {required - set(parameters)}"
+    for name, entry in parameters.items():
+        if is_secure(template["parameters"][name]):
+            assert re.fullmatch(r"\$\{[A-Z0-9_]+=?\}", entry["value"]), (
+                f"{name} must come from an azd environment variable, not a literal"
+            )
+
+
+def test_azure_yaml_deploys_this_directory_as_the_relay_function(template):
+    text = (ROOT / "azure.yaml").read_text()
+    service = re.search(r"^services:\n  relay:\n((?:    .*\n)+)", text, flags=re.M)
+    assert service, "azure.yaml needs a `relay` service"
+    fields = dict(re.findall(r"^    (\w+): (\S+)$", service.group(1), flags=re.M))
+    assert fields == {"project": ".", "language": "python", "host": "function"}
+    # azd finds the app to publish to by this tag on the site.
+    _, site = only_resource(template, "Microsoft.Web/sites")
+    tags = site["tags"]
+    tags = variable_value(template, tags) if isinstance(tags, str) else tags
+    tags = {key.strip("'"): value for key, value in tags.items()}  # pycep keeps key quotes
+    assert tags.get("azd-service-name") == "relay"
