@@ -272,7 +272,9 @@ def start_fake(delay_ms: float) -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(line.split()[1])
 
 
-def start_relay(env: Mapping[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_relay(
+    env: Mapping[str, str], log_path: Path, patches: Sequence[str] = ()
+) -> tuple[subprocess.Popen[bytes], int]:
     """`python -m shared serve` from a scratch directory holding only a copy of host.json.
 
     Not from the repo root: serve reads local.settings.json from its working directory, and a
@@ -283,8 +285,14 @@ def start_relay(env: Mapping[str, str], log_path: Path) -> tuple[subprocess.Pope
     shutil.copy(REPO_ROOT / "host.json", workdir / "host.json")
     port = free_port()
     log = log_path.open("wb")
+    # With --relay-patch, the same serve behind bench/patched_serve.py's monkeypatches.
+    launcher = ["-m", "shared"]
+    if patches:
+        launcher = [str(BENCH_DIR / "patched_serve.py")]
+        for patch in patches:
+            launcher += ["--patch", patch]
     proc = subprocess.Popen(
-        [PYTHON, "-m", "shared", "serve", "--port", str(port)],
+        [PYTHON, *launcher, "serve", "--port", str(port)],
         cwd=workdir,
         env=dict(env),
         stdout=log,
@@ -676,6 +684,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["cold", "cpu", "e2e", "burst"],
         help="run only these parts (repeatable); memory comes with e2e/burst",
     )
+    parser.add_argument(
+        "--relay-patch",
+        action="append",
+        default=[],
+        choices=["nodelay", "quiet"],
+        help="serve the relay through bench/patched_serve.py with this monkeypatch (repeatable), "
+        "to measure a recommended fix without editing the app",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     return parser
 
@@ -715,6 +731,7 @@ def main(argv: list[str] | None = None) -> int:
             "counts": counts.__dict__,
             "quick": args.quick,
             "extra_relay_settings": sorted(extra_env),  # names only: values may be secrets
+            "relay_patches": args.relay_patch,
         }
     }
     probe_env = clean_environ()
@@ -741,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
                     **extra_env,
                 }
             )
-            relay, relay_port = start_relay(relay_env, RESULTS_DIR / "relay.log")
+            relay, relay_port = start_relay(relay_env, RESULTS_DIR / "relay.log", args.relay_patch)
             with running(relay):
                 memory: dict[str, float | None] = {"rss_at_start": vm_rss_mb(relay.pid)}
                 results["memory_mb"] = memory
