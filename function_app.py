@@ -9,9 +9,12 @@ import os
 
 import azure.functions as func
 
-from shared import relay
+from shared import outbox, relay
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+# Identity-based in Azure (AzureWebJobsStorage__accountName), Azurite locally.
+STORAGE = "AzureWebJobsStorage"
 
 
 def _http(response: relay.RelayResponse) -> func.HttpResponse:
@@ -25,9 +28,29 @@ def _http(response: relay.RelayResponse) -> func.HttpResponse:
 
 
 @app.route(route="halopsa", methods=["POST"])
-def halopsa(req: func.HttpRequest) -> func.HttpResponse:
-    """HaloPSA webhook / integration method target."""
-    return _http(relay.handle_halo_request(req.get_body(), req.headers, os.environ))
+@app.queue_output(arg_name="queued", queue_name=outbox.OUTBOX_QUEUE, connection=STORAGE)
+def halopsa(req: func.HttpRequest, queued: func.Out[list[str]]) -> func.HttpResponse:
+    """HaloPSA webhook / integration method target. Events SIGNL4 cannot take now are queued."""
+    messages: list[str] = []
+    response = relay.handle_halo_request(req.get_body(), req.headers, os.environ, messages)
+    if messages:
+        queued.set(messages)
+    return _http(response)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=outbox.OUTBOX_QUEUE, connection=STORAGE)
+@app.queue_output(arg_name="poison", queue_name=outbox.POISON_QUEUE, connection=STORAGE)
+def signl4_outbox(msg: func.QueueMessage, poison: func.Out[str]) -> None:
+    """Sends queued events; raising hands the message back to the queue for a later retry."""
+    record = relay.deliver_outbox_message(msg.get_body().decode("utf-8"), os.environ)
+    if record:
+        poison.set(record)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=outbox.POISON_QUEUE, connection=STORAGE)
+def signl4_outbox_poison(msg: func.QueueMessage) -> None:
+    """Every event the relay gave up on ends here: one error line to alert on."""
+    relay.report_poison(msg.get_body().decode("utf-8"), os.environ)
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

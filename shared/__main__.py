@@ -25,6 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--app", default="function_app", help="module defining `app` (default: %(default)s)"
     )
+    serve_parser.add_argument(
+        "--queue-visibility-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait before a failed queue message is retried (default: host.json's)",
+    )
+    serve_parser.add_argument(
+        "--max-dequeue-count",
+        type=int,
+        default=None,
+        help="attempts before a queue message moves to <queue>-poison (default: host.json's)",
+    )
+    serve_parser.add_argument(
+        "--queue-poll-seconds", type=float, default=1.0, help="default: %(default)s"
+    )
     return parser
 
 
@@ -33,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     # INFO shows one line per request and output-binding warnings, as `func start` does.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return serve(args.app, args.host, args.port)
+        return serve(
+            args.app,
+            args.host,
+            args.port,
+            visibility_timeout=args.queue_visibility_timeout,
+            max_dequeue_count=args.max_dequeue_count,
+            poll_seconds=args.queue_poll_seconds,
+        )
     except LocalHostError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

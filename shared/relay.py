@@ -21,10 +21,14 @@ from shared.errors import (
     ConfigurationError,
     PayloadTooLarge,
     RelayError,
+    Signl4Rejected,
+    Signl4Unavailable,
     Unauthorized,
     UnsupportedPayload,
 )
-from shared.halo import parse_event, parse_json_body
+from shared.halo import AlertStatus, HaloEvent, parse_event, parse_json_body
+from shared.ledger import Ledger, LedgerConflict, LedgerEntry, LedgerUnavailable, open_ledger
+from shared.outbox import OutboxMessage, deliver_queued, describe_poison
 from shared.policy import decide
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import build_payload, send_event
@@ -53,9 +57,16 @@ def load_settings(environ: Mapping[str, str]) -> RelaySettings:
 
 
 def handle_halo_request(
-    body: bytes, headers: Mapping[str, str], environ: Mapping[str, str]
+    body: bytes,
+    headers: Mapping[str, str],
+    environ: Mapping[str, str],
+    outbox: list[str] | None = None,
 ) -> RelayResponse:
-    """POST /api/halopsa. Never raises: every outcome is a JSON answer."""
+    """POST /api/halopsa. Never raises: every outcome is a JSON answer.
+
+    `outbox` collects messages for the `signl4-outbox` queue (the function's output binding):
+    events SIGNL4 could not take inline. Without it such events are answered 503.
+    """
     try:
         settings = load_settings(environ)
         if len(body) > MAX_BODY_BYTES:
@@ -70,72 +81,216 @@ def handle_halo_request(
         logger.exception("relay: unexpected fault before reading events")
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
 
+    ledger = _ledger_or_none(settings)
     if isinstance(parsed, list):
         if not parsed:
             return _error_response(UnsupportedPayload("the body is an empty JSON array"))
-        outcomes = [relay_event(element, settings) for element in parsed]
+        outcomes = [relay_event(element, settings, ledger, outbox) for element in parsed]
         worst = max(outcome.status_code for outcome in outcomes)
         return RelayResponse(worst, {"results": [outcome.body for outcome in outcomes]})
-    return relay_event(parsed, settings)
+    return relay_event(parsed, settings, ledger, outbox)
 
 
-def relay_event(obj: Any, settings: RelaySettings) -> RelayResponse:
+def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
+    if settings.dry_run:
+        return None  # a dry run must not claim anything a live run would then call a duplicate
+    try:
+        return open_ledger(settings)
+    except Exception:
+        logger.exception("relay: the ledger could not be opened; delivering without it")
+        return None
+
+
+def relay_event(
+    obj: Any,
+    settings: RelaySettings,
+    ledger: Ledger | None = None,
+    outbox: list[str] | None = None,
+) -> RelayResponse:
     """One event, start to finish. Errors are answered, not raised, so a batch answers per element."""
     started = time.perf_counter()
-    external_id: str | None = None
-    halo_event: str | None = None
-    decision_text = "error"
-    signl4_status: int | None = None
+    trace = _EventTrace()
     try:
         event = parse_event(obj)
-        external_id = event.ticket.external_id
-        halo_event = event.event
-        decision = decide(event, settings)
+        trace.external_id = event.ticket.external_id
+        trace.halo_event = event.event
+        return _relay_parsed(event, settings, ledger, outbox, trace)
+    except RelayError as error:
+        trace.signl4_status = getattr(error, "signl4_status", None)
+        trace.decision += f" -> {error.code}"
+        return _error_response(error, trace.external_id)
+    except Exception:
+        logger.exception("relay: unexpected fault for %s", trace.external_id or "an event")
+        return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
+    finally:
+        logger.info(
+            "relay externalId=%s haloEvent=%s decision=%s signl4Status=%s elapsedMs=%.1f",
+            trace.external_id or "-",
+            repr(trace.halo_event) if trace.halo_event else "-",
+            trace.decision,
+            trace.signl4_status if trace.signl4_status is not None else "-",
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+@dataclass
+class _EventTrace:
+    """What the per-event log line reports."""
+
+    external_id: str | None = None
+    halo_event: str | None = None
+    decision: str = "error"
+    signl4_status: int | None = None
+
+
+def _relay_parsed(
+    event: HaloEvent,
+    settings: RelaySettings,
+    ledger: Ledger | None,
+    outbox: list[str] | None,
+    trace: _EventTrace,
+) -> RelayResponse:
+    external_id = event.ticket.external_id
+    # Two rounds at most: a lost claim race means another delivery just changed the entry.
+    for _ in range(2):
+        entry, ledger_ok = _read_ledger(ledger, external_id)
+        decision = decide(event, settings, last_sent=entry.status if entry else None)
         if decision.action == "skip" or decision.status is None:
-            decision_text = "skip"
+            trace.decision = "skip"
             return RelayResponse(
                 200, {"result": "skipped", "externalId": external_id, "reason": decision.reason}
             )
-        decision_text = decision.status.value
+        status = decision.status
+        trace.decision = status.value
+        if entry is not None and entry.already_has(status):
+            trace.decision += " (duplicate)"
+            return RelayResponse(
+                200,
+                {
+                    "result": "duplicate",
+                    "externalId": external_id,
+                    "status": status.value,
+                    "eventId": entry.event_id,
+                },
+            )
         payload = build_payload(event, decision, settings)
         if settings.dry_run:
-            decision_text += " (dry-run)"
+            trace.decision += " (dry-run)"
             return RelayResponse(
                 200,
                 {
                     "result": "dry-run",
                     "externalId": external_id,
-                    "status": decision.status.value,
+                    "status": status.value,
                     "payload": payload,
                 },
             )
+        claimed: LedgerEntry | None = None
+        if ledger is not None and ledger_ok:
+            try:
+                claimed = ledger.claim(external_id, status, entry)
+            except LedgerConflict:
+                continue
+            except LedgerUnavailable as error:
+                logger.warning(
+                    "relay: ledger unreachable (%s); sending %s unrecorded", error, external_id
+                )
+        return _deliver(
+            external_id, status, payload, settings, ledger, entry, claimed, outbox, trace
+        )
+    raise Signl4Unavailable(f"{external_id} changed concurrently twice; retry the delivery")
+
+
+def _read_ledger(ledger: Ledger | None, external_id: str) -> tuple[LedgerEntry | None, bool]:
+    if ledger is None:
+        return None, False
+    try:
+        return ledger.get(external_id), True
+    except LedgerUnavailable as error:
+        logger.warning("relay: ledger unreachable (%s); %s may be paged twice", error, external_id)
+        return None, False
+
+
+def _deliver(
+    external_id: str,
+    status: AlertStatus,
+    payload: dict[str, Any],
+    settings: RelaySettings,
+    ledger: Ledger | None,
+    previous: LedgerEntry | None,
+    claimed: LedgerEntry | None,
+    outbox: list[str] | None,
+    trace: _EventTrace,
+) -> RelayResponse:
+    try:
         result = send_event(payload, settings)
-        signl4_status = result.status_code
+    except Signl4Unavailable as error:
+        trace.signl4_status = error.signl4_status
+        if outbox is None:
+            raise
+        message = OutboxMessage(
+            externalId=external_id,
+            status=status,
+            seq=claimed.seq if claimed else 0,
+            payload=payload,
+            reason=error.message,
+        )
+        outbox.append(message.to_json())
+        trace.decision += " (queued)"
         return RelayResponse(
-            200,
+            202,
             {
-                "result": "sent",
+                "result": "queued",
                 "externalId": external_id,
-                "status": decision.status.value,
-                "eventId": result.event_id,
+                "status": status.value,
+                "reason": error.message,
             },
         )
-    except RelayError as error:
-        signl4_status = getattr(error, "signl4_status", None)
-        decision_text += f" -> {error.code}"
-        return _error_response(error, external_id)
-    except Exception:
-        logger.exception("relay: unexpected fault for %s", external_id or "an event")
-        return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
-    finally:
-        logger.info(
-            "relay externalId=%s haloEvent=%s decision=%s signl4Status=%s elapsedMs=%.1f",
-            external_id or "-",
-            repr(halo_event) if halo_event else "-",
-            decision_text,
-            signl4_status if signl4_status is not None else "-",
-            (time.perf_counter() - started) * 1000,
-        )
+    except Signl4Rejected:
+        if ledger is not None and claimed is not None:
+            ledger.release(claimed, previous)
+        raise
+    trace.signl4_status = result.status_code
+    if ledger is not None and claimed is not None:
+        ledger.confirm(external_id, claimed.seq, result.event_id)
+    return RelayResponse(
+        200,
+        {
+            "result": "sent",
+            "externalId": external_id,
+            "status": status.value,
+            "eventId": result.event_id,
+        },
+    )
+
+
+def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> str | None:
+    """The queue function's body. Returns JSON for the poison queue when SIGNL4 refused for good;
+    raises (SIGNL4 unavailable, bad settings) so the queue extension redelivers the message."""
+    started = time.perf_counter()
+    settings = RelaySettings.from_env(environ)
+    outcome = deliver_queued(raw, settings, _ledger_or_none(settings))
+    logger.log(
+        logging.ERROR if outcome.result == "poison" else logging.INFO,
+        "outbox externalId=%s result=%s reason=%s elapsedMs=%.1f",
+        outcome.external_id or "-",
+        outcome.result,
+        outcome.reason or "-",
+        (time.perf_counter() - started) * 1000,
+    )
+    return outcome.poison
+
+
+def report_poison(raw: str, environ: Mapping[str, str]) -> None:
+    """Log the alertable error line for a message in the poison queue, and mark the ledger."""
+    external_id, reason = describe_poison(raw)
+    logger.error(
+        "poison externalId=%s reason=%s: this event never reached SIGNL4", external_id, reason
+    )
+    settings = RelaySettings.from_env(environ)
+    ledger = _ledger_or_none(settings)
+    if ledger is not None and external_id != "-":
+        ledger.mark_failed(external_id, reason)
 
 
 def _error_response(error: RelayError, external_id: str | None = None) -> RelayResponse:
@@ -195,5 +350,7 @@ def describe_mode(environ: Mapping[str, str]) -> str:
         return f"Relay is MISCONFIGURED: {error.message}"
     if settings.dry_run:
         why = "RELAY_DRY_RUN is set" if settings.relay_dry_run else "SIGNL4_TEAM_SECRET is not set"
-        return f"Relay is in DRY-RUN ({why}): events are answered with the payload, nothing is sent."
+        return (
+            f"Relay is in DRY-RUN ({why}): events are answered with the payload, nothing is sent."
+        )
     return "Relay is LIVE: events are sent to SIGNL4."

@@ -62,6 +62,14 @@ class RelaySettings(BaseModel):
     )
     relay_dry_run: bool = Field(False, alias="RELAY_DRY_RUN")
 
+    # Storage for the delivery ledger (and, in the host, the outbox queue). Locally a connection
+    # string (Azurite: UseDevelopmentStorage=true); in Azure the managed identity reaches the
+    # account by name, so the connection string is never deployed.
+    storage_connection: SecretStr | None = Field(
+        None, alias="AzureWebJobsStorage", json_schema_extra={"local_only": True}
+    )
+    storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
+
     @property
     def dry_run(self) -> bool:
         """No secret means nothing can be sent: build the payload and say so."""

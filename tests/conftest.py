@@ -149,6 +149,17 @@ def http_post(
     )
 
 
+def call_halopsa(
+    functions: dict[str, Callable[..., Any]], request: func.HttpRequest
+) -> tuple[func.HttpResponse, list[str]]:
+    """Invoke the HTTP function as the host would, with its queue output binding."""
+    from shared.local_host import OutValue
+
+    queued = OutValue()
+    response = functions["halopsa"](request, queued=queued)
+    return response, list(queued.get() or [])
+
+
 def answer(response: func.HttpResponse) -> tuple[int, Any]:
     assert response.mimetype == "application/json"
     return response.status_code, json.loads(response.get_body())

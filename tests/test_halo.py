@@ -39,7 +39,11 @@ def test_webhook_full_object_normalises_strings_html_and_dates() -> None:
     assert ticket.priority == "P1 - Critical" and ticket.priority_id == 2
     assert ticket.ticket_type == "Incident"
     assert (ticket.client, ticket.site, ticket.user) == ("Fabrikam Ltd", "Main Office", "Sam Smith")
-    assert (ticket.team, ticket.agent, ticket.reference) == ("1st Line Support", "Alex Agent", "IN-0009499")
+    assert (ticket.team, ticket.agent, ticket.reference) == (
+        "1st Line Support",
+        "Alex Agent",
+        "IN-0009499",
+    )
     assert ticket.date_occurred == datetime(2026, 9, 25, 7, 1, 59, 123456, tzinfo=timezone.utc)
     assert ticket.date_closed is None  # 1900-01-01 is Halo's "no date"
     assert ticket.closed is False  # "false" as a string
@@ -101,7 +105,13 @@ def test_nulls_and_empty_strings_are_tolerated() -> None:
         {
             "event": "new ticket logged",
             "object_id": 9,
-            "ticket": {"summary": "", "details": None, "status_id": "", "priority": None, "team": {}},
+            "ticket": {
+                "summary": "",
+                "details": None,
+                "status_id": "",
+                "priority": None,
+                "team": {},
+            },
         }
     )
     ticket = event.ticket
@@ -176,7 +186,10 @@ def test_a_byte_order_mark_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("2026-09-25T06:41:08.7895915Z", datetime(2026, 9, 25, 6, 41, 8, 789591, tzinfo=timezone.utc)),
+        (
+            "2026-09-25T06:41:08.7895915Z",
+            datetime(2026, 9, 25, 6, 41, 8, 789591, tzinfo=timezone.utc),
+        ),
         ("2026-09-25T06:41:08", datetime(2026, 9, 25, 6, 41, 8, tzinfo=timezone.utc)),
         ("2026-09-25T06:41:08+02:00", datetime(2026, 9, 25, 4, 41, 8, tzinfo=timezone.utc)),
         ("1900-01-01T00:00:00", None),

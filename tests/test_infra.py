@@ -399,6 +399,14 @@ def test_every_relay_setting_is_an_app_setting(template):
     assert not missing, f"add to infra/main.bicep appSettings (and a parameter): {missing}"
 
 
+# Settings whose value the template derives from what it deploys, not from a parameter.
+COMPUTED_BY_TEMPLATE = {
+    "SIGNL4_TEAM_SECRET": "Key Vault reference",
+    "HALO_WEBHOOK_PASSWORD": "Key Vault reference when set",
+    "AzureWebJobsStorage__accountName": "the storage account's name (identity-based connection)",
+}
+
+
 def test_relay_setting_parameters_default_to_the_codes_defaults(template):
     """Each non-secret relay setting is a template parameter whose default, read by the app,
     gives the same value as the code's own default."""
@@ -410,10 +418,8 @@ def test_relay_setting_parameters_default_to_the_codes_defaults(template):
         if value is None:
             continue  # reported by test_every_relay_setting_is_an_app_setting
         if key_vault_reference_target(value) or isinstance(value, dict):
-            # secrets: Key Vault reference (or conditional one), checked above
-            assert name in {"SIGNL4_TEAM_SECRET", "HALO_WEBHOOK_PASSWORD"}, (
-                f"{name} is computed, not a parameter"
-            )
+            # secrets (Key Vault references, checked above) and names of deployed resources
+            assert name in COMPUTED_BY_TEMPLATE, f"{name} is computed, not a parameter"
             continue
         assert value in params, f"{name} must be set from a template parameter, not {value!r}"
         default = params[value]["default"]

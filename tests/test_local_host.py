@@ -344,7 +344,7 @@ def test_cli_serves_the_app_from_repo_root() -> None:
     finally:
         out, _ = _stop(proc)
     assert f"ping: GET http://127.0.0.1:{port}/api/ping" in out
-    assert "drain: not served by the local host (queueTrigger)" in out
+    assert "drain: queue sample-outbox on in-process queues" in out  # the queue runner has it
     assert "Function keys are not checked locally" in out
     assert "sample app banner" in out
 

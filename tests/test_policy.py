@@ -118,7 +118,10 @@ def test_unknown_priority_pages_anyway() -> None:
 
 def test_team_filter() -> None:
     only_noc = settings(RELAY_PAGE_TEAMS="NOC")
-    assert decide(parse_event(webhook("new ticket logged", team="Service Desk")), only_noc).action == "skip"
+    assert (
+        decide(parse_event(webhook("new ticket logged", team="Service Desk")), only_noc).action
+        == "skip"
+    )
     assert decide(parse_event(webhook("new ticket logged", team="noc")), only_noc).action == "send"
 
 

@@ -4,20 +4,35 @@ decorated functions, SIGNL4 played by the loopback fake."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import os
 from collections.abc import Callable
 
 import azure.functions as func
 import pytest
 
+from shared import relay
 from shared.relay import MAX_BODY_BYTES
-from tests.conftest import TEAM_SECRET, Signl4Fake, answer, fixture_bytes, fixture_json, http_post
+from tests.conftest import (
+    TEAM_SECRET,
+    Signl4Fake,
+    answer,
+    call_halopsa,
+    fixture_bytes,
+    fixture_json,
+    http_post,
+)
 
 Functions = dict[str, Callable[..., func.HttpResponse]]
 
 
-def post(functions: Functions, body: object, headers: dict[str, str] | None = None) -> tuple[int, dict]:
-    return answer(functions["halopsa"](http_post(body, headers=headers)))
+def post(
+    functions: Functions, body: object, headers: dict[str, str] | None = None
+) -> tuple[int, dict]:
+    response, queued = call_halopsa(functions, http_post(body, headers=headers))
+    assert queued == []  # these tests run without storage: nothing may be queued silently
+    return answer(response)
 
 
 @pytest.mark.parametrize(
@@ -34,17 +49,29 @@ def post(functions: Functions, body: object, headers: dict[str, str] | None = No
     ],
 )
 def test_every_shape_is_sent(
-    functions: Functions, signl4: Signl4Fake, live_env: dict, fixture: str, external_id: str, status: str
+    functions: Functions,
+    signl4: Signl4Fake,
+    live_env: dict,
+    fixture: str,
+    external_id: str,
+    status: str,
 ) -> None:
     code, body = post(functions, fixture_bytes(fixture))
     assert code == 200
-    assert body == {"result": "sent", "externalId": external_id, "status": status, "eventId": "evt-1"}
+    assert body == {
+        "result": "sent",
+        "externalId": external_id,
+        "status": status,
+        "eventId": "evt-1",
+    }
     [sent] = signl4.events
     assert sent["X-S4-ExternalID"] == external_id and sent["X-S4-Status"] == status
     assert sent["X-S4-SourceSystem"] == "HaloPSA" and sent["Title"]
 
 
-def test_skipped_update_sends_nothing(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+def test_skipped_update_sends_nothing(
+    functions: Functions, signl4: Signl4Fake, live_env: dict
+) -> None:
     code, body = post(functions, fixture_json("webhook_status_changed.json"))
     assert code == 200 and body["result"] == "skipped" and body["externalId"] == "HaloPSA-4242"
     assert "changes nothing" in body["reason"]
@@ -67,14 +94,18 @@ def test_dry_run_setting_holds_back_a_configured_relay(
     assert signl4.events == []
 
 
-def test_batch_is_answered_per_element(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+def test_batch_is_answered_per_element(
+    functions: Functions, signl4: Signl4Fake, live_env: dict
+) -> None:
     code, body = post(functions, fixture_json("webhook_batch.json"))
     assert code == 200
     assert [r["result"] for r in body["results"]] == ["sent", "skipped", "sent"]
     assert [e["X-S4-ExternalID"] for e in signl4.events] == ["HaloPSA-5001", "HaloPSA-5003"]
 
 
-def test_batch_answers_with_the_worst_status(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+def test_batch_answers_with_the_worst_status(
+    functions: Functions, signl4: Signl4Fake, live_env: dict
+) -> None:
     batch = [fixture_json("guide_new.json"), {"event": "new ticket logged"}, "nonsense"]
     code, body = post(functions, batch)
     assert code == 422
@@ -115,11 +146,30 @@ def test_signl4_rejection_is_502_and_names_the_status(
     assert len(signl4.events) == 1
 
 
-def test_signl4_unavailable_is_503(functions: Functions, signl4: Signl4Fake, live_env: dict) -> None:
+def test_signl4_unavailable_is_queued_and_answered_202(
+    functions: Functions, signl4: Signl4Fake, live_env: dict
+) -> None:
     signl4.script(500, 500, 500)
-    code, body = post(functions, fixture_json("guide_new.json"))
-    assert (code, body["error"]) == (503, "signl4_unavailable")
+    response, queued = call_halopsa(functions, http_post(fixture_json("guide_new.json")))
+    code, body = answer(response)
+    assert (code, body["result"], body["externalId"], body["status"]) == (
+        202,
+        "queued",
+        "HaloPSA-4242",
+        "new",
+    )
     assert len(signl4.events) == 3
+    [message] = [json.loads(m) for m in queued]
+    assert message["externalId"] == "HaloPSA-4242" and message["status"] == "new"
+    assert message["payload"] == signl4.events[0]  # the exact event, ready to resend
+    assert TEAM_SECRET not in str(queued)
+
+
+def test_signl4_unavailable_without_an_outbox_is_503(signl4: Signl4Fake, live_env: dict) -> None:
+    signl4.script(500, 500, 500)
+    response = relay.handle_halo_request(fixture_bytes("guide_new.json"), {}, os.environ, None)
+    assert (response.status_code, response.body["error"]) == (503, "signl4_unavailable")
+    assert "HTTP 500" in response.body["message"]
 
 
 def test_bad_setting_is_named_in_a_configuration_error(
@@ -160,7 +210,9 @@ def basic_auth_env(live_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_basic_auth_rejects(
     functions: Functions, signl4: Signl4Fake, basic_auth_env: None, headers: dict[str, str]
 ) -> None:
-    response = functions["halopsa"](http_post(fixture_json("guide_new.json"), headers=headers))
+    response, _ = call_halopsa(
+        functions, http_post(fixture_json("guide_new.json"), headers=headers)
+    )
     code, body = answer(response)
     assert (code, body["error"]) == (401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Basic")
@@ -179,11 +231,15 @@ def test_basic_auth_accepts_the_right_credentials(
 
 
 def health(functions: Functions) -> tuple[int, dict]:
-    request = func.HttpRequest(method="GET", url="http://localhost/api/health", body=b"", headers={})
+    request = func.HttpRequest(
+        method="GET", url="http://localhost/api/health", body=b"", headers={}
+    )
     return answer(functions["health"](request))
 
 
-def test_health_dry_run_and_configured(functions: Functions, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_dry_run_and_configured(
+    functions: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, body = health(functions)
     assert (code, body["status"], body["signl4"]) == (200, "ok", "dry-run")
     assert body["version"]
@@ -193,7 +249,9 @@ def test_health_dry_run_and_configured(functions: Functions, monkeypatch: pytest
     assert TEAM_SECRET not in str(body)
 
 
-def test_health_reports_a_bad_setting(functions: Functions, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_reports_a_bad_setting(
+    functions: Functions, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SIGNL4_WEBHOOK_URL", "not a url")
     code, body = health(functions)
     assert (code, body["status"]) == (503, "misconfigured")

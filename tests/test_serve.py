@@ -126,7 +126,9 @@ def test_serve_without_settings_is_a_dry_run(tmp_path: Path) -> None:
             served.base_url + "/api/halopsa", data=fixture_bytes("guide_new.json"), timeout=10
         )
         assert response.json()["result"] == "dry-run"
-        assert requests.get(served.base_url + "/api/health", timeout=5).json()["signl4"] == "dry-run"
+        assert (
+            requests.get(served.base_url + "/api/health", timeout=5).json()["signl4"] == "dry-run"
+        )
     finally:
         output = _stop(served)
     assert "DRY-RUN" in output and "SIGNL4_TEAM_SECRET is not set" in output

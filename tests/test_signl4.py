@@ -52,7 +52,13 @@ def test_guide_close_body_maps_to_the_same_external_id() -> None:
 
 def test_message_and_title_are_bounded() -> None:
     settings = RelaySettings.from_env({})
-    event = parse_event({"event": "new ticket logged", "object_id": 1, "ticket": {"id": 1, "summary": "s" * 1000, "details": "<p>" + "x" * 20000 + "</p>"}})
+    event = parse_event(
+        {
+            "event": "new ticket logged",
+            "object_id": 1,
+            "ticket": {"id": 1, "summary": "s" * 1000, "details": "<p>" + "x" * 20000 + "</p>"},
+        }
+    )
     payload = build_payload(event, decide(event, settings), settings)
     assert len(payload["Title"]) == 250 and payload["Title"].endswith("…")
     assert len(payload["Message"]) == 4000
@@ -61,7 +67,10 @@ def test_message_and_title_are_bounded() -> None:
 def test_emergency_scenario_reaches_the_payload() -> None:
     settings = RelaySettings.from_env({"RELAY_EMERGENCY_PRIORITIES": "1"})
     event = parse_event(fixture_json("webhook_new_small.json"))
-    assert build_payload(event, decide(event, settings), settings)["X-S4-AlertingScenario"] == "emergency"
+    assert (
+        build_payload(event, decide(event, settings), settings)["X-S4-AlertingScenario"]
+        == "emergency"
+    )
 
 
 def test_skip_decision_has_no_payload() -> None:
@@ -70,7 +79,9 @@ def test_skip_decision_has_no_payload() -> None:
         build_payload(event, Decision(action="skip", reason="r"), RelaySettings.from_env({}))
 
 
-@pytest.mark.parametrize("base", ["https://connect.signl4.com/webhook", "https://connect.signl4.com/webhook/"])
+@pytest.mark.parametrize(
+    "base", ["https://connect.signl4.com/webhook", "https://connect.signl4.com/webhook/"]
+)
 def test_webhook_url_joins_with_or_without_slash(base: str) -> None:
     settings = RelaySettings.from_env({"SIGNL4_WEBHOOK_URL": base, "SIGNL4_TEAM_SECRET": " ab/c "})
     assert webhook_url(settings) == "https://connect.signl4.com/webhook/ab%2Fc"
@@ -123,7 +134,9 @@ def test_429_honours_x_ratelimit_reset(signl4: Signl4Fake, live_env: dict[str, s
     assert result.attempts == 2
 
 
-def test_retry_after_past_the_budget_gives_up_at_once(signl4: Signl4Fake, live_env: dict[str, str]) -> None:
+def test_retry_after_past_the_budget_gives_up_at_once(
+    signl4: Signl4Fake, live_env: dict[str, str]
+) -> None:
     signl4.script((429, {"Retry-After": "60"}))
     started = time.monotonic()
     with pytest.raises(Signl4Unavailable, match="retry budget") as raised:
@@ -134,12 +147,16 @@ def test_retry_after_past_the_budget_gives_up_at_once(signl4: Signl4Fake, live_e
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 405, 413])
-def test_other_4xx_is_never_retried(signl4: Signl4Fake, live_env: dict[str, str], status: int) -> None:
+def test_other_4xx_is_never_retried(
+    signl4: Signl4Fake, live_env: dict[str, str], status: int
+) -> None:
     signl4.script(status)
     with pytest.raises(Signl4Rejected) as raised:
         send_event(PAYLOAD, _settings(live_env))
     assert raised.value.signl4_status == status
-    assert f"HTTP {status}" in raised.value.message and "Error raising event." in raised.value.message
+    assert (
+        f"HTTP {status}" in raised.value.message and "Error raising event." in raised.value.message
+    )
     assert len(signl4.events) == 1
 
 
