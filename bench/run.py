@@ -447,6 +447,12 @@ def bench_e2e(counts: Counts, relay_port: int, fake_port: int, delay_ms: float) 
         "ratio_p50": relay_summary["p50"] / direct_summary["p50"],
         "ratio_p99": relay_summary["p99"] / direct_summary["p99"],
         "added_ms_p50": relay_summary["p50"] - direct_summary["p50"],
+        # A relayed request 30+ ms slower than a typical direct one is a stall, not noise
+        # (loopback Nagle + delayed ACK stalls are ~40 ms).
+        "relay_stalled_share": sum(1 for ms in relay_ms if ms > direct_summary["p50"] + 30)
+        / len(relay_ms),
+        "relay_samples_ms": [round(ms, 3) for ms in relay_ms],
+        "direct_samples_ms": [round(ms, 3) for ms in direct_ms],
         "fake_received": received["count"],
         "fake_expected": sent,
     }
@@ -604,6 +610,7 @@ def render(results: Mapping[str, Any]) -> str:
             f"   through the relay       p50 {r['p50']:7.2f}   p99 {r['p99']:7.2f}",
             f"   relay/direct            p50 {e2e['ratio_p50']:7.3f}   p99 {e2e['ratio_p99']:7.3f}"
             f"   (added {e2e['added_ms_p50']:.2f} ms at p50)",
+            f"   relayed requests stalled 30+ ms past direct p50: {e2e['relay_stalled_share']:.0%}",
             f"   first relayed event after start: {e2e['first_relayed_ms']:.1f} ms "
             "(imports urllib3, opens the pool)",
             f"   SIGNL4 fake received {e2e['fake_received']} of {e2e['fake_expected']} sent",
@@ -734,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
             "relay_patches": args.relay_patch,
         }
     }
-    probe_env = clean_environ()
+    probe_env = clean_environ(extra_env)  # a setting may change what loads at cold start
     steps: list[tuple[str, Callable[[], None]]] = []
     if "cold" in parts:
         steps.append(
