@@ -211,9 +211,7 @@ class QueueRunner:
             log.warning("output binding %s %s has no local delivery", binding_type, binding.name)
             return
         for text in value if isinstance(value, list) else [value]:
-            self.queues.put(
-                binding.queue_name, text if isinstance(text, str) else json.dumps(text)
-            )
+            self.queues.put(binding.queue_name, text if isinstance(text, str) else json.dumps(text))
 
     # -- triggers --
 
@@ -238,13 +236,12 @@ class QueueRunner:
             trigger.name: func.QueueMessage(
                 id=message.id,
                 body=message.text.encode("utf-8"),
-                dequeue_count=message.dequeue_count,
                 pop_receipt=message.pop_receipt,
             )
         }
         outs: dict[str, tuple[Binding, OutValue]] = {}
         for binding in function.get_bindings():
-            if binding.direction == BindingDirection.OUT and binding.name != "$return":
+            if binding.direction == BindingDirection.OUT.value and binding.name != "$return":
                 outs[binding.name] = (binding, OutValue())
                 kwargs[binding.name] = outs[binding.name][1]
         try:
@@ -273,7 +270,7 @@ class QueueRunner:
                 )
             return
         for binding, out in outs.values():
-            if out.get() is not None:
+            if out.is_set:
                 self.deliver_output(binding.type, binding, out.get())
         self.queues.delete(message)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import random
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -126,11 +130,102 @@ def live_env(signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
 
 @pytest.fixture(scope="session")
-def functions() -> dict[str, Callable[..., func.HttpResponse]]:
-    """The app's functions by name, indexed once (get_functions() may run once per app)."""
+def indexed_functions() -> list[Any]:
+    """The app's functions, indexed once (get_functions() may run once per app)."""
     import function_app
+    from shared.local_host import index_functions
 
-    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    return index_functions(function_app.app)
+
+
+@pytest.fixture(scope="session")
+def functions(indexed_functions: list[Any]) -> dict[str, Callable[..., Any]]:
+    return {f.get_function_name(): f.get_user_function() for f in indexed_functions}
+
+
+# --- Azurite: Azure Storage over real connections ---
+
+AZURITE_PORTS = (10000, 10001, 10002)
+DEV_STORAGE = "UseDevelopmentStorage=true"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite on its default ports (what UseDevelopmentStorage=true means); started from
+    node_modules when nothing listens there yet, and stopped at the end of the session."""
+    if all(_listening(port) for port in AZURITE_PORTS):
+        yield DEV_STORAGE
+        return
+    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+    if not binary.exists():
+        pytest.fail("Azurite is not installed: run `npm ci` in the repository root")
+    scratch = tmp_path_factory.mktemp("azurite")  # --inMemoryPersistence refuses --location
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--silent",
+            "--blobHost",
+            "127.0.0.1",
+            "--queueHost",
+            "127.0.0.1",
+            "--tableHost",
+            "127.0.0.1",
+        ],
+        cwd=scratch,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not all(_listening(port) for port in AZURITE_PORTS):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"Azurite did not start: {proc.communicate()[1].decode()[-500:]}")
+        time.sleep(0.2)
+    try:
+        yield DEV_STORAGE
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def storage_env(azurite: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The relay with its ledger and outbox on Azurite; queues start empty."""
+    from azure.storage.queue import QueueServiceClient
+
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)
+    service = QueueServiceClient.from_connection_string(azurite)
+    for name in ("signl4-outbox", "signl4-outbox-poison"):
+        queue = service.get_queue_client(name)
+        with contextlib.suppress(Exception):
+            queue.create_queue()
+        queue.clear_messages()
+    return azurite
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_ticket_id() -> int:
+    """Tests share one Azurite: each uses its own tickets."""
+    return random.randint(10_000_000, 2_000_000_000)
 
 
 def http_post(

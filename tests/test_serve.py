@@ -32,13 +32,13 @@ class Served:
         self.output = ""
 
 
-def _start(cwd: Path, env_overrides: dict[str, str]) -> Served:
+def start_serve(cwd: Path, env_overrides: dict[str, str], *args: str) -> Served:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNL4_", "HALO_", "RELAY_"))}
     env.update(env_overrides)
     env["PYTHONPATH"] = str(REPO_ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve", "--port", str(port)],
+        [sys.executable, "-m", "shared", "serve", "--port", str(port), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -59,7 +59,7 @@ def _start(cwd: Path, env_overrides: dict[str, str]) -> Served:
     pytest.fail("serve did not answer within 20 s")
 
 
-def _stop(served: Served) -> str:
+def stop_serve(served: Served) -> str:
     served.proc.terminate()
     try:
         served.output = served.proc.communicate(timeout=10)[0]
@@ -83,9 +83,9 @@ def live_served(signl4: Signl4Fake, tmp_path: Path) -> Iterator[Served]:
         },
     }
     (tmp_path / "local.settings.json").write_text(json.dumps(settings))
-    served = _start(tmp_path, {})
+    served = start_serve(tmp_path, {})
     yield served
-    _stop(served)
+    stop_serve(served)
 
 
 def test_serve_relays_a_halo_webhook_to_signl4(live_served: Served, signl4: Signl4Fake) -> None:
@@ -105,7 +105,7 @@ def test_serve_relays_a_halo_webhook_to_signl4(live_served: Served, signl4: Sign
     health = requests.get(live_served.base_url + "/api/health", timeout=5).json()
     assert health["signl4"] == "configured"
 
-    output = _stop(live_served)
+    output = stop_serve(live_served)
     assert "LIVE" in output and "/api/halopsa" in output
     assert "relay externalId=HaloPSA-4243" in output  # the per-event log line reaches the console
     assert TEAM_SECRET not in output
@@ -120,7 +120,7 @@ def test_serve_answers_errors_as_json(live_served: Served, signl4: Signl4Fake) -
 
 
 def test_serve_without_settings_is_a_dry_run(tmp_path: Path) -> None:
-    served = _start(tmp_path, {})
+    served = start_serve(tmp_path, {})
     try:
         response = requests.post(
             served.base_url + "/api/halopsa", data=fixture_bytes("guide_new.json"), timeout=10
@@ -130,5 +130,5 @@ def test_serve_without_settings_is_a_dry_run(tmp_path: Path) -> None:
             requests.get(served.base_url + "/api/health", timeout=5).json()["signl4"] == "dry-run"
         )
     finally:
-        output = _stop(served)
+        output = stop_serve(served)
     assert "DRY-RUN" in output and "SIGNL4_TEAM_SECRET is not set" in output

@@ -191,12 +191,3 @@ def test_urllib3_logs_never_show_the_secret(
     send_event(PAYLOAD, _settings(live_env))
     assert any("urllib3" in record.name for record in caplog.records)  # it did log the URL...
     assert TEAM_SECRET not in caplog.text  # ...without the secret
-
-
-@pytest.fixture
-def unused_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -1,0 +1,282 @@
+"""Delivery guarantees, proved against real parts: the function app host-less, its queues and
+ledger on Azurite, the queue functions run by the local queue runner, SIGNL4 on loopback.
+
+Each case asserts the exact number of events SIGNL4 received and the final state."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shared.halo import AlertStatus
+from shared.ledger import LedgerEntry, open_ledger
+from shared.local_queues import QueueRunner, StorageQueues
+from shared.settings import RelaySettings
+from tests.conftest import Signl4Fake, answer, call_halopsa, http_post, new_ticket_id
+
+OUTBOX, POISON = "signl4-outbox", "signl4-outbox-poison"
+
+
+class Harness:
+    """Plays the Functions host: HTTP calls, output bindings onto Azurite, queue triggers."""
+
+    def __init__(
+        self, functions: dict[str, Callable[..., Any]], indexed: list[Any], storage: str
+    ) -> None:
+        self.functions = functions
+        self.queues = StorageQueues(storage)
+        self.runner = QueueRunner(indexed, self.queues, visibility_timeout=1, max_dequeue_count=3)
+
+    def post(self, body: Any) -> tuple[int, dict]:
+        response, queued = call_halopsa(self.functions, http_post(body))
+        for message in queued:  # what the host does with the output binding
+            self.queues.put(OUTBOX, message)
+        return answer(response)
+
+    def depth(self, queue: str) -> int:
+        client = self.queues._client(queue)
+        return int(client.get_queue_properties().approximate_message_count or 0)
+
+    def drain(self, timeout: float = 20) -> None:
+        """Run the queue functions until both queues are empty (invisible messages included)."""
+        deadline = time.monotonic() + timeout
+        while self.depth(OUTBOX) or self.depth(POISON):
+            assert time.monotonic() < deadline, "the outbox did not drain"
+            if not self.runner.run_once():
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def harness(functions: dict, indexed_functions: list, storage_env: str, live_env: dict) -> Harness:
+    return Harness(functions, indexed_functions, storage_env)
+
+
+def ledger_entry(external_id: str) -> LedgerEntry | None:
+    import os
+
+    ledger = open_ledger(RelaySettings.from_env(os.environ))
+    assert ledger is not None
+    return ledger.get(external_id)
+
+
+def webhook(ticket_id: int, event: str, **ticket: Any) -> dict[str, Any]:
+    return {
+        "event": event,
+        "object_id": ticket_id,
+        "ticket": {"id": ticket_id, "summary": f"ticket {ticket_id}", "status_id": 1, **ticket},
+    }
+
+
+def sent(signl4: Signl4Fake, external_id: str) -> list[str]:
+    return [e["X-S4-Status"] for e in signl4.events if e["X-S4-ExternalID"] == external_id]
+
+
+# --- nothing paged twice ---
+
+
+def test_duplicate_halo_deliveries_page_once(harness: Harness, signl4: Signl4Fake) -> None:
+    tid = new_ticket_id()
+    first = harness.post(webhook(tid, "new ticket logged"))
+    again = harness.post(webhook(tid, "new ticket logged"))
+    guide = harness.post(
+        {"Title": "same ticket via the guide body", "X-S4-ExternalID": f"HaloPSA-{tid}"}
+    )
+    assert first == (
+        200,
+        {"result": "sent", "externalId": f"HaloPSA-{tid}", "status": "new", "eventId": "evt-1"},
+    )
+    assert again[1]["result"] == "duplicate" and again[1]["eventId"] == "evt-1"
+    assert guide[1]["result"] == "duplicate"
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
+
+
+def test_reopened_ticket_raises_a_new_alert(harness: Harness, signl4: Signl4Fake) -> None:
+    tid = new_ticket_id()
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "sent"
+    assert (
+        harness.post(webhook(tid, "closed", hasbeenclosed=True, status_id=9))[1]["result"] == "sent"
+    )
+    assert (
+        harness.post(webhook(tid, "closed", hasbeenclosed=True, status_id=9))[1]["result"]
+        == "duplicate"
+    )
+    reopened = harness.post(webhook(tid, "ticket status changed", status_id=2))
+    assert reopened[1]["result"] == "sent" and reopened[1]["status"] == "new"
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "resolved", "new"]
+    entry = ledger_entry(f"HaloPSA-{tid}")
+    assert entry is not None and (entry.status, entry.seq, entry.delivered_seq) == (
+        AlertStatus.NEW,
+        3,
+        3,
+    )
+
+
+def test_resolved_for_a_ticket_never_alerted_is_still_sent(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    code, body = harness.post({"X-S4-ExternalID": f"HaloPSA-{tid}", "X-S4-Status": "resolved"})
+    assert (code, body["result"]) == (200, "sent")
+    assert sent(signl4, f"HaloPSA-{tid}") == ["resolved"]
+
+
+def test_unreachable_ledger_still_delivers_and_warns(
+    functions: dict,
+    signl4: Signl4Fake,
+    live_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    unused_port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(
+        "AzureWebJobsStorage",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        f"TableEndpoint=http://127.0.0.1:{unused_port}/devstoreaccount1;",
+    )
+    tid = new_ticket_id()
+    for _ in range(2):
+        response, _ = call_halopsa(functions, http_post(webhook(tid, "new ticket logged")))
+        assert answer(response)[1]["result"] == "sent"
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "new"]  # a duplicate beats a lost page
+    assert "ledger unreachable" in caplog.text and "Eby8" not in caplog.text
+
+
+# --- nothing lost: the fault matrix ---
+
+
+def test_5xx_within_the_inline_budget(harness: Harness, signl4: Signl4Fake) -> None:
+    tid = new_ticket_id()
+    signl4.script(500, 503)
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "sent"
+    assert len(signl4.events) == 3
+
+
+def test_5xx_past_the_inline_budget_is_queued_then_delivered(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    signl4.script(500, 500, 500, 500, 500)  # 3 inline attempts, then 2 more from the queue
+    code, body = harness.post(webhook(tid, "new ticket logged"))
+    assert (code, body["result"]) == (202, "queued")
+    harness.drain()
+    assert len(signl4.events) == 6 and sent(signl4, f"HaloPSA-{tid}")[-1] == "new"
+    entry = ledger_entry(f"HaloPSA-{tid}")
+    assert entry is not None and entry.delivered_seq == 1 and entry.event_id == "evt-6"
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "duplicate"
+    assert len(signl4.events) == 6
+
+
+def test_429_retry_after_past_the_budget_is_queued(harness: Harness, signl4: Signl4Fake) -> None:
+    tid = new_ticket_id()
+    signl4.script((429, {"Retry-After": "30"}))
+    assert harness.post(webhook(tid, "new ticket logged"))[0] == 202
+    assert len(signl4.events) == 1  # gave up at once instead of sleeping 30 s
+    harness.drain()
+    assert len(signl4.events) == 2
+
+
+def test_429_rate_limit_reset_within_the_budget_waits_inline(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    signl4.script(
+        (429, {"X-RateLimit-Reset": str(int(time.time()) + 1), "X-RateLimit-Remaining": "0"})
+    )
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "sent"
+    assert len(signl4.events) == 2
+
+
+def test_hang_past_the_timeout_is_queued_then_delivered(
+    harness: Harness, signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGNL4_TIMEOUT_SECONDS", "0.2")
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "2")
+    signl4.hang_seconds = 0.4
+    signl4.script("hang", "hang")
+    tid = new_ticket_id()
+    assert harness.post(webhook(tid, "new ticket logged"))[0] == 202
+    harness.drain()
+    assert len(signl4.events) == 3  # two hung (SIGNL4 saw them), one delivered from the queue
+
+
+def test_connection_refused_is_queued_until_signl4_is_back(
+    harness: Harness, signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch, unused_port: int
+) -> None:
+    monkeypatch.setenv("SIGNL4_WEBHOOK_URL", f"http://127.0.0.1:{unused_port}/webhook/")
+    tid = new_ticket_id()
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "queued"
+    monkeypatch.setenv("SIGNL4_WEBHOOK_URL", signl4.base_url)
+    harness.drain()
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
+
+
+def test_queued_event_older_than_a_sent_one_is_not_delivered(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    signl4.script(503, 503, 503)
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "queued"
+    assert harness.post(webhook(tid, "closed", hasbeenclosed=True))[1]["result"] == "sent"
+    harness.drain()
+    # The stale "new" must not reopen an alert for a closed ticket.
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "new", "new", "resolved"]
+
+
+def test_permanent_4xx_from_the_queue_goes_to_poison_with_the_reason(
+    harness: Harness, signl4: Signl4Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    tid = new_ticket_id()
+    signl4.script(503, 503, 503, 400)
+    assert harness.post(webhook(tid, "new ticket logged"))[0] == 202
+    harness.drain()
+    assert len(signl4.events) == 4
+    poison = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.ERROR and r.getMessage().startswith("poison")
+    ]
+    assert len(poison) == 1
+    assert f"HaloPSA-{tid}" in poison[0].getMessage() and "HTTP 400" in poison[0].getMessage()
+    entry = ledger_entry(f"HaloPSA-{tid}")
+    assert entry is not None and "HTTP 400" in (entry.failed_reason or "")
+    signl4.script()
+    assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "sent"  # not a duplicate
+
+
+def test_exhausted_queue_attempts_land_in_poison(
+    harness: Harness,
+    signl4: Signl4Fake,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "1")
+    signl4.script(*([503] * 4))  # inline once, then maxDequeueCount (3) queue attempts
+    tid = new_ticket_id()
+    assert harness.post(webhook(tid, "new ticket logged"))[0] == 202
+    harness.drain(timeout=30)
+    assert len(signl4.events) == 4
+    poison = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poison")]
+    assert len(poison) == 1 and f"HaloPSA-{tid}" in poison[0] and "attempts exhausted" in poison[0]
+
+
+def test_queue_redelivery_after_delivery_does_not_page_twice(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    """The queue function ran to the end but its message came back (host died before deleting
+    it): the ledger knows this claim was delivered."""
+    tid = new_ticket_id()
+    signl4.script(503, 503, 503)
+    harness.post(webhook(tid, "new ticket logged"))
+    [message] = harness.queues.receive(OUTBOX, 1, 1)
+    harness.queues.put(OUTBOX, message.text)  # a copy survives the delivery
+    time.sleep(1.1)
+    harness.drain()
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"] * 4  # 3 failed inline + 1, not 5
+    assert json.loads(message.text)["seq"] == 1

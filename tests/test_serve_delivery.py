@@ -1,0 +1,142 @@
+"""`python -m shared serve` loses nothing, and a real crash between send and record does not
+page twice: the relay process is killed (SIGKILL) the moment SIGNL4 receives its event."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug import Request, Response
+
+from shared.ledger import open_ledger
+from shared.settings import RelaySettings
+from tests.conftest import TEAM_SECRET, Signl4Fake, new_ticket_id
+from tests.test_serve import Served, start_serve, stop_serve
+
+FAST_QUEUE = ("--queue-visibility-timeout", "1", "--queue-poll-seconds", "0.1")
+
+
+def relay_env(signl4: Signl4Fake, storage: str | None) -> dict[str, str]:
+    env = {
+        "SIGNL4_TEAM_SECRET": TEAM_SECRET,
+        "SIGNL4_WEBHOOK_URL": signl4.base_url,
+        "SIGNL4_BACKOFF_SECONDS": "0.01",
+        "SIGNL4_TIMEOUT_SECONDS": "1",
+    }
+    if storage:
+        env["AzureWebJobsStorage"] = storage
+    return env
+
+
+def post_new(served: Served, ticket_id: int) -> requests.Response:
+    body = {
+        "event": "new ticket logged",
+        "object_id": ticket_id,
+        "ticket": {"id": ticket_id, "summary": "x"},
+    }
+    return requests.post(served.base_url + "/api/halopsa", json=body, timeout=15)
+
+
+def kill_on_receive(holder: dict[str, Served]):
+    def step(request: Request) -> Response:
+        os.kill(holder["served"].proc.pid, signal.SIGKILL)
+        return Response('{"eventId": "never-seen"}', status=201, mimetype="application/json")
+
+    return step
+
+
+def wait_for(condition, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
+
+
+def ledger_entry(storage: str, external_id: str):
+    ledger = open_ledger(RelaySettings.from_env({"AzureWebJobsStorage": storage}))
+    assert ledger is not None
+    return ledger.get(external_id)
+
+
+def test_serve_without_storage_retries_queued_events_in_process(
+    signl4: Signl4Fake, tmp_path: Path
+) -> None:
+    signl4.script(503, 503, 503, 503)
+    served = start_serve(tmp_path, relay_env(signl4, None), *FAST_QUEUE)
+    try:
+        tid = new_ticket_id()
+        response = post_new(served, tid)
+        assert (response.status_code, response.json()["result"]) == (202, "queued")
+        wait_for(lambda: len(signl4.events) >= 5)  # 3 inline; from the queue: 503, then 201
+        time.sleep(0.5)
+        assert len(signl4.events) == 5
+    finally:
+        output = stop_serve(served)
+    assert "signl4_outbox: queue signl4-outbox on in-process queues" in output
+    assert "AzureWebJobsStorage is not set" in output
+
+
+def test_serve_with_azurite_says_so(signl4: Signl4Fake, tmp_path: Path, storage_env: str) -> None:
+    served = start_serve(tmp_path, relay_env(signl4, storage_env), *FAST_QUEUE)
+    output = stop_serve(served)
+    assert (
+        "signl4_outbox: queue signl4-outbox on storage queues at http://127.0.0.1:10001" in output
+    )
+
+
+def test_crash_after_send_before_record_http_path(
+    signl4: Signl4Fake, tmp_path: Path, storage_env: str
+) -> None:
+    holder: dict[str, Served] = {}
+    signl4.script(kill_on_receive(holder))
+    env = relay_env(signl4, storage_env)
+    holder["served"] = start_serve(tmp_path, env, *FAST_QUEUE)
+    tid = new_ticket_id()
+    with pytest.raises(requests.ConnectionError):
+        post_new(holder["served"], tid)  # the relay dies while SIGNL4 takes the event
+    stop_serve(holder["served"])
+    assert len(signl4.events) == 1
+
+    restarted = start_serve(tmp_path, env, *FAST_QUEUE)
+    try:
+        again = post_new(restarted, tid)  # Halo (or an engineer) redelivers the webhook
+        assert (again.status_code, again.json()["result"]) == (200, "duplicate")
+    finally:
+        stop_serve(restarted)
+    assert len(signl4.events) == 1
+    entry = ledger_entry(storage_env, f"HaloPSA-{tid}")
+    assert entry is not None and entry.status.value == "new" and entry.seq == 1
+
+
+def test_crash_after_send_before_record_queue_path(
+    signl4: Signl4Fake, tmp_path: Path, storage_env: str
+) -> None:
+    holder: dict[str, Served] = {}
+    signl4.script(503, 503, 503, kill_on_receive(holder))
+    env = relay_env(signl4, storage_env)
+    holder["served"] = start_serve(tmp_path, env, *FAST_QUEUE)
+    tid = new_ticket_id()
+    assert post_new(holder["served"], tid).status_code == 202
+    wait_for(lambda: holder["served"].proc.poll() is not None)  # the queue runner sent; killed
+    stop_serve(holder["served"])
+    assert len(signl4.events) == 4
+
+    restarted = start_serve(tmp_path, env, *FAST_QUEUE)
+    try:
+        # The message reappears after its visibility timeout; the ledger's sending mark says
+        # it was (presumably) delivered, so it is settled without a second page.
+        wait_for(
+            lambda: (
+                (e := ledger_entry(storage_env, f"HaloPSA-{tid}")) is not None
+                and e.delivered_seq == 1
+            )
+        )
+        time.sleep(1.5)
+    finally:
+        output = stop_serve(restarted)
+    assert len(signl4.events) == 4
+    assert "presumed delivered before a crash" in output
