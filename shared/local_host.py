@@ -471,6 +471,9 @@ def _url_host(host: str) -> str:
 
 def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Headers and body go out in two writes; with Nagle on, the body waits ~40 ms for the
+        # client's delayed ACK on every keep-alive request (found by bench/probe_stall.py).
+        disable_nagle_algorithm = True
         # HTTP/1.1 keeps connections alive (benchmarks); every response sets Content-Length.
         protocol_version = "HTTP/1.1"
         server_version = "shared.local_host"
