@@ -40,11 +40,11 @@ def halopsa(req: func.HttpRequest, queued: func.Out[list[str]]) -> func.HttpResp
 
 @app.queue_trigger(arg_name="msg", queue_name=outbox.OUTBOX_QUEUE, connection=STORAGE)
 @app.queue_output(arg_name="poison", queue_name=outbox.POISON_QUEUE, connection=STORAGE)
-def signl4_outbox(msg: func.QueueMessage, poison: func.Out[str]) -> None:
+def signl4_outbox(msg: func.QueueMessage, poison: func.Out[list[str]]) -> None:
     """Sends queued events; raising hands the message back to the queue for a later retry."""
-    record = relay.deliver_outbox_message(msg.get_body().decode("utf-8"), os.environ)
-    if record:
-        poison.set(record)
+    records = relay.deliver_outbox_message(msg.get_body().decode("utf-8"), os.environ)
+    if records:
+        poison.set(records)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=outbox.POISON_QUEUE, connection=STORAGE)

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # INFO shows one line per request and output-binding warnings, as `func start` does.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The Azure SDK logs every storage request at INFO; the queue runner polls every second.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         return serve(
             args.app,

@@ -1,17 +1,18 @@
-"""The delivery ledger: per external id, what the relay last decided to send and what SIGNL4 got.
+"""The delivery ledger: per ticket, what the relay claimed, what SIGNL4 got, and what waits.
 
-One Azure Table entity per ticket (PartitionKey = external id). It is what makes the relay send
-transitions only: a Halo redelivery, a runbook "retry from start" or a queue redelivery finds the
-status already claimed and is answered `duplicate`.
+One Azure Table partition per external id:
+- row `alert`: the state. `Status`/`Seq` is the last status claimed for sending and its
+  per-ticket sequence number; `DeliveredSeq`/`EventId` the last one SIGNL4 accepted;
+  `PendingCount` how many events wait in the ticket's mailbox; `SendingSeq` is set by the queue
+  function just before it sends (found again after a crash, it means "presumably delivered");
+  `FailedReason` why the last event was given up.
+- rows `pending-<seq>`: the ticket's mailbox, events SIGNL4 could not take yet, with their
+  exact payloads. They are sent strictly in sequence order by the outbox function, and while
+  any wait, newer events for the ticket join the mailbox instead of overtaking it. Without
+  that, a queued "resolved" sent after a newer "new" would close the reopened ticket's alert.
 
-Fields, and why each exists:
-- Status / Seq: the last status claimed for sending and its per-ticket sequence number. A claim
-  is a conditional write (ETag), so two workers cannot both claim the same transition.
-- DeliveredSeq / EventId: the last claim SIGNL4 accepted, and its event id.
-- SendingSeq: set by the queue function just before it sends. Found again on redelivery, it
-  means the worker died between sending and recording: the event is presumed delivered (the
-  issue's choice: a crash at that boundary must not page twice).
-- FailedReason: why the last event went to the poison queue (it may then be sent again).
+Every write that decides something is conditional (ETag, or an entity-group transaction within
+the partition), so two workers cannot both claim one transition or both send one event.
 
 azure-data-tables (and azure-identity in Azure) are imported on first use, not at cold start.
 If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
@@ -20,6 +21,7 @@ better than a lost one.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import datetime, timezone
@@ -31,7 +33,8 @@ from shared.halo import AlertStatus
 from shared.settings import RelaySettings
 
 TABLE_NAME = "relayledger"
-ROW_KEY = "alert"
+STATE_ROW = "alert"
+PENDING_PREFIX = "pending-"
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class LedgerUnavailable(Exception):
 
 
 class LedgerConflict(Exception):
-    """Another delivery changed this ticket's entry between our read and our write."""
+    """Another delivery changed this ticket between our read and our write."""
 
 
 class LedgerEntry(BaseModel):
@@ -52,13 +55,27 @@ class LedgerEntry(BaseModel):
     seq: int
     delivered_seq: int = 0
     sending_seq: int = 0
+    sending_since: datetime | None = None
+    pending_count: int = 0
     event_id: str | None = None
     failed_reason: str | None = None
     etag: str | None = None
 
     def already_has(self, status: AlertStatus) -> bool:
-        """Sending `status` again would be a repeat: claimed (delivered or on its way), not failed."""
+        """Sending `status` again would be a repeat: claimed (delivered or waiting), not failed."""
         return self.status is status and not self.failed_reason
+
+
+class PendingEvent(BaseModel):
+    """An event in a ticket's mailbox."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    status: AlertStatus
+    payload: dict[str, Any]
+    reason: str = ""
+    etag: str | None = None
 
 
 class Ledger:
@@ -76,12 +93,33 @@ class Ledger:
 
         self._ensure_table()
         try:
-            entity = self._table.get_entity(partition_key=external_id, row_key=ROW_KEY)
+            entity = self._table.get_entity(partition_key=external_id, row_key=STATE_ROW)
         except ResourceNotFoundError:
             return None
         except AzureError as error:
             raise LedgerUnavailable(_describe(error)) from None
         return _entry(entity)
+
+    def pending(self, external_id: str) -> list[PendingEvent]:
+        """The ticket's mailbox, oldest first (row keys sort by zero-padded sequence)."""
+        from azure.core.exceptions import AzureError
+
+        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+        params = {"pk": external_id, "lo": PENDING_PREFIX, "hi": PENDING_PREFIX[:-1] + "."}
+        try:
+            rows = list(self._table.query_entities(query, parameters=params))
+        except AzureError as error:
+            raise LedgerUnavailable(_describe(error)) from None
+        return [
+            PendingEvent(
+                seq=int(row["Seq"]),
+                status=AlertStatus(row["Status"]),
+                payload=json.loads(row["Payload"]),
+                reason=row.get("Reason") or "",
+                etag=(getattr(row, "metadata", None) or {}).get("etag"),
+            )
+            for row in sorted(rows, key=lambda row: row["RowKey"])
+        ]
 
     def _ensure_table(self) -> None:
         if not self._table_missing:
@@ -95,90 +133,128 @@ class Ledger:
                 raise LedgerUnavailable(_describe(error)) from None
         self._table_missing = False
 
-    # -- writes --
+    # -- the HTTP path --
 
     def claim(
-        self, external_id: str, status: AlertStatus, previous: LedgerEntry | None
+        self,
+        external_id: str,
+        status: AlertStatus,
+        previous: LedgerEntry | None,
+        *,
+        mailbox: dict[str, Any] | None = None,
+        reason: str = "",
     ) -> LedgerEntry:
-        """Record that `status` is about to be sent; conditional on `previous` being current."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import (
-            AzureError,
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
-        from azure.data.tables import UpdateMode
+        """Record that `status` is about to be sent; conditional on `previous` being current.
 
+        With `mailbox` (the payload), the event joins the ticket's mailbox in the same
+        transaction instead of being sent inline.
+        """
         seq = (previous.seq if previous else 0) + 1
-        entity = {
+        state = {
             "PartitionKey": external_id,
-            "RowKey": ROW_KEY,
+            "RowKey": STATE_ROW,
             "Status": status.value,
             "Seq": seq,
             "DeliveredSeq": previous.delivered_seq if previous else 0,
-            "SendingSeq": 0,
+            "SendingSeq": previous.sending_seq if previous else 0,
+            "PendingCount": (previous.pending_count if previous else 0) + (1 if mailbox else 0),
             "EventId": previous.event_id if previous and previous.event_id else "",
             "FailedReason": "",
             "UpdatedUtc": _now(),
         }
-        try:
-            if previous is None:
-                metadata = self._table.create_entity(entity=entity)
-            else:
-                metadata = self._table.update_entity(
-                    entity=entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=previous.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            raise LedgerConflict(external_id) from None
-        except AzureError as error:
-            raise LedgerUnavailable(_describe(error)) from None
-        return _entry({**entity, "etag": (metadata or {}).get("etag")})
+        operations: list[tuple[Any, ...]] = [_write_state(state, previous)]
+        if mailbox is not None:
+            operations.append(("create", _pending_row(external_id, seq, status, mailbox, reason)))
+        etag = self._transact(external_id, operations)
+        return _entry({**state, "etag": etag})
+
+    def add_to_mailbox(
+        self, claimed: LedgerEntry, payload: dict[str, Any], reason: str
+    ) -> LedgerEntry:
+        """SIGNL4 could not take the claimed event inline: park it in the mailbox."""
+        state = _state_of(claimed, PendingCount=claimed.pending_count + 1)
+        row = _pending_row(claimed.external_id, claimed.seq, claimed.status, payload, reason)
+        etag = self._transact(claimed.external_id, [_write_state(state, claimed), ("create", row)])
+        return _entry({**state, "etag": etag})
+
+    def confirm(self, claimed: LedgerEntry, event_id: str | None) -> None:
+        """SIGNL4 accepted the claim inline. Best effort: a failure here only risks a duplicate."""
+        self._merge_or_warn(
+            claimed.external_id, DeliveredSeq=claimed.seq, EventId=event_id or "", FailedReason=""
+        )
 
     def release(self, claimed: LedgerEntry, previous: LedgerEntry | None) -> None:
         """Undo a claim SIGNL4 refused for good, so a corrected retry is not a 'duplicate'."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import AzureError
 
         try:
             if previous is None:
-                self._table.delete_entity(
-                    partition_key=claimed.external_id,
-                    row_key=ROW_KEY,
-                    etag=claimed.etag,
-                    match_condition=MatchConditions.IfNotModified,
+                self._transact(
+                    claimed.external_id,
+                    [("delete", _key(claimed.external_id), _if_match(claimed.etag))],
                 )
             else:
-                # The sequence only grows, so events queued before the claim stay superseded.
-                self._merge(
-                    claimed.external_id,
-                    Status=previous.status.value,
-                    Seq=claimed.seq,
-                    DeliveredSeq=claimed.seq,
-                )
-        except AzureError as error:
-            logger.warning(
-                "ledger: could not release %s: %s", claimed.external_id, _describe(error)
-            )
+                self._merge(claimed.external_id, Status=previous.status.value, FailedReason="")
+        except (AzureError, LedgerConflict, LedgerUnavailable) as error:
+            logger.warning("ledger: could not release %s: %s", claimed.external_id, error)
 
-    def mark_sending(self, external_id: str, seq: int) -> None:
-        self._merge_or_warn(external_id, SendingSeq=seq)
+    # -- the outbox function --
+
+    def begin_send(self, entry: LedgerEntry, event: PendingEvent) -> LedgerEntry:
+        """Mark `event` as being sent. Conditional: only one worker may send it."""
+        state = _state_of(entry, SendingSeq=event.seq, SendingUtc=_now())
+        etag = self._transact(entry.external_id, [_write_state(state, entry)])
+        return _entry({**state, "etag": etag})
+
+    def settle(
+        self,
+        entry: LedgerEntry,
+        event: PendingEvent,
+        *,
+        event_id: str | None = None,
+        failed_reason: str | None = None,
+    ) -> LedgerEntry:
+        """Take `event` out of the mailbox: delivered (event id) or given up (reason)."""
+        fields: dict[str, Any] = {
+            "SendingSeq": 0,
+            "PendingCount": max(0, entry.pending_count - 1),
+        }
+        if failed_reason is None:
+            fields.update(DeliveredSeq=event.seq, EventId=event_id or "")
+        else:
+            fields.update(FailedReason=failed_reason[:500])
+        state = _state_of(entry, **fields)
+        etag = self._transact(
+            entry.external_id,
+            [_write_state(state, entry), ("delete", _pending_key(entry.external_id, event.seq))],
+        )
+        return _entry({**state, "etag": etag})
 
     def clear_sending(self, external_id: str) -> None:
         self._merge_or_warn(external_id, SendingSeq=0)
 
-    def confirm(self, external_id: str, seq: int, event_id: str | None) -> None:
-        """SIGNL4 accepted claim `seq`. Best effort: a failure here only risks a duplicate."""
-        self._merge_or_warn(
-            external_id, DeliveredSeq=seq, SendingSeq=0, EventId=event_id or "", FailedReason=""
-        )
-
     def mark_failed(self, external_id: str, reason: str) -> None:
-        """The event went to the poison queue: a later delivery of it is not a duplicate."""
-        self._merge_or_warn(external_id, SendingSeq=0, FailedReason=reason[:500])
+        """Recorded by the poison function: a later delivery of the same status is not a duplicate."""
+        self._merge_or_warn(external_id, FailedReason=reason[:500])
+
+    # -- plumbing --
+
+    def _transact(self, external_id: str, operations: list[tuple[Any, ...]]) -> str | None:
+        """Run the operations atomically; returns the state row's new ETag."""
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        self._ensure_table()
+        try:
+            results = self._table.submit_transaction(operations)
+        except HttpResponseError as error:
+            # 409 exists, 412 ETag mismatch, 404 gone: someone else wrote first.
+            if error.status_code in (404, 409, 412):
+                raise LedgerConflict(external_id) from None
+            raise LedgerUnavailable(_describe(error)) from None
+        except AzureError as error:
+            raise LedgerUnavailable(_describe(error)) from None
+        first = results[0] if results else {}
+        return first.get("etag") if isinstance(first, dict) else None
 
     def _merge_or_warn(self, external_id: str, **fields: Any) -> None:
         from azure.core.exceptions import AzureError
@@ -191,19 +267,67 @@ class Ledger:
     def _merge(self, external_id: str, **fields: Any) -> None:
         from azure.data.tables import UpdateMode
 
+        self._ensure_table()
         self._table.upsert_entity(
-            entity={
-                "PartitionKey": external_id,
-                "RowKey": ROW_KEY,
-                "UpdatedUtc": _now(),
-                **fields,
-            },
-            mode=UpdateMode.MERGE,
+            entity={**_key(external_id), "UpdatedUtc": _now(), **fields}, mode=UpdateMode.MERGE
         )
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _key(external_id: str) -> dict[str, str]:
+    return {"PartitionKey": external_id, "RowKey": STATE_ROW}
+
+
+def _pending_key(external_id: str, seq: int) -> dict[str, str]:
+    return {"PartitionKey": external_id, "RowKey": f"{PENDING_PREFIX}{seq:010d}"}
+
+
+def _pending_row(
+    external_id: str, seq: int, status: AlertStatus, payload: dict[str, Any], reason: str
+) -> dict[str, Any]:
+    return {
+        **_pending_key(external_id, seq),
+        "Seq": seq,
+        "Status": status.value,
+        "Payload": json.dumps(payload, ensure_ascii=False),
+        "Reason": reason[:500],
+        "QueuedUtc": _now(),
+    }
+
+
+def _if_match(etag: str | None) -> dict[str, Any]:
+    from azure.core import MatchConditions
+
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _write_state(state: dict[str, Any], previous: LedgerEntry | None) -> tuple[Any, ...]:
+    """Create the state row, or replace it only if nobody changed it since we read it."""
+    from azure.data.tables import UpdateMode
+
+    if previous is None:
+        return ("create", state)
+    return ("update", state, {"mode": UpdateMode.REPLACE, **_if_match(previous.etag)})
+
+
+def _state_of(entry: LedgerEntry, **changes: Any) -> dict[str, Any]:
+    state = {
+        **_key(entry.external_id),
+        "Status": entry.status.value,
+        "Seq": entry.seq,
+        "DeliveredSeq": entry.delivered_seq,
+        "SendingSeq": entry.sending_seq,
+        "PendingCount": entry.pending_count,
+        "EventId": entry.event_id or "",
+        **({"SendingUtc": entry.sending_since} if entry.sending_since else {}),
+        "FailedReason": entry.failed_reason or "",
+        "UpdatedUtc": _now(),
+    }
+    state.update(changes)
+    return state
 
 
 def _entry(entity: Any) -> LedgerEntry:
@@ -214,6 +338,8 @@ def _entry(entity: Any) -> LedgerEntry:
         seq=int(entity.get("Seq") or 0),
         delivered_seq=int(entity.get("DeliveredSeq") or 0),
         sending_seq=int(entity.get("SendingSeq") or 0),
+        sending_since=entity.get("SendingUtc") if entity.get("SendingSeq") else None,
+        pending_count=int(entity.get("PendingCount") or 0),
         event_id=entity.get("EventId") or None,
         failed_reason=entity.get("FailedReason") or None,
         etag=entity.get("etag") or metadata.get("etag"),
@@ -221,7 +347,7 @@ def _entry(entity: Any) -> LedgerEntry:
 
 
 def _describe(error: BaseException) -> str:
-    # Azure SDK messages can carry request URLs with SAS tokens: keep the kind and the status.
+    # Azure SDK messages can carry request URLs and account details: keep the kind and status.
     status = getattr(error, "status_code", None)
     return f"{type(error).__name__}" + (f" (HTTP {status})" if status else "")
 
@@ -258,9 +384,8 @@ def _open(settings: RelaySettings) -> Ledger | None:
         return Ledger(client, create_table=True)
     from azure.identity import DefaultAzureCredential
 
-    endpoint = f"https://{settings.storage_account_name}.table.core.windows.net"
     client = TableClient(
-        endpoint=endpoint,
+        endpoint=f"https://{settings.storage_account_name}.table.core.windows.net",
         table_name=TABLE_NAME,
         credential=DefaultAzureCredential(),
         **transport,

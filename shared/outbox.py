@@ -1,27 +1,30 @@
 """The outbox: SIGNL4 events that could not be sent inline, kept on a storage queue until they are.
 
-The HTTP function puts a message on `signl4-outbox` (output binding) when SIGNL4 is unavailable
-and answers 202. The queue function below sends it; a transient failure raises, so the queue
-extension redelivers it (host.json: visibilityTimeout, maxDequeueCount) and finally moves it to
-`signl4-outbox-poison`. A permanent SIGNL4 refusal goes to the poison queue at once.
+The HTTP function parks an event in the ticket's mailbox (the ledger) and puts a message on
+`signl4-outbox` (output binding) when SIGNL4 is unavailable, or when earlier events of the same
+ticket still wait, and answers 202. The queue function below sends the mailbox in order; a
+transient failure raises, so the queue extension redelivers the message (host.json:
+visibilityTimeout, maxDequeueCount) and finally moves it to `signl4-outbox-poison`. A permanent
+SIGNL4 refusal sends that event to the poison queue at once and the mailbox carries on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.halo import AlertStatus
-from shared.ledger import Ledger, LedgerUnavailable
+from shared.ledger import Ledger, LedgerConflict, LedgerEntry, LedgerUnavailable, PendingEvent
 from shared.settings import RelaySettings
 from shared.signl4 import send_event
 
 OUTBOX_QUEUE = "signl4-outbox"
+MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next nudge
 POISON_QUEUE = "signl4-outbox-poison"
 
 logger = logging.getLogger("shared.outbox")
@@ -57,11 +60,12 @@ class PoisonRecord(BaseModel):
 
 
 class QueueOutcome(BaseModel):
-    result: Literal["sent", "superseded", "duplicate", "poison"]
+    result: Literal["sent", "duplicate", "poison"]
     external_id: str | None = None
+    sent: int = 0
     reason: str = ""
     event_id: str | None = None
-    poison: str | None = None  # JSON for the poison queue, when result == "poison"
+    poison: list[str] = Field(default_factory=list)  # messages for the poison queue
 
 
 def parse_message(raw: str) -> OutboxMessage:
@@ -69,57 +73,42 @@ def parse_message(raw: str) -> OutboxMessage:
 
 
 def deliver_queued(raw: str, settings: RelaySettings, ledger: Ledger | None) -> QueueOutcome:
-    """Send one queued event, unless a newer event for the ticket made it stale.
+    """Deliver what a queue message stands for.
 
-    Raises Signl4Unavailable when SIGNL4 should be tried again later (the queue redelivers).
+    With the ledger (the message has a sequence number) the message is a nudge: the ticket's
+    mailbox is sent oldest first, so events reach SIGNL4 in the order Halo sent them. Without
+    it (the ledger was unreachable when the event was queued) the message's own payload is sent.
+    Raises Signl4Unavailable (or LedgerBusy) when the queue should try again later.
     """
     try:
         message = parse_message(raw)
     except ValidationError as error:
         reason = f"unreadable outbox message ({error.error_count()} error(s))"
         return QueueOutcome(
-            result="poison", reason=reason, poison=json.dumps({"reason": reason, "raw": raw[:2000]})
+            result="poison",
+            reason=reason,
+            poison=[json.dumps({"reason": reason, "raw": raw[:2000]})],
         )
+    if ledger is None or not message.seq:
+        return _send_unrecorded(message, settings)
+    try:
+        return _flush_mailbox(message.external_id, settings, ledger)
+    except LedgerUnavailable as error:
+        # The mailbox holds the events in order; without it, sending the message's own copy
+        # could overtake them. Try again later.
+        raise MailboxUnavailable(
+            f"ledger unreachable ({error}); {message.external_id} waits"
+        ) from None
 
-    entry = None
-    if ledger is not None and message.seq:
-        try:
-            entry = ledger.get(message.external_id)
-        except LedgerUnavailable as error:
-            logger.warning(
-                "outbox: ledger unreachable (%s); sending %s anyway", error, message.external_id
-            )
-    if entry is not None:
-        # Order per ticket: never deliver an event after a newer one for the same ticket.
-        if entry.seq > message.seq:
-            return QueueOutcome(
-                external_id=message.external_id,
-                result="superseded",
-                reason=f"a newer event (#{entry.seq}) replaced #{message.seq}",
-            )
-        if entry.delivered_seq >= message.seq:
-            return QueueOutcome(
-                external_id=message.external_id,
-                result="duplicate",
-                reason="already delivered",
-                event_id=entry.event_id,
-            )
-        if entry.sending_seq == message.seq:
-            # A worker died after marking and (presumably) sending. Paging twice is the worse
-            # failure here, so the event counts as delivered.
-            ledger.confirm(message.external_id, message.seq, None)  # type: ignore[union-attr]
-            return QueueOutcome(
-                external_id=message.external_id,
-                result="duplicate",
-                reason="presumed delivered before a crash",
-            )
-        ledger.mark_sending(message.external_id, message.seq)  # type: ignore[union-attr]
 
+class MailboxUnavailable(Exception):
+    """The ticket's mailbox cannot be read or is being sent by another worker: retry later."""
+
+
+def _send_unrecorded(message: OutboxMessage, settings: RelaySettings) -> QueueOutcome:
     try:
         result = send_event(message.payload, settings)
     except Signl4Rejected as error:
-        if ledger is not None and message.seq:
-            ledger.mark_failed(message.external_id, error.message)
         record = PoisonRecord(
             externalId=message.external_id,
             status=message.status,
@@ -130,15 +119,105 @@ def deliver_queued(raw: str, settings: RelaySettings, ledger: Ledger | None) -> 
             external_id=message.external_id,
             result="poison",
             reason=error.message,
-            poison=record.to_json(),
+            poison=[record.to_json()],
         )
-    except Signl4Unavailable:
-        if entry is not None:
-            ledger.clear_sending(message.external_id)  # type: ignore[union-attr]
-        raise
-    if ledger is not None and message.seq:
-        ledger.confirm(message.external_id, message.seq, result.event_id)
-    return QueueOutcome(external_id=message.external_id, result="sent", event_id=result.event_id)
+    return QueueOutcome(
+        external_id=message.external_id, result="sent", sent=1, event_id=result.event_id
+    )
+
+
+def _flush_mailbox(external_id: str, settings: RelaySettings, ledger: Ledger) -> QueueOutcome:
+    sent, poison, reasons = 0, [], []
+    event_id: str | None = None
+    # A crash is told from a live sender by the age of the sending mark.
+    in_flight_limit = timedelta(
+        seconds=settings.signl4_retry_budget_seconds
+        + settings.signl4_timeout_seconds * settings.signl4_max_attempts
+    )
+    for _ in range(MAX_FLUSH_STEPS):
+        entry = ledger.get(external_id)
+        events = ledger.pending(external_id) if entry and entry.pending_count else []
+        if entry is None or not events:
+            break
+        event = events[0]
+        if entry.sending_seq == event.seq:
+            age = datetime.now(timezone.utc) - (
+                entry.sending_since or datetime.min.replace(tzinfo=timezone.utc)
+            )
+            if age < in_flight_limit:
+                raise MailboxUnavailable(
+                    f"{external_id} #{event.seq} is being sent by another worker"
+                )
+            # The worker that marked it died after (presumably) sending: paging twice is the
+            # worse failure here, so it counts as delivered.
+            _settle(ledger, entry, event, event_id=None)
+            reasons.append(f"#{event.seq} presumed delivered before a crash")
+            continue
+        try:
+            entry = ledger.begin_send(entry, event)
+        except LedgerConflict:
+            continue  # changed under us (a new event joined): read again
+        try:
+            result = send_event(event.payload, settings)
+        except Signl4Unavailable:
+            ledger.clear_sending(external_id)
+            raise
+        except Signl4Rejected as error:
+            _settle(ledger, entry, event, failed_reason=error.message)
+            message = OutboxMessage(
+                externalId=external_id,
+                status=event.status,
+                seq=event.seq,
+                payload=event.payload,
+                reason=event.reason,
+            )
+            poison.append(
+                PoisonRecord(
+                    externalId=external_id,
+                    status=event.status,
+                    reason=error.message,
+                    message=message,
+                ).to_json()
+            )
+            reasons.append(f"#{event.seq} {error.message}")
+            continue
+        _settle(ledger, entry, event, event_id=result.event_id)
+        sent, event_id = sent + 1, result.event_id
+    if poison:
+        return QueueOutcome(
+            external_id=external_id,
+            result="poison",
+            sent=sent,
+            reason="; ".join(reasons),
+            poison=poison,
+        )
+    if sent:
+        return QueueOutcome(
+            external_id=external_id,
+            result="sent",
+            sent=sent,
+            event_id=event_id,
+            reason="; ".join(reasons),
+        )
+    return QueueOutcome(
+        external_id=external_id,
+        result="duplicate",
+        reason="; ".join(reasons) or "nothing left to send",
+    )
+
+
+def _settle(ledger: Ledger, entry: LedgerEntry, event: PendingEvent, **outcome: Any) -> None:
+    """Take the event out of the mailbox, re-reading when a new event joined meanwhile."""
+    for _ in range(MAX_FLUSH_STEPS):
+        try:
+            ledger.settle(entry, event, **outcome)
+            return
+        except LedgerConflict:
+            fresh = ledger.get(entry.external_id)
+            if fresh is None:
+                return
+            entry = fresh
+    raise MailboxUnavailable(f"{entry.external_id}: could not settle #{event.seq}")
 
 
 def describe_poison(raw: str) -> tuple[str, str]:

@@ -185,16 +185,31 @@ def _relay_parsed(
                     "payload": payload,
                 },
             )
-        claimed: LedgerEntry | None = None
-        if ledger is not None and ledger_ok:
-            try:
-                claimed = ledger.claim(external_id, status, entry)
-            except LedgerConflict:
-                continue
-            except LedgerUnavailable as error:
-                logger.warning(
-                    "relay: ledger unreachable (%s); sending %s unrecorded", error, external_id
+        if ledger is None or not ledger_ok:
+            return _deliver(external_id, status, payload, settings, None, None, None, outbox, trace)
+        try:
+            if entry is not None and entry.pending_count and outbox is not None:
+                # Earlier events of this ticket still wait: this one must not overtake them.
+                claimed = ledger.claim(
+                    external_id, status, entry, mailbox=payload, reason="behind earlier events"
                 )
+                return _queued(
+                    external_id,
+                    status,
+                    claimed,
+                    payload,
+                    outbox,
+                    trace,
+                    f"{entry.pending_count} earlier event(s) of this ticket are still queued",
+                )
+            claimed = ledger.claim(external_id, status, entry)
+        except LedgerConflict:
+            continue
+        except LedgerUnavailable as error:
+            logger.warning(
+                "relay: ledger unreachable (%s); sending %s unrecorded", error, external_id
+            )
+            return _deliver(external_id, status, payload, settings, None, None, None, outbox, trace)
         return _deliver(
             external_id, status, payload, settings, ledger, entry, claimed, outbox, trace
         )
@@ -222,37 +237,32 @@ def _deliver(
     outbox: list[str] | None,
     trace: _EventTrace,
 ) -> RelayResponse:
+    """Send inline; if SIGNL4 cannot take it now, park it and nudge the outbox."""
     try:
         result = send_event(payload, settings)
     except Signl4Unavailable as error:
         trace.signl4_status = error.signl4_status
         if outbox is None:
+            if ledger is not None and claimed is not None:
+                ledger.release(claimed, previous)
             raise
-        message = OutboxMessage(
-            externalId=external_id,
-            status=status,
-            seq=claimed.seq if claimed else 0,
-            payload=payload,
-            reason=error.message,
-        )
-        outbox.append(message.to_json())
-        trace.decision += " (queued)"
-        return RelayResponse(
-            202,
-            {
-                "result": "queued",
-                "externalId": external_id,
-                "status": status.value,
-                "reason": error.message,
-            },
-        )
+        parked = None
+        if ledger is not None and claimed is not None:
+            try:
+                parked = ledger.add_to_mailbox(claimed, payload, error.message)
+            except (LedgerConflict, LedgerUnavailable) as ledger_error:
+                # Still not lost: the queue message carries the payload itself.
+                logger.warning(
+                    "relay: could not park %s in its mailbox (%s)", external_id, ledger_error
+                )
+        return _queued(external_id, status, parked, payload, outbox, trace, error.message)
     except Signl4Rejected:
         if ledger is not None and claimed is not None:
             ledger.release(claimed, previous)
         raise
     trace.signl4_status = result.status_code
     if ledger is not None and claimed is not None:
-        ledger.confirm(external_id, claimed.seq, result.event_id)
+        ledger.confirm(claimed, result.event_id)
     return RelayResponse(
         200,
         {
@@ -264,7 +274,33 @@ def _deliver(
     )
 
 
-def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> str | None:
+def _queued(
+    external_id: str,
+    status: AlertStatus,
+    parked: LedgerEntry | None,
+    payload: dict[str, Any],
+    outbox: list[str],
+    trace: _EventTrace,
+    reason: str,
+) -> RelayResponse:
+    """Nudge the outbox function. seq > 0: the event is in the ticket's mailbox; 0: it is not,
+    and the message's own payload is what gets sent."""
+    message = OutboxMessage(
+        externalId=external_id,
+        status=status,
+        seq=parked.seq if parked else 0,
+        payload=payload,
+        reason=reason,
+    )
+    outbox.append(message.to_json())
+    trace.decision += " (queued)"
+    return RelayResponse(
+        202,
+        {"result": "queued", "externalId": external_id, "status": status.value, "reason": reason},
+    )
+
+
+def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | None:
     """The queue function's body. Returns JSON for the poison queue when SIGNL4 refused for good;
     raises (SIGNL4 unavailable, bad settings) so the queue extension redelivers the message."""
     started = time.perf_counter()
@@ -272,13 +308,14 @@ def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> str | None:
     outcome = deliver_queued(raw, settings, _ledger_or_none(settings))
     logger.log(
         logging.ERROR if outcome.result == "poison" else logging.INFO,
-        "outbox externalId=%s result=%s reason=%s elapsedMs=%.1f",
+        "outbox externalId=%s result=%s sent=%d reason=%s elapsedMs=%.1f",
         outcome.external_id or "-",
         outcome.result,
+        outcome.sent,
         outcome.reason or "-",
         (time.perf_counter() - started) * 1000,
     )
-    return outcome.poison
+    return outcome.poison or None
 
 
 def report_poison(raw: str, environ: Mapping[str, str]) -> None:

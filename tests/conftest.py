@@ -19,6 +19,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from shared.local_queues import QueueRunner, StorageQueues
 from shared.settings import RelaySettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,6 +50,8 @@ class Signl4Fake:
         self._steps: list[Any] = []
         self._lock = threading.Lock()
         self.hang_seconds = 1.0
+        # Answers every request once the script has run out (default: 201 with an eventId).
+        self.default: Callable[[Request], Response] | None = None
         server.expect_request("/webhook/" + TEAM_SECRET, method="POST").respond_with_handler(
             self._handle
         )
@@ -69,7 +72,7 @@ class Signl4Fake:
         with self._lock:
             self.requests.append(json.loads(request.get_data()))
             self.paths.append(request.path)
-            step = self._steps.pop(0) if self._steps else 201
+            step = self._steps.pop(0) if self._steps else (self.default or 201)
         if callable(step):
             return step(request)
         if step == "hang":
@@ -258,3 +261,42 @@ def call_halopsa(
 def answer(response: func.HttpResponse) -> tuple[int, Any]:
     assert response.mimetype == "application/json"
     return response.status_code, json.loads(response.get_body())
+
+
+# --- the Functions host, played host-less over Azurite ---
+
+OUTBOX, POISON = "signl4-outbox", "signl4-outbox-poison"
+
+
+class Harness:
+    """Plays the Functions host: HTTP calls, output bindings onto Azurite, queue triggers."""
+
+    def __init__(
+        self, functions: dict[str, Callable[..., Any]], indexed: list[Any], storage: str
+    ) -> None:
+        self.functions = functions
+        self.queues = StorageQueues(storage)
+        self.runner = QueueRunner(indexed, self.queues, visibility_timeout=1, max_dequeue_count=3)
+
+    def post(self, body: Any) -> tuple[int, dict]:
+        response, queued = call_halopsa(self.functions, http_post(body))
+        for message in queued:  # what the host does with the output binding
+            self.queues.put(OUTBOX, message)
+        return answer(response)
+
+    def depth(self, queue: str) -> int:
+        client = self.queues._client(queue)
+        return int(client.get_queue_properties().approximate_message_count or 0)
+
+    def drain(self, timeout: float = 20) -> None:
+        """Run the queue functions until both queues are empty (invisible messages included)."""
+        deadline = time.monotonic() + timeout
+        while self.depth(OUTBOX) or self.depth(POISON):
+            assert time.monotonic() < deadline, "the outbox did not drain"
+            if not self.runner.run_once():
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def harness(functions: dict, indexed_functions: list, storage_env: str, live_env: dict) -> Harness:
+    return Harness(functions, indexed_functions, storage_env)

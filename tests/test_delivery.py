@@ -8,52 +8,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from shared.halo import AlertStatus
 from shared.ledger import LedgerEntry, open_ledger
-from shared.local_queues import QueueRunner, StorageQueues
 from shared.settings import RelaySettings
-from tests.conftest import Signl4Fake, answer, call_halopsa, http_post, new_ticket_id
-
-OUTBOX, POISON = "signl4-outbox", "signl4-outbox-poison"
-
-
-class Harness:
-    """Plays the Functions host: HTTP calls, output bindings onto Azurite, queue triggers."""
-
-    def __init__(
-        self, functions: dict[str, Callable[..., Any]], indexed: list[Any], storage: str
-    ) -> None:
-        self.functions = functions
-        self.queues = StorageQueues(storage)
-        self.runner = QueueRunner(indexed, self.queues, visibility_timeout=1, max_dequeue_count=3)
-
-    def post(self, body: Any) -> tuple[int, dict]:
-        response, queued = call_halopsa(self.functions, http_post(body))
-        for message in queued:  # what the host does with the output binding
-            self.queues.put(OUTBOX, message)
-        return answer(response)
-
-    def depth(self, queue: str) -> int:
-        client = self.queues._client(queue)
-        return int(client.get_queue_properties().approximate_message_count or 0)
-
-    def drain(self, timeout: float = 20) -> None:
-        """Run the queue functions until both queues are empty (invisible messages included)."""
-        deadline = time.monotonic() + timeout
-        while self.depth(OUTBOX) or self.depth(POISON):
-            assert time.monotonic() < deadline, "the outbox did not drain"
-            if not self.runner.run_once():
-                time.sleep(0.1)
-
-
-@pytest.fixture
-def harness(functions: dict, indexed_functions: list, storage_env: str, live_env: dict) -> Harness:
-    return Harness(functions, indexed_functions, storage_env)
+from tests.conftest import (
+    OUTBOX,
+    Harness,
+    Signl4Fake,
+    answer,
+    call_halopsa,
+    http_post,
+    new_ticket_id,
+)
 
 
 def ledger_entry(external_id: str) -> LedgerEntry | None:
@@ -216,16 +186,24 @@ def test_connection_refused_is_queued_until_signl4_is_back(
     assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
 
 
-def test_queued_event_older_than_a_sent_one_is_not_delivered(
+def test_later_events_wait_behind_a_queued_one_and_keep_their_order(
     harness: Harness, signl4: Signl4Fake
 ) -> None:
     tid = new_ticket_id()
     signl4.script(503, 503, 503)
     assert harness.post(webhook(tid, "new ticket logged"))[1]["result"] == "queued"
-    assert harness.post(webhook(tid, "closed", hasbeenclosed=True))[1]["result"] == "sent"
+    # SIGNL4 is back, but the close must not overtake the queued new, nor the reopen the close.
+    closed = harness.post(webhook(tid, "closed", hasbeenclosed=True))
+    assert closed[0] == 202 and "earlier event" in closed[1]["reason"]
+    assert harness.post(webhook(tid, "ticket status changed", status_id=2))[1]["result"] == "queued"
+    assert harness.post(webhook(tid, "closed", hasbeenclosed=True))[1]["result"] == "queued"
+    assert len(signl4.events) == 3
     harness.drain()
-    # The stale "new" must not reopen an alert for a closed ticket.
-    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "new", "new", "resolved"]
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"] * 3 + ["new", "resolved", "new", "resolved"]
+    entry = ledger_entry(f"HaloPSA-{tid}")
+    assert entry is not None and (entry.pending_count, entry.delivered_seq) == (0, 4)
+    # Drained: the next event goes inline again.
+    assert harness.post(webhook(tid, "ticket status changed", status_id=2))[1]["result"] == "sent"
 
 
 def test_permanent_4xx_from_the_queue_goes_to_poison_with_the_reason(

@@ -1,4 +1,5 @@
-"""The ledger on Azurite: claims are conditional, and an unreachable table says so fast."""
+"""The ledger on Azurite: claims are conditional, the mailbox keeps order, and an unreachable
+table says so fast."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def test_claim_confirm_and_read_back(ledger: Ledger) -> None:
     assert ledger.get(external_id) is None
     claimed = ledger.claim(external_id, AlertStatus.NEW, None)
     assert (claimed.seq, claimed.status, claimed.delivered_seq) == (1, AlertStatus.NEW, 0)
-    ledger.confirm(external_id, claimed.seq, "evt-9")
+    ledger.confirm(claimed, "evt-9")
     entry = ledger.get(external_id)
     assert entry is not None
     assert (entry.seq, entry.delivered_seq, entry.event_id) == (1, 1, "evt-9")
@@ -39,8 +40,8 @@ def test_claim_confirm_and_read_back(ledger: Ledger) -> None:
 
 def test_two_claims_from_the_same_read_cannot_both_win(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
+    ledger.claim(external_id, AlertStatus.NEW, None)
     with pytest.raises(LedgerConflict):
-        ledger.claim(external_id, AlertStatus.NEW, None)
         ledger.claim(external_id, AlertStatus.NEW, None)
     first = ledger.get(external_id)
     assert first is not None
@@ -49,13 +50,35 @@ def test_two_claims_from_the_same_read_cannot_both_win(ledger: Ledger) -> None:
         ledger.claim(external_id, AlertStatus.ACKNOWLEDGED, first)  # stale ETag
 
 
+def test_mailbox_keeps_events_in_order_and_settles_them(ledger: Ledger) -> None:
+    external_id = f"HaloPSA-{new_ticket_id()}"
+    first = ledger.claim(external_id, AlertStatus.NEW, None)
+    first = ledger.add_to_mailbox(first, {"X-S4-Status": "new"}, "SIGNL4 answered HTTP 503")
+    second = ledger.claim(
+        external_id, AlertStatus.RESOLVED, first, mailbox={"X-S4-Status": "resolved"}
+    )
+    assert second.pending_count == 2
+    events = ledger.pending(external_id)
+    assert [(e.seq, e.status, e.payload["X-S4-Status"]) for e in events] == [
+        (1, AlertStatus.NEW, "new"),
+        (2, AlertStatus.RESOLVED, "resolved"),
+    ]
+    assert events[0].reason == "SIGNL4 answered HTTP 503"
+    sending = ledger.begin_send(second, events[0])
+    with pytest.raises(LedgerConflict):
+        ledger.begin_send(second, events[0])  # a second worker cannot send it too
+    settled = ledger.settle(sending, events[0], event_id="evt-1")
+    assert (settled.pending_count, settled.delivered_seq, settled.sending_seq) == (1, 1, 0)
+    assert [e.seq for e in ledger.pending(external_id)] == [2]
+
+
 def test_release_undoes_a_refused_claim(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
     first = ledger.claim(external_id, AlertStatus.NEW, None)
     ledger.release(first, None)
     assert ledger.get(external_id) is None
     first = ledger.claim(external_id, AlertStatus.NEW, None)
-    ledger.confirm(external_id, first.seq, "evt-1")
+    ledger.confirm(first, "evt-1")
     previous = ledger.get(external_id)
     assert previous is not None
     second = ledger.claim(external_id, AlertStatus.RESOLVED, previous)

@@ -17,7 +17,14 @@ from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET, Signl4Fake, new_ticket_id
 from tests.test_serve import Served, start_serve, stop_serve
 
-FAST_QUEUE = ("--queue-visibility-timeout", "1", "--queue-poll-seconds", "0.1")
+FAST_QUEUE = (
+    "--queue-visibility-timeout",
+    "1",
+    "--queue-poll-seconds",
+    "0.1",
+    "--max-dequeue-count",
+    "20",
+)
 
 
 def relay_env(signl4: Signl4Fake, storage: str | None) -> dict[str, str]:
@@ -26,6 +33,8 @@ def relay_env(signl4: Signl4Fake, storage: str | None) -> dict[str, str]:
         "SIGNL4_WEBHOOK_URL": signl4.base_url,
         "SIGNL4_BACKOFF_SECONDS": "0.01",
         "SIGNL4_TIMEOUT_SECONDS": "1",
+        # Also how long a sending mark is taken for a live sender: 2 + 1 x 3 attempts = 5 s.
+        "SIGNL4_RETRY_BUDGET_SECONDS": "2",
     }
     if storage:
         env["AzureWebJobsStorage"] = storage
@@ -49,7 +58,7 @@ def kill_on_receive(holder: dict[str, Served]):
     return step
 
 
-def wait_for(condition, timeout: float = 20) -> None:
+def wait_for(condition, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -136,7 +145,8 @@ def test_crash_after_send_before_record_queue_path(
             )
         )
         time.sleep(1.5)
-    finally:
-        output = stop_serve(restarted)
+    except AssertionError:
+        pytest.fail("the queued event was not settled; relay output:\n" + stop_serve(restarted))
+    output = stop_serve(restarted)
     assert len(signl4.events) == 4
     assert "presumed delivered before a crash" in output
