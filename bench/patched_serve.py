@@ -1,12 +1,13 @@
-"""`python -m shared serve` with named monkeypatches, to measure a fix without editing the app.
+"""`python -m shared serve` with named monkeypatches, to measure a change without editing the app.
 
-    python bench/patched_serve.py --patch nodelay [--patch ...] serve --port P
+    python bench/patched_serve.py --patch quiet [--patch ...] serve --port P
 
-Patches (each one the smallest change a fix in the named file would make):
-- nodelay: shared/local_host.py's request handler sets TCP_NODELAY
-  (`disable_nagle_algorithm = True`), so the body written after the headers is not held back
-  by Nagle's algorithm until the client's delayed ACK (40 ms on Linux) arrives.
-- quiet: the relay process logs at WARNING instead of INFO (no per-request log lines).
+Patches (each one the smallest change the named idea would make):
+- quiet: the relay process logs at WARNING instead of INFO (no per-request log lines), to show
+  what per-request logging costs.
+
+(A `nodelay` patch used to set TCP_NODELAY on the local host's handler to measure the fix for
+the 40 ms stall; that fix is now in shared/local_host.py, so the patch is gone. See README.)
 """
 
 from __future__ import annotations
@@ -14,21 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-
-
-def patch_nodelay() -> None:
-    from shared import local_host
-
-    original: Callable[[Any], type[BaseHTTPRequestHandler]] = local_host._handler_for
-
-    def handler_for(host: Any) -> type[BaseHTTPRequestHandler]:
-        handler = original(host)
-        handler.disable_nagle_algorithm = True
-        return handler
-
-    local_host._handler_for = handler_for  # type: ignore[assignment]
 
 
 def patch_quiet() -> None:
@@ -41,7 +28,7 @@ def patch_quiet() -> None:
     logging.basicConfig = basic_config  # type: ignore[assignment]
 
 
-PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "quiet": patch_quiet}
+PATCHES: dict[str, Callable[[], None]] = {"quiet": patch_quiet}
 
 
 def main(argv: list[str]) -> int:

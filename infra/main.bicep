@@ -310,7 +310,7 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 }
 
 resource signl4TeamSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_41: an expiry date would silently stop paging when it passes; the secret is rotated by SIGNL4 team changes (see infra/DEPLOY.md), not on a timer.
+  // checkov:skip=CKV_AZURE_41: an expiry date would silently stop paging when it passes; the secret is rotated by SIGNL4 team changes (see README.md, Deploy), not on a timer.
   parent: keyVault
   name: 'signl4-team-secret'
   properties: {
