@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -231,7 +232,18 @@ class Ledger:
         return _entry({**state, "etag": etag})
 
     def clear_sending(self, external_id: str) -> None:
-        self._merge_or_warn(external_id, SendingSeq=0)
+        """The send did not happen (or failed): remove the mark, or a retry would take it for a
+        crash after sending and settle the event unsent. Tried harder than other writes."""
+        from azure.core.exceptions import AzureError
+
+        for attempt in range(3):
+            try:
+                self._merge(external_id, SendingSeq=0)
+                return
+            except AzureError as error:
+                last = error
+                time.sleep(0.2 * (attempt + 1))
+        logger.warning("ledger: could not clear the sending mark of %s: %s", external_id, _describe(last))
 
     def mark_failed(self, external_id: str, reason: str) -> None:
         """Recorded by the poison function: a later delivery of the same status is not a duplicate."""

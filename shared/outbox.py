@@ -157,6 +157,11 @@ def _flush_mailbox(external_id: str, settings: RelaySettings, ledger: Ledger) ->
             entry = ledger.begin_send(entry, event)
         except LedgerConflict:
             continue  # changed under us (a new event joined): read again
+        except LedgerUnavailable:
+            # The mark may have been written before the answer was lost: take it back, since
+            # nothing was sent, then let the queue try again.
+            ledger.clear_sending(external_id)
+            raise
         try:
             result = send_event(event.payload, settings)
         except Signl4Unavailable:

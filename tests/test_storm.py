@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 import threading
 import time
@@ -101,7 +102,10 @@ def storm_harness(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
     return harness
 
 
-def test_storm(storm_harness: Harness, signl4: Signl4Fake) -> None:
+def test_storm(
+    storm_harness: Harness, signl4: Signl4Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared")
     stormy = StormySignl4(SEED)
     signl4.default = stormy
     rng = random.Random(SEED)
@@ -140,11 +144,19 @@ def test_storm(storm_harness: Harness, signl4: Signl4Fake) -> None:
             paged_twice.append((external_id, accepted, answers[external_id]))
 
     events = sum(len(story) for story, _, _ in stories.values())
+    messages = [r.getMessage() for r in caplog.records]
+    notes = {
+        "presumed delivered": sum("presumed delivered" in m for m in messages),
+        "ledger warnings": sum(
+            m.startswith("ledger:") or "ledger unreachable" in m for m in messages
+        ),
+        "poison": sum(m.startswith("poison") for m in messages),
+    }
     print(
         f"\nstorm: {TICKETS} tickets, {events} Halo events in {posted_seconds:.1f}s "
         f"(drained at {total_seconds:.1f}s); relay answers {dict(results)}; "
         f"SIGNL4 answers {dict(stormy.answers)}; accepted {sum(len(a) for a in stormy.accepted.values())}; "
-        f"wrong final {len(wrong_final)}, paged twice {len(paged_twice)}, lost {len(lost)}"
+        f"wrong final {len(wrong_final)}, paged twice {len(paged_twice)}, lost {len(lost)}; {notes}"
     )
     assert events >= 2000
     assert (
