@@ -5,6 +5,9 @@
 Patches (each one the smallest change the named idea would make):
 - quiet: the relay process logs at WARNING instead of INFO (no per-request log lines), to show
   what per-request logging costs.
+- phases: times the ledger's table calls (Ledger.get/claim/confirm) and the SIGNL4 send inside
+  the relay and prints `PHASE <name> <ms>` per call to its log (bench/results/relay.log), which
+  run.py summarises. A diagnostic: it adds a few microseconds per call.
 
 (A `nodelay` patch used to set TCP_NODELAY on the local host's handler to measure the fix for
 the 40 ms stall; that fix is now in shared/local_host.py, so the patch is gone. See README.)
@@ -12,8 +15,10 @@ the 40 ms stall; that fix is now in shared/local_host.py, so the patch is gone. 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +33,30 @@ def patch_quiet() -> None:
     logging.basicConfig = basic_config  # type: ignore[assignment]
 
 
-PATCHES: dict[str, Callable[[], None]] = {"quiet": patch_quiet}
+def _timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter_ns()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            elapsed = (time.perf_counter_ns() - started) / 1e6
+            sys.stderr.write(f"PHASE {name} {elapsed:.3f}\n")
+
+    return wrapper
+
+
+def patch_phases() -> None:
+    from shared import relay
+    from shared.ledger import Ledger
+
+    for method in ("get", "claim", "confirm"):
+        setattr(Ledger, method, _timed(f"ledger.{method}", getattr(Ledger, method)))
+    relay.send_event = _timed("signl4.send", relay.send_event)  # type: ignore[assignment]
+    relay.relay_event = _timed("relay_event", relay.relay_event)  # type: ignore[assignment]
+
+
+PATCHES: dict[str, Callable[[], None]] = {"quiet": patch_quiet, "phases": patch_phases}
 
 
 def main(argv: list[str]) -> int:

@@ -1,11 +1,11 @@
 """Does the relay add anything a pager would notice? (issue #5)
 
-    /work/venv/bin/python bench/run.py [--quick] [--env KEY=VALUE ...]
+    /work/venv/bin/python bench/run.py [--quick] [--ledger] [--env KEY=VALUE ...]
 
 Run from the repo root with the project venv. Prints a table of measures beside their targets
-(PASS/MISS) and writes JSON to bench/results/latest.json (plus a timestamped copy). Timing
-never fails the run: the exit code is 0 unless events went missing (2) or a process would not
-start (1). See bench/README.md for what each measure means.
+(PASS/MISS) and writes JSON to bench/results/latest.json, or latest-ledger.json with --ledger
+(plus a timestamped copy). Timing never fails the run: the exit code is 0 unless events went
+missing (2) or a process would not start (1). See bench/README.md for what each measure means.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,11 @@ RESULTS_DIR = BENCH_DIR / "results"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 PYTHON = sys.executable
 TEAM_SECRET = "bench-TEAM-secret-7d3e"
+AZURITE = REPO_ROOT / "node_modules" / ".bin" / "azurite"
+# Azurite's published development account key (the same for every Azurite; not a secret).
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -515,6 +520,126 @@ def bench_burst(counts: Counts, relay_port: int, fake_port: int, delay_ms: float
     }
 
 
+# --- Azurite and the ledger's table calls ---------------------------------------------------
+
+
+def azurite_connection(ports: Mapping[str, int]) -> str:
+    """A connection string for Azurite's well-known development account on these ports."""
+    base = "http://127.0.0.1:{}/devstoreaccount1"
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={base.format(ports['blob'])};QueueEndpoint={base.format(ports['queue'])};"
+        f"TableEndpoint={base.format(ports['table'])};"
+    )
+
+
+@contextlib.contextmanager
+def private_azurite() -> Iterator[dict[str, int]]:
+    """A private, in-memory Azurite on free ports for this run; stopped afterwards.
+
+    Not the shared one on 10000-10002: the relay's queue runner would take other people's
+    signl4-outbox messages from it (and deliver them to our fake), and their load would land
+    in our timings.
+    """
+    if not AZURITE.is_file():
+        raise SystemExit(
+            f"--ledger needs Azurite: {AZURITE} is missing; run `npm ci` in the repo root"
+        )
+    scratch = RESULTS_DIR / "azurite"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+    command = [str(AZURITE), "--inMemoryPersistence", "--disableTelemetry"]
+    command += ["--skipApiVersionCheck", "--silent"]  # cwd is the scratch folder
+    for service, port in ports.items():
+        command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
+    log = (scratch / "azurite.log").open("wb")
+    proc = subprocess.Popen(command, cwd=scratch, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    with running(proc):
+        deadline = time.monotonic() + 30
+        while not all(listening(port) for port in ports.values()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"Azurite did not start; see {scratch / 'azurite.log'}")
+            time.sleep(0.1)
+        yield ports
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict[str, Any]:
+    """The relay's per-event table calls, in-process, through the relay's own Ledger.
+
+    One new ticket per round: get (a miss), claim (create the state row), confirm (merge), then
+    get (a hit, what a status change reads). Wall time and this thread's CPU time per call: the
+    CPU is the client's share (azure-core pipeline, signing, JSON); the rest is waiting on
+    Azurite. An unauthenticated keep-alive GET (answered 403) is Azurite's bare round trip.
+    """
+    from shared.halo import AlertStatus
+    from shared.ledger import Ledger, open_ledger
+    from shared.settings import RelaySettings
+
+    settings = RelaySettings.from_env(
+        {"SIGNL4_TEAM_SECRET": TEAM_SECRET, "AzureWebJobsStorage": connection}
+    )
+    ledger = open_ledger(settings)
+    if not isinstance(ledger, Ledger):
+        raise SystemExit("the relay opened no ledger for AzureWebJobsStorage")
+    walls: dict[str, list[float]] = {k: [] for k in ("get miss", "claim", "confirm", "get hit")}
+    cpus: dict[str, list[float]] = {k: [] for k in walls}
+
+    @contextlib.contextmanager
+    def timed(name: str, keep: bool) -> Iterator[None]:
+        wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        yield
+        if keep:
+            walls[name].append((time.perf_counter_ns() - wall) / 1e6)
+            cpus[name].append((time.thread_time_ns() - cpu) / 1e6)
+
+    rounds = max(20, counts.e2e_requests // 3)
+    for n in range(counts.warmup + rounds):
+        external_id = f"HaloPSA-bench-{next(_ticket_ids)}"
+        keep = n >= counts.warmup
+        with timed("get miss", keep):
+            entry = ledger.get(external_id)
+        with timed("claim", keep):
+            claimed = ledger.claim(external_id, AlertStatus.NEW, entry)
+        with timed("confirm", keep):
+            ledger.confirm(claimed, "evt-bench")
+        with timed("get hit", keep):
+            ledger.get(external_id)
+
+    bare: list[float] = []
+    connection_ = http.client.HTTPConnection("127.0.0.1", table_port, timeout=5)
+    for n in range(counts.warmup + rounds):
+        started = time.perf_counter_ns()
+        connection_.request("GET", "/devstoreaccount1/Tables")
+        connection_.getresponse().read()
+        if n >= counts.warmup:
+            bare.append((time.perf_counter_ns() - started) / 1e6)
+    connection_.close()
+
+    calls = {
+        name: {
+            "wall_ms": summary(walls[name]),
+            "client_cpu_ms_p50": statistics.median(cpus[name]),
+        }
+        for name in walls
+    }
+    path = ("get miss", "claim", "confirm")
+    return {
+        "rounds": rounds,
+        "calls": calls,
+        "azurite_bare_round_trip_ms": summary(bare),
+        "new_ticket_path_ms_p50": sum(calls[k]["wall_ms"]["p50"] for k in path),
+        "new_ticket_path_client_cpu_ms_p50": sum(calls[k]["client_cpu_ms_p50"] for k in path),
+    }
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -627,6 +752,33 @@ def render(results: Mapping[str, Any]) -> str:
             f"unexpected {burst['unexpected']}",
             "",
         ]
+    phases = results.get("relay_phases_ms")
+    if phases:
+        lines.append("   inside the relay (--relay-patch phases; ms, e2e and burst together):")
+        for name, row in phases.items():
+            lines.append(
+                f"   {name:<16} n={row['n']:<5} p50 {row['p50']:6.2f}   p99 {row['p99']:6.2f}"
+            )
+        lines.append("")
+    ledger = results.get("ledger_calls")
+    if ledger:
+        lines.append(
+            f"6. Ledger table calls, in-process against Azurite ({ledger['rounds']} new tickets; "
+            "ms; client CPU = this thread's CPU time)"
+        )
+        for name, row in ledger["calls"].items():
+            wall = row["wall_ms"]
+            lines.append(
+                f"   {name:<10} p50 {wall['p50']:6.2f}   p99 {wall['p99']:6.2f}   "
+                f"client CPU p50 {row['client_cpu_ms_p50']:5.2f}"
+            )
+        bare = ledger["azurite_bare_round_trip_ms"]
+        lines += [
+            f"   Azurite bare round trip (unauthenticated GET, 403) p50 {bare['p50']:.2f}",
+            f"   an event's path (get + claim + confirm) p50 {ledger['new_ticket_path_ms_p50']:.2f}"
+            f" ms, of which client CPU {ledger['new_ticket_path_client_cpu_ms_p50']:.2f} ms",
+            "",
+        ]
     memory = results.get("memory_mb")
     if memory:
 
@@ -686,20 +838,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra relay setting (repeatable), e.g. --env AzureWebJobsStorage=UseDevelopmentStorage=true",
     )
     parser.add_argument(
+        "--ledger",
+        action="store_true",
+        help="run the relay with the delivery ledger (and storage queues) on a private, "
+        "in-memory Azurite started from node_modules for the run, and time the ledger's "
+        "table calls in-process",
+    )
+    parser.add_argument(
         "--only",
         action="append",
-        choices=["cold", "cpu", "e2e", "burst"],
-        help="run only these parts (repeatable); memory comes with e2e/burst",
+        choices=["cold", "cpu", "e2e", "burst", "ledger"],
+        help="run only these parts (repeatable); memory comes with e2e/burst; "
+        "ledger (the table-call timings) needs --ledger",
     )
     parser.add_argument(
         "--relay-patch",
         action="append",
         default=[],
-        choices=["nodelay", "quiet"],
+        choices=["quiet", "phases"],
         help="serve the relay through bench/patched_serve.py with this monkeypatch (repeatable), "
-        "to measure a recommended fix without editing the app",
+        "to measure a change without editing the app",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="JSON path (default bench/results/latest.json, latest-ledger.json with --ledger)",
+    )
     return parser
 
 
@@ -713,6 +877,79 @@ def git_commit() -> str | None:
     return done.stdout.strip() or None
 
 
+def run_servers(
+    args: argparse.Namespace,
+    counts: Counts,
+    parts: set[str],
+    extra_env: Mapping[str, str],
+    results: dict[str, Any],
+) -> bool:
+    """Parts 3-5 against a live SIGNL4 fake and relay. False if the burst lost an event."""
+    verified = True
+    if not parts & {"e2e", "burst"}:
+        return verified
+    print("... starting SIGNL4 fake and relay", file=sys.stderr, flush=True)
+    fake, fake_port = start_fake(args.delay_ms)
+    with running(fake):
+        relay_env = clean_environ(
+            {
+                "SIGNL4_TEAM_SECRET": TEAM_SECRET,
+                "SIGNL4_WEBHOOK_URL": f"http://127.0.0.1:{fake_port}/webhook/",
+                **extra_env,
+            }
+        )
+        relay, relay_port = start_relay(relay_env, RESULTS_DIR / "relay.log", args.relay_patch)
+        with running(relay):
+            memory: dict[str, float | None] = {"rss_at_start": vm_rss_mb(relay.pid)}
+            results["memory_mb"] = memory
+            if "e2e" in parts:
+                print("... end to end", file=sys.stderr, flush=True)
+                results["e2e"] = bench_e2e(counts, relay_port, fake_port, args.delay_ms)
+                memory["peak_after_e2e"] = vm_hwm_mb(relay.pid)
+            if "burst" in parts:
+                print("... burst", file=sys.stderr, flush=True)
+                results["burst"] = bench_burst(counts, relay_port, fake_port, args.burst_delay_ms)
+                verified = bool(results["burst"]["all_arrived"])
+            memory["peak_after_burst"] = vm_hwm_mb(relay.pid)
+    if "phases" in args.relay_patch:
+        results["relay_phases_ms"] = read_phases(RESULTS_DIR / "relay.log")
+    return verified
+
+
+def read_phases(log_path: Path) -> dict[str, dict[str, float]]:
+    """`PHASE <name> <ms>` lines written by patched_serve.py's `phases` patch, summarised."""
+    samples: dict[str, list[float]] = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("PHASE "):
+            _, name, ms = line.split()
+            samples.setdefault(name, []).append(float(ms))
+    return {name: summary(values) for name, values in samples.items()}
+
+
+def run_parts(
+    args: argparse.Namespace,
+    counts: Counts,
+    parts: set[str],
+    extra_env: Mapping[str, str],
+    results: dict[str, Any],
+) -> bool:
+    """Every selected part, in order. False if the burst lost an event."""
+    probe_env = clean_environ(extra_env)  # a setting may change what loads at cold start
+    if "cold" in parts:
+        print("... cold start", file=sys.stderr, flush=True)
+        results["cold_start"] = bench_cold_start(counts, probe_env)
+    if "cpu" in parts:
+        print("... CPU per event", file=sys.stderr, flush=True)
+        results["cpu_per_event_us"] = bench_cpu(counts)
+    verified = run_servers(args, counts, parts, extra_env, results)
+    if "ledger" in parts:
+        print("... ledger table calls", file=sys.stderr, flush=True)
+        connection = extra_env["AzureWebJobsStorage"]
+        table_port = int(results["meta"]["azurite_ports"]["table"])
+        results["ledger_calls"] = bench_ledger_calls(counts, connection, table_port)
+    return verified
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     base = QUICK if args.quick else FULL
@@ -724,8 +961,14 @@ def main(argv: list[str] | None = None) -> int:
         burst_clients=args.burst_clients or base.burst_clients,
         warmup=base.warmup,
     )
-    parts = set(args.only or ["cold", "cpu", "e2e", "burst"])
+    parts = set(args.only or ["cold", "cpu", "e2e", "burst", "ledger"])
     extra_env = parse_env(args.env)
+    if not args.ledger:
+        parts.discard("ledger")
+    elif "AzureWebJobsStorage" in extra_env:
+        raise SystemExit("--ledger starts its own Azurite: drop --env AzureWebJobsStorage")
+    suffix = "-ledger" if args.ledger else ""
+    output: Path = args.output or RESULTS_DIR / f"latest{suffix}.json"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     started = time.time()
     results: dict[str, Any] = {
@@ -739,57 +982,27 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "extra_relay_settings": sorted(extra_env),  # names only: values may be secrets
             "relay_patches": args.relay_patch,
+            "ledger": args.ledger,
         }
     }
-    probe_env = clean_environ(extra_env)  # a setting may change what loads at cold start
-    steps: list[tuple[str, Callable[[], None]]] = []
-    if "cold" in parts:
-        steps.append(
-            ("cold start", lambda: results.update(cold_start=bench_cold_start(counts, probe_env)))
-        )
-    if "cpu" in parts:
-        steps.append(("CPU per event", lambda: results.update(cpu_per_event_us=bench_cpu(counts))))
-    for label, step in steps:
-        print(f"... {label}", file=sys.stderr, flush=True)
-        step()
-
-    verified = True
-    if parts & {"e2e", "burst"}:
-        print("... starting SIGNL4 fake and relay", file=sys.stderr, flush=True)
-        fake, fake_port = start_fake(args.delay_ms)
-        with running(fake):
-            relay_env = clean_environ(
-                {
-                    "SIGNL4_TEAM_SECRET": TEAM_SECRET,
-                    "SIGNL4_WEBHOOK_URL": f"http://127.0.0.1:{fake_port}/webhook/",
-                    **extra_env,
-                }
-            )
-            relay, relay_port = start_relay(relay_env, RESULTS_DIR / "relay.log", args.relay_patch)
-            with running(relay):
-                memory: dict[str, float | None] = {"rss_at_start": vm_rss_mb(relay.pid)}
-                results["memory_mb"] = memory
-                if "e2e" in parts:
-                    print("... end to end", file=sys.stderr, flush=True)
-                    results["e2e"] = bench_e2e(counts, relay_port, fake_port, args.delay_ms)
-                    memory["peak_after_e2e"] = vm_hwm_mb(relay.pid)
-                if "burst" in parts:
-                    print("... burst", file=sys.stderr, flush=True)
-                    results["burst"] = bench_burst(
-                        counts, relay_port, fake_port, args.burst_delay_ms
-                    )
-                    verified = bool(results["burst"]["all_arrived"])
-                memory["peak_after_burst"] = vm_hwm_mb(relay.pid)
-
+    with contextlib.ExitStack() as stack:
+        if args.ledger:
+            # Started first: the cold-start probe sees the same settings as the relay.
+            ports = stack.enter_context(private_azurite())
+            extra_env["AzureWebJobsStorage"] = azurite_connection(ports)
+            results["meta"]["azurite_ports"] = ports
+        verified = run_parts(args, counts, parts, extra_env, results)
     results["meta"]["seconds"] = time.time() - started
     results["meta"]["loadavg_after"] = os.getloadavg()
     results["targets"] = [t.__dict__ for t in targets(results)]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    stamped = RESULTS_DIR / time.strftime("run-%Y%m%d-%H%M%S.json", time.localtime(started))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    stamped = RESULTS_DIR / time.strftime(
+        f"run-%Y%m%d-%H%M%S{suffix}.json", time.localtime(started)
+    )
     stamped.write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
-    print(f"\nJSON: {args.output} (copy: {stamped}); run took {results['meta']['seconds']:.0f} s")
+    print(f"\nJSON: {output} (copy: {stamped}); run took {results['meta']['seconds']:.0f} s")
     return 0 if verified else 2
 
 
