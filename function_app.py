@@ -6,6 +6,7 @@ Imported on every cold start: keep it to wiring. The relay's logic lives in the 
 from __future__ import annotations
 
 import os
+from typing import List  # noqa: UP035
 
 import azure.functions as func
 
@@ -15,6 +16,9 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # Identity-based in Azure (AzureWebJobsStorage__accountName), Azurite locally.
 STORAGE = "AzureWebJobsStorage"
+# Several queue messages from one invocation. typing.List on purpose: the worker's queue
+# converter accepts List[str] but rejects list[str] (tests/test_function_app.py checks).
+QueueMessages = List[str]  # noqa: UP006
 
 
 def _http(response: relay.RelayResponse) -> func.HttpResponse:
@@ -29,7 +33,7 @@ def _http(response: relay.RelayResponse) -> func.HttpResponse:
 
 @app.route(route="halopsa", methods=["POST"])
 @app.queue_output(arg_name="queued", queue_name=outbox.OUTBOX_QUEUE, connection=STORAGE)
-def halopsa(req: func.HttpRequest, queued: func.Out[list[str]]) -> func.HttpResponse:
+def halopsa(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpResponse:
     """HaloPSA webhook / integration method target. Events SIGNL4 cannot take now are queued."""
     messages: list[str] = []
     response = relay.handle_halo_request(req.get_body(), req.headers, os.environ, messages)
@@ -40,7 +44,7 @@ def halopsa(req: func.HttpRequest, queued: func.Out[list[str]]) -> func.HttpResp
 
 @app.queue_trigger(arg_name="msg", queue_name=outbox.OUTBOX_QUEUE, connection=STORAGE)
 @app.queue_output(arg_name="poison", queue_name=outbox.POISON_QUEUE, connection=STORAGE)
-def signl4_outbox(msg: func.QueueMessage, poison: func.Out[list[str]]) -> None:
+def signl4_outbox(msg: func.QueueMessage, poison: func.Out[QueueMessages]) -> None:
     """Sends queued events; raising hands the message back to the queue for a later retry."""
     records = relay.deliver_outbox_message(msg.get_body().decode("utf-8"), os.environ)
     if records:
