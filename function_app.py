@@ -3,8 +3,6 @@
 Imported on every cold start: keep it to wiring. The relay's logic lives in the package.
 """
 
-from __future__ import annotations
-
 import os
 from typing import List  # noqa: UP035
 
