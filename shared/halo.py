@@ -42,31 +42,40 @@ _NO_DATE_PREFIXES = ("1900-01-01", "1899-12-30", "0001-01-01")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
+FIELD_MAX_CHARS = 10_000  # a Halo field longer than this is cut: the alert is not an archive
+MAX_ID = 2**53  # JSON-safe integers; anything larger is not a Halo id
+_INTEGER = re.compile(r"-?[0-9]{1,16}")
+
+
 def _text(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("name") or value.get("Name")
     if value is None or isinstance(value, (list, dict)):
         return None
-    text = str(value).strip()
+    # A lone surrogate (an emoji cut in half upstream) cannot be encoded as UTF-8 later.
+    text = str(value)[:FIELD_MAX_CHARS].encode("utf-8", "replace").decode("utf-8").strip()
     return text or None
 
 
 def _int(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+        value = int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and -MAX_ID <= value <= MAX_ID:
+        return value
     return None
 
 
 def _flag(value: Any) -> bool:
+    """Only a clear yes is yes: a garbled flag must not close an alert."""
+    if isinstance(value, bool):
+        return value
     if isinstance(value, str):
         return value.strip().casefold() in {"true", "1", "yes"}
-    return bool(value)
+    return isinstance(value, int) and value == 1
 
 
 def parse_halo_date(value: Any) -> datetime | None:
@@ -228,18 +237,29 @@ def parse_json_body(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise InvalidJson("the request body is not UTF-8 text") from None
     try:
+        return _loads(text)
+    except json.JSONDecodeError as error:
+        first_error = error
+    repaired = _EMPTY_PLACEHOLDER.sub(r"\1null", text)
+    if repaired != text:
+        try:
+            return _loads(repaired)
+        except json.JSONDecodeError:
+            pass
+    raise InvalidJson(
+        f"the request body is not valid JSON (line {first_error.lineno}, "
+        f"column {first_error.colno}: {first_error.msg})"
+    )
+
+
+def _loads(text: str) -> Any:
+    try:
         return json.loads(text)
-    except json.JSONDecodeError as first_error:
-        repaired = _EMPTY_PLACEHOLDER.sub(r"\1null", text)
-        if repaired != text:
-            try:
-                return json.loads(repaired)
-            except json.JSONDecodeError:
-                pass
-        raise InvalidJson(
-            f"the request body is not valid JSON (line {first_error.lineno}, "
-            f"column {first_error.colno}: {first_error.msg})"
-        ) from None
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as error:
+        # Nesting past the recursion limit, or an integer past Python's digit limit.
+        raise InvalidJson(f"the request body is not usable JSON ({type(error).__name__})") from None
 
 
 def _fold_keys(obj: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +304,8 @@ def parse_event(obj: Any) -> HaloEvent:
 
 
 def _requested_status(value: Any) -> AlertStatus | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidStatus(f"X-S4-Status must be a string, not {type(value).__name__}")
     text = _text(value)
     if text is None:
         return None

@@ -243,7 +243,9 @@ class Ledger:
             except AzureError as error:
                 last = error
                 time.sleep(0.2 * (attempt + 1))
-        logger.warning("ledger: could not clear the sending mark of %s: %s", external_id, _describe(last))
+        logger.warning(
+            "ledger: could not clear the sending mark of %s: %s", external_id, _describe(last)
+        )
 
     def mark_failed(self, external_id: str, reason: str) -> None:
         """Recorded by the poison function: a later delivery of the same status is not a duplicate."""
@@ -376,6 +378,13 @@ def _entry(entity: Any) -> LedgerEntry:
     )
 
 
+def quiet_azure_sdk() -> None:
+    """The SDK logs every storage request at INFO: three per event would flood the log (and
+    Application Insights ingestion). Warnings and errors still come through."""
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    logging.getLogger("azure.identity").setLevel(logging.WARNING)
+
+
 def _describe(error: BaseException) -> str:
     # Azure SDK messages can carry request URLs and account details: keep the kind and status.
     status = getattr(error, "status_code", None)
@@ -405,6 +414,7 @@ def open_ledger(settings: RelaySettings) -> Ledger | None:
 def _open(settings: RelaySettings) -> Ledger | None:
     from azure.data.tables import TableClient
 
+    quiet_azure_sdk()
     # Short timeouts and one retry: the ledger must never hold up a page for long.
     transport = {"connection_timeout": 2, "read_timeout": 5, "retry_total": 1}
     if settings.storage_connection is not None:

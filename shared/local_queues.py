@@ -111,6 +111,9 @@ class StorageQueues:
             TextBase64EncodePolicy,
         )
 
+        from shared.ledger import quiet_azure_sdk
+
+        quiet_azure_sdk()
         self._service = QueueServiceClient.from_connection_string(
             connection_string, connection_timeout=2, read_timeout=5, retry_total=1
         )

@@ -46,7 +46,7 @@ class RelayResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     def json_bytes(self) -> bytes:
-        return json.dumps(self.body, ensure_ascii=False, default=str).encode("utf-8")
+        return json.dumps(self.body, ensure_ascii=False, default=str).encode("utf-8", "replace")
 
 
 def load_settings(environ: Mapping[str, str]) -> RelaySettings:

@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 DEFAULT_SIGNL4_WEBHOOK_URL = "https://connect.signl4.com/webhook/"
 DEFAULT_RESOLVED_STATUSES = "9,Closed,Resolved,Cancelled"
@@ -70,6 +78,13 @@ class RelaySettings(BaseModel):
     )
     storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
 
+    @model_validator(mode="after")
+    def _complete(self) -> RelaySettings:
+        # Half a credential would silently turn authentication off.
+        if bool(self.halo_webhook_username) != bool(self.halo_webhook_password):
+            raise ValueError("HALO_WEBHOOK_USERNAME and HALO_WEBHOOK_PASSWORD must be set together")
+        return self
+
     @property
     def dry_run(self) -> bool:
         """No secret means nothing can be sent: build the payload and say so."""
@@ -95,6 +110,13 @@ class RelaySettings(BaseModel):
         relevant = tuple(
             (name, environ[name]) for name in cls.setting_names() if environ.get(name, "").strip()
         )
+        unresolved = [name for name, value in relevant if value.startswith("@Microsoft.KeyVault(")]
+        if unresolved:
+            # App Service passes the reference through as text when it cannot resolve it.
+            raise SettingsError(
+                "invalid setting " + ", ".join(unresolved) + ": the Key Vault reference did not "
+                "resolve (check the app's identity has Key Vault Secrets User on the vault)"
+            )
         return _settings_from_items(relevant)
 
 
@@ -107,5 +129,6 @@ def _settings_from_items(items: tuple[tuple[str, str], ...]) -> RelaySettings:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             name = ".".join(str(part) for part in error["loc"])
-            problems.append(f"{name}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}" if name else message)
         raise SettingsError("invalid setting " + "; ".join(problems)) from None

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # urllib3 is imported on the send path only, not on cold star
 
 SOURCE_SYSTEM = "HaloPSA"
 TITLE_MAX_CHARS = 250
+PARAMETER_MAX_CHARS = 500  # keeps a payload far below the 64 KiB of a queue message or table cell
 RETRY_STATUSES = frozenset([429, *range(500, 600)])
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,13 @@ def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings)
         payload["Link"] = f"{settings.halo_base_url.rstrip('/')}/ticket?id={ticket.id}"
     if decision.scenario:
         payload["X-S4-AlertingScenario"] = decision.scenario
-    return {key: value for key, value in payload.items() if value is not None}
+    return {
+        key: _bounded(value, PARAMETER_MAX_CHARS)
+        if isinstance(value, str) and key not in ("Title", "Message")
+        else value
+        for key, value in payload.items()
+        if value is not None
+    }
 
 
 def _as_text(value: int | None) -> str | None:
@@ -183,7 +190,7 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
     timeout = urllib3.Timeout(
         connect=min(3.0, settings.signl4_timeout_seconds), read=settings.signl4_timeout_seconds
     )
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
     _register_secret(settings)
     try:
         response = _http().request(
@@ -248,18 +255,28 @@ def _event_id(data: bytes) -> str | None:
 
 
 def _signl4_error(data: bytes, settings: RelaySettings) -> str:
-    """SIGNL4's own error text helps the engineer; it is cut short and scrubbed of the secret."""
+    """SIGNL4's own error text helps the engineer; it is cut short and scrubbed of the secret
+    in every form it could echo (raw, trimmed, URL-encoded)."""
     try:
         parsed = json.loads(data or b"null")
     except ValueError:
         return ""
     if not isinstance(parsed, dict) or not parsed.get("message"):
         return ""
-    text = str(parsed["message"])[:200]
+    text = _scrub(str(parsed["message"])[:200], settings)
+    code = parsed.get("code")
+    code_text = f" {code}" if isinstance(code, int) and not isinstance(code, bool) else ""
+    return f" (SIGNL4 error{code_text}: {text})"
+
+
+def _scrub(text: str, settings: RelaySettings) -> str:
+    forms = set(_redactor.secrets)
     if settings.signl4_team_secret is not None:
-        text = text.replace(settings.signl4_team_secret.get_secret_value(), "***")
-    code = f" {parsed['code']}" if parsed.get("code") is not None else ""
-    return f" (SIGNL4 error{code}: {text})"
+        raw = settings.signl4_team_secret.get_secret_value()
+        forms |= {raw, raw.strip(), quote(raw.strip(), safe=""), quote(raw.strip())}
+    for form in sorted((f for f in forms if f), key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
 
 
 class _RedactSecrets(logging.Filter):

@@ -146,6 +146,11 @@ def test_missing_ticket_id_is_an_error_not_a_guess(body: dict) -> None:
         {"event": "new ticket logged", "object_id": "abc"},
         {"X-S4-ExternalID": "Zendesk-12", "Title": "x"},
         {"event": "x", "object_id": -4},
+        {"event": "x", "object_id": "\u00b2"},  # a superscript two is a digit to str.isdigit
+        {"event": "x", "object_id": "--5"},
+        {"event": "x", "object_id": 1e300},
+        {"event": "x", "object_id": 10**20},
+        {"event": "x", "object_id": True},
     ],
 )
 def test_a_ticket_id_that_is_not_a_number_is_rejected(body: dict) -> None:
@@ -158,10 +163,48 @@ def test_unknown_x_s4_status_is_rejected() -> None:
         parse_event({"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": "closed"})
 
 
+@pytest.mark.parametrize("value", [["resolved"], {"name": "resolved"}, 4, True])
+def test_a_non_string_x_s4_status_is_rejected_not_ignored(value: object) -> None:
+    with pytest.raises(InvalidStatus, match="must be a string"):
+        parse_event({"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "closed"),
+    [
+        (True, True),
+        ("TRUE", True),
+        (1, True),
+        (float("nan"), False),
+        (2, False),
+        ("maybe", False),
+        ([1], False),
+    ],
+)
+def test_only_a_clear_yes_closes(value: object, closed: bool) -> None:
+    ticket = parse_event({"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}}).ticket
+    assert ticket.closed is closed
+
+
+def test_a_lone_surrogate_is_replaced_not_fatal() -> None:
+    ticket = parse_event(
+        {"event": "x", "object_id": 1, "ticket": {"summary": "Server down \ud83d"}}
+    ).ticket
+    assert ticket.summary == "Server down ?"
+    assert ticket.summary.encode("utf-8")
+
+
 @pytest.mark.parametrize("body", [[1, 2], "text", 42, None, {"hello": "world"}, {"id": 5}])
 def test_unsupported_shapes(body: object) -> None:
     with pytest.raises(UnsupportedPayload):
         parse_event(body)
+
+
+def test_json_python_cannot_hold_is_invalid_json_not_a_crash() -> None:
+    with pytest.raises(InvalidJson, match="RecursionError"):
+        parse_json_body(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(InvalidJson, match="ValueError"):
+        parse_json_body(b'{"object_id": ' + b"9" * 5000 + b"}")
 
 
 def test_invalid_json_names_the_position() -> None:

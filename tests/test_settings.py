@@ -41,10 +41,24 @@ def test_lists_are_trimmed_and_case_folded() -> None:
     assert settings.relay_page_teams == {"noc"}
 
 
-def test_basic_auth_needs_both_halves() -> None:
-    assert not RelaySettings.from_env({"HALO_WEBHOOK_USERNAME": "halo"}).basic_auth_required
+def test_basic_auth_needs_both_halves_or_neither() -> None:
     both = {"HALO_WEBHOOK_USERNAME": "halo", "HALO_WEBHOOK_PASSWORD": "pw"}
     assert RelaySettings.from_env(both).basic_auth_required
+    for half in ({"HALO_WEBHOOK_USERNAME": "halo"}, {"HALO_WEBHOOK_PASSWORD": "pw"}):
+        # Half a credential must not silently turn authentication off.
+        with pytest.raises(SettingsError, match="set together") as raised:
+            RelaySettings.from_env(half)
+        assert "pw" not in str(raised.value)
+
+
+def test_an_unresolved_key_vault_reference_is_reported_not_used() -> None:
+    reference = (
+        "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/signl4-team-secret/)"
+    )
+    with pytest.raises(
+        SettingsError, match="SIGNL4_TEAM_SECRET: the Key Vault reference did not resolve"
+    ):
+        RelaySettings.from_env({"SIGNL4_TEAM_SECRET": reference})
 
 
 @pytest.mark.parametrize(

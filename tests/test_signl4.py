@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -62,6 +65,20 @@ def test_message_and_title_are_bounded() -> None:
     payload = build_payload(event, decide(event, settings), settings)
     assert len(payload["Title"]) == 250 and payload["Title"].endswith("…")
     assert len(payload["Message"]) == 4000
+
+
+def test_every_parameter_is_bounded() -> None:
+    settings = RelaySettings.from_env({})
+    body = {
+        "event": "new ticket logged",
+        "object_id": 1,
+        "ticket": {"id": 1, "client_name": "c" * 9000, "site_name": "s" * 600},
+    }
+    event = parse_event(body)
+    payload = build_payload(event, decide(event, settings), settings)
+    assert len(payload["Client"]) == 500 and payload["Client"].endswith("…")
+    assert len(payload["Site"]) == 500
+    assert len(json.dumps(payload)) < 16_000
 
 
 def test_emergency_scenario_reaches_the_payload() -> None:
@@ -158,6 +175,29 @@ def test_other_4xx_is_never_retried(
         f"HTTP {status}" in raised.value.message and "Error raising event." in raised.value.message
     )
     assert len(signl4.events) == 1
+
+
+@pytest.mark.parametrize("secret", ["Ab c/d%2F?#é&=+~x", "ünïcødé sëcret", " spaced\n"])
+def test_signl4_echoing_the_secret_in_any_form_is_scrubbed(
+    signl4: Signl4Fake, live_env: dict[str, str], secret: str
+) -> None:
+    from werkzeug import Response
+
+    def echo_path(request):  # a SIGNL4 that quotes the request path back in its error
+        body = {
+            "code": 3001,
+            "message": f"unknown team {request.path} / {secret} / {secret.strip()}",
+        }
+        return Response(json.dumps(body), status=404, mimetype="application/json")
+
+    env = _settings(live_env, SIGNL4_TEAM_SECRET=secret)
+    signl4.server.expect_request(re.compile(r"^/webhook/.*")).respond_with_handler(echo_path)
+    with pytest.raises(Signl4Rejected) as raised:
+        send_event(PAYLOAD, env)
+    message = raised.value.message
+    assert "SIGNL4 error 3001" in message
+    for form in (secret, secret.strip(), quote(secret.strip(), safe=""), quote(secret.strip())):
+        assert form not in message, form
 
 
 def test_hang_past_the_timeout_is_retried(signl4: Signl4Fake, live_env: dict[str, str]) -> None:
