@@ -117,6 +117,9 @@ param relayEmergencyPriorities string = ''
 ])
 param relayDryRun string = 'false'
 
+@description('Seconds a claim or sending mark counts as a live sender; must exceed host.json functionTimeout (120 s).')
+param relayInflightSeconds string = '150'
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
@@ -459,6 +462,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_PAGE_TEAMS: relayPageTeams
     RELAY_EMERGENCY_PRIORITIES: relayEmergencyPriorities
     RELAY_DRY_RUN: relayDryRun
+    RELAY_INFLIGHT_SECONDS: relayInflightSeconds
   }
   dependsOn: [
     blobOwnerAssignment

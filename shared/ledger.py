@@ -57,14 +57,29 @@ class LedgerEntry(BaseModel):
     delivered_seq: int = 0
     sending_seq: int = 0
     sending_since: datetime | None = None
+    # An HTTP claim being sent inline right now: later events must not overtake it.
+    inflight_seq: int = 0
+    inflight_since: datetime | None = None
     pending_count: int = 0
     event_id: str | None = None
     failed_reason: str | None = None
     etag: str | None = None
 
+    def inflight(self, limit_seconds: float) -> bool:
+        return _recent(self.inflight_seq, self.inflight_since, limit_seconds)
+
+    def sending(self, limit_seconds: float) -> bool:
+        return _recent(self.sending_seq, self.sending_since, limit_seconds)
+
     def already_has(self, status: AlertStatus) -> bool:
         """Sending `status` again would be a repeat: claimed (delivered or waiting), not failed."""
         return self.status is status and not self.failed_reason
+
+
+def _recent(seq: int, since: datetime | None, limit_seconds: float) -> bool:
+    if not seq or since is None:
+        return False
+    return (datetime.now(timezone.utc) - since).total_seconds() < limit_seconds
 
 
 class PendingEvent(BaseModel):
@@ -163,6 +178,12 @@ class Ledger:
             "FailedReason": "",
             "UpdatedUtc": _now(),
         }
+        if mailbox is None:
+            state.update(InflightSeq=seq, InflightUtc=_now())
+        elif previous is not None and previous.inflight_seq:
+            state.update(InflightSeq=previous.inflight_seq, InflightUtc=previous.inflight_since)
+        if previous is not None and previous.sending_seq and previous.sending_since:
+            state["SendingUtc"] = previous.sending_since
         operations: list[tuple[Any, ...]] = [_write_state(state, previous)]
         if mailbox is not None:
             operations.append(("create", _pending_row(external_id, seq, status, mailbox, reason)))
@@ -170,18 +191,32 @@ class Ledger:
         return _entry({**state, "etag": etag})
 
     def add_to_mailbox(
-        self, claimed: LedgerEntry, payload: dict[str, Any], reason: str
+        self,
+        entry: LedgerEntry,
+        seq: int,
+        status: AlertStatus,
+        payload: dict[str, Any],
+        reason: str,
     ) -> LedgerEntry:
-        """SIGNL4 could not take the claimed event inline: park it in the mailbox."""
-        state = _state_of(claimed, PendingCount=claimed.pending_count + 1)
-        row = _pending_row(claimed.external_id, claimed.seq, claimed.status, payload, reason)
-        etag = self._transact(claimed.external_id, [_write_state(state, claimed), ("create", row)])
+        """SIGNL4 could not take claim `seq` inline: park it in the mailbox. `entry` is the
+        current state (the claim itself, or a fresher read after a conflict); the mailbox is
+        ordered by `seq`, so an older claim parked late still goes first."""
+        changes: dict[str, Any] = {"PendingCount": entry.pending_count + 1}
+        if entry.inflight_seq == seq:
+            changes["InflightSeq"] = 0
+        state = _state_of(entry, **changes)
+        row = _pending_row(entry.external_id, seq, status, payload, reason)
+        etag = self._transact(entry.external_id, [_write_state(state, entry), ("create", row)])
         return _entry({**state, "etag": etag})
 
     def confirm(self, claimed: LedgerEntry, event_id: str | None) -> None:
         """SIGNL4 accepted the claim inline. Best effort: a failure here only risks a duplicate."""
         self._merge_or_warn(
-            claimed.external_id, DeliveredSeq=claimed.seq, EventId=event_id or "", FailedReason=""
+            claimed.external_id,
+            DeliveredSeq=claimed.seq,
+            EventId=event_id or "",
+            FailedReason="",
+            InflightSeq=0,
         )
 
     def release(self, claimed: LedgerEntry, previous: LedgerEntry | None) -> None:
@@ -195,7 +230,12 @@ class Ledger:
                     [("delete", _key(claimed.external_id), _if_match(claimed.etag))],
                 )
             else:
-                self._merge(claimed.external_id, Status=previous.status.value, FailedReason="")
+                self._merge(
+                    claimed.external_id,
+                    Status=previous.status.value,
+                    FailedReason="",
+                    InflightSeq=0,
+                )
         except (AzureError, LedgerConflict, LedgerUnavailable) as error:
             logger.warning("ledger: could not release %s: %s", claimed.external_id, error)
 
@@ -231,21 +271,40 @@ class Ledger:
         )
         return _entry({**state, "etag": etag})
 
-    def clear_sending(self, external_id: str) -> None:
-        """The send did not happen (or failed): remove the mark, or a retry would take it for a
-        crash after sending and settle the event unsent. Tried harder than other writes."""
-        from azure.core.exceptions import AzureError
-
-        for attempt in range(3):
+    def clear_sending(self, external_id: str, seq: int) -> None:
+        """The send of `seq` did not happen (or failed): remove its mark, or a retry would take
+        it for a crash after sending and settle the event unsent. Only our own mark: another
+        worker's must stay. Tried harder than other writes."""
+        last: Exception | None = None
+        for attempt in range(4):
             try:
-                self._merge(external_id, SendingSeq=0)
+                entry = self.get(external_id)
+                if entry is None or entry.sending_seq != seq:
+                    return
+                self._transact(external_id, [_write_state(_state_of(entry, SendingSeq=0), entry)])
                 return
-            except AzureError as error:
+            except LedgerConflict:
+                continue  # changed meanwhile: read again
+            except LedgerUnavailable as error:
                 last = error
                 time.sleep(0.2 * (attempt + 1))
-        logger.warning(
-            "ledger: could not clear the sending mark of %s: %s", external_id, _describe(last)
-        )
+        logger.warning("ledger: could not clear the sending mark of %s: %s", external_id, last)
+
+    def abandon(self, external_id: str, reason: str) -> list[PendingEvent]:
+        """Give up the ticket's whole mailbox (its nudge went to the poison queue): the events
+        leave it, so a re-send from Halo is sent once, not behind stale copies."""
+        abandoned: list[PendingEvent] = []
+        for _ in range(100):
+            entry = self.get(external_id)
+            events = self.pending(external_id) if entry else []
+            if entry is None or not events:
+                break
+            try:
+                self.settle(entry, events[0], failed_reason=reason)
+                abandoned.append(events[0])
+            except LedgerConflict:
+                continue
+        return abandoned
 
     def mark_failed(self, external_id: str, reason: str) -> None:
         """Recorded by the poison function: a later delivery of the same status is not a duplicate."""
@@ -354,7 +413,9 @@ def _state_of(entry: LedgerEntry, **changes: Any) -> dict[str, Any]:
         "SendingSeq": entry.sending_seq,
         "PendingCount": entry.pending_count,
         "EventId": entry.event_id or "",
+        "InflightSeq": entry.inflight_seq,
         **({"SendingUtc": entry.sending_since} if entry.sending_since else {}),
+        **({"InflightUtc": entry.inflight_since} if entry.inflight_since else {}),
         "FailedReason": entry.failed_reason or "",
         "UpdatedUtc": _now(),
     }
@@ -371,6 +432,8 @@ def _entry(entity: Any) -> LedgerEntry:
         delivered_seq=int(entity.get("DeliveredSeq") or 0),
         sending_seq=int(entity.get("SendingSeq") or 0),
         sending_since=entity.get("SendingUtc") if entity.get("SendingSeq") else None,
+        inflight_seq=int(entity.get("InflightSeq") or 0),
+        inflight_since=entity.get("InflightUtc") if entity.get("InflightSeq") else None,
         pending_count=int(entity.get("PendingCount") or 0),
         event_id=entity.get("EventId") or None,
         failed_reason=entity.get("FailedReason") or None,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,7 +25,8 @@ from shared.settings import RelaySettings
 from shared.signl4 import send_event
 
 OUTBOX_QUEUE = "signl4-outbox"
-MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next nudge
+MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next try
+FLUSH_SECONDS = 60.0  # per queue message: well inside host.json's functionTimeout (120 s)
 POISON_QUEUE = "signl4-outbox-poison"
 
 logger = logging.getLogger("shared.outbox")
@@ -129,22 +131,24 @@ def _send_unrecorded(message: OutboxMessage, settings: RelaySettings) -> QueueOu
 def _flush_mailbox(external_id: str, settings: RelaySettings, ledger: Ledger) -> QueueOutcome:
     sent, poison, reasons = 0, [], []
     event_id: str | None = None
-    # A crash is told from a live sender by the age of the sending mark.
-    in_flight_limit = timedelta(
-        seconds=settings.signl4_retry_budget_seconds
-        + settings.signl4_timeout_seconds * settings.signl4_max_attempts
-    )
+    # A mark younger than this is a live sender; older, a dead one (no invocation outlives
+    # host.json's functionTimeout, which RELAY_INFLIGHT_SECONDS exceeds).
+    alive = settings.relay_inflight_seconds
+    deadline = time.monotonic() + FLUSH_SECONDS
     for _ in range(MAX_FLUSH_STEPS):
         entry = ledger.get(external_id)
         events = ledger.pending(external_id) if entry and entry.pending_count else []
         if entry is None or not events:
             break
+        if time.monotonic() > deadline:
+            # Stay well inside functionTimeout; the queue brings the message back to go on.
+            raise MailboxUnavailable(f"{external_id}: {len(events)} event(s) left for the next try")
+        if entry.inflight(alive):
+            # An inline send of an older claim is still running; it goes first.
+            raise MailboxUnavailable(f"{external_id} #{entry.inflight_seq} is being sent inline")
         event = events[0]
         if entry.sending_seq == event.seq:
-            age = datetime.now(timezone.utc) - (
-                entry.sending_since or datetime.min.replace(tzinfo=timezone.utc)
-            )
-            if age < in_flight_limit:
+            if entry.sending(alive):
                 raise MailboxUnavailable(
                     f"{external_id} #{event.seq} is being sent by another worker"
                 )
@@ -160,12 +164,12 @@ def _flush_mailbox(external_id: str, settings: RelaySettings, ledger: Ledger) ->
         except LedgerUnavailable:
             # The mark may have been written before the answer was lost: take it back, since
             # nothing was sent, then let the queue try again.
-            ledger.clear_sending(external_id)
+            ledger.clear_sending(external_id, event.seq)
             raise
         try:
             result = send_event(event.payload, settings)
         except Signl4Unavailable:
-            ledger.clear_sending(external_id)
+            ledger.clear_sending(external_id, event.seq)
             raise
         except Signl4Rejected as error:
             _settle(ledger, entry, event, failed_reason=error.message)
@@ -188,6 +192,10 @@ def _flush_mailbox(external_id: str, settings: RelaySettings, ledger: Ledger) ->
             continue
         _settle(ledger, entry, event, event_id=result.event_id)
         sent, event_id = sent + 1, result.event_id
+    else:
+        raise MailboxUnavailable(
+            f"{external_id}: more than {MAX_FLUSH_STEPS} steps; continuing later"
+        )
     if poison:
         return QueueOutcome(
             external_id=external_id,
@@ -225,19 +233,22 @@ def _settle(ledger: Ledger, entry: LedgerEntry, event: PendingEvent, **outcome: 
     raise MailboxUnavailable(f"{entry.external_id}: could not settle #{event.seq}")
 
 
-def describe_poison(raw: str) -> tuple[str, str]:
-    """(external id, reason) of a poison message, whichever way it got there."""
+def describe_poison(raw: str) -> tuple[str, str, int]:
+    """(external id, reason, mailbox seq or 0) of a poison message, however it got there."""
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return "-", "unreadable message"
+        return "-", "unreadable message", 0
     if not isinstance(parsed, dict):
-        return "-", "unreadable message"
+        return "-", "unreadable message", 0
     external_id = str(parsed.get("externalId") or "-")
-    if "message" in parsed and parsed.get("reason"):
-        return external_id, str(parsed["reason"])
-    if parsed.get("reason") and "raw" in parsed:
-        return external_id, str(parsed["reason"])
-    # Moved by the queue extension after maxDequeueCount: the original outbox message.
+    if isinstance(parsed.get("message"), dict):
+        # Written by the outbox function: SIGNL4 refused this one event for good (already
+        # taken out of the mailbox).
+        return external_id, str(parsed.get("reason") or "refused by SIGNL4"), 0
+    if "raw" in parsed:
+        return external_id, str(parsed.get("reason") or "unreadable message"), 0
+    # Moved by the queue extension after maxDequeueCount: the original nudge.
     first = parsed.get("reason") or "SIGNL4 unavailable"
-    return external_id, f"delivery attempts exhausted (first failure: {first})"
+    seq = parsed.get("seq") if isinstance(parsed.get("seq"), int) else 0
+    return external_id, f"delivery attempts exhausted (first failure: {first})", seq

@@ -21,7 +21,6 @@ from shared.errors import (
     ConfigurationError,
     PayloadTooLarge,
     RelayError,
-    Signl4Rejected,
     Signl4Unavailable,
     Unauthorized,
     UnsupportedPayload,
@@ -29,7 +28,7 @@ from shared.errors import (
 from shared.halo import AlertStatus, HaloEvent, parse_event, parse_json_body
 from shared.ledger import Ledger, LedgerConflict, LedgerEntry, LedgerUnavailable, open_ledger
 from shared.outbox import OutboxMessage, deliver_queued, describe_poison
-from shared.policy import decide
+from shared.policy import NEW_TICKET_EVENT, decide
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import build_payload, send_event
 
@@ -81,14 +80,26 @@ def handle_halo_request(
         logger.exception("relay: unexpected fault before reading events")
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
 
-    ledger = _ledger_or_none(settings)
+    delivery = Delivery(settings, _ledger_or_none(settings), outbox)
     if isinstance(parsed, list):
         if not parsed:
             return _error_response(UnsupportedPayload("the body is an empty JSON array"))
-        outcomes = [relay_event(element, settings, ledger, outbox) for element in parsed]
+        outcomes = [relay_event(element, delivery) for element in parsed]
         worst = max(outcome.status_code for outcome in outcomes)
         return RelayResponse(worst, {"results": [outcome.body for outcome in outcomes]})
-    return relay_event(parsed, settings, ledger, outbox)
+    return relay_event(parsed, delivery)
+
+
+@dataclass
+class Delivery:
+    """What one request delivers with: settings, ledger, outbox, and what it learned so far."""
+
+    settings: RelaySettings
+    ledger: Ledger | None = None
+    outbox: list[str] | None = None
+    # Once SIGNL4 was unavailable for one element of a batch, the rest are parked without
+    # trying inline: a batch must not spend (elements x retry budget) past functionTimeout.
+    signl4_down: bool = False
 
 
 def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
@@ -101,12 +112,7 @@ def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
         return None
 
 
-def relay_event(
-    obj: Any,
-    settings: RelaySettings,
-    ledger: Ledger | None = None,
-    outbox: list[str] | None = None,
-) -> RelayResponse:
+def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
     """One event, start to finish. Errors are answered, not raised, so a batch answers per element."""
     started = time.perf_counter()
     trace = _EventTrace()
@@ -114,7 +120,7 @@ def relay_event(
         event = parse_event(obj)
         trace.external_id = event.ticket.external_id
         trace.halo_event = event.event
-        return _relay_parsed(event, settings, ledger, outbox, trace)
+        return _relay_parsed(event, delivery, trace)
     except RelayError as error:
         trace.signl4_status = getattr(error, "signl4_status", None)
         trace.decision += f" -> {error.code}"
@@ -143,13 +149,8 @@ class _EventTrace:
     signl4_status: int | None = None
 
 
-def _relay_parsed(
-    event: HaloEvent,
-    settings: RelaySettings,
-    ledger: Ledger | None,
-    outbox: list[str] | None,
-    trace: _EventTrace,
-) -> RelayResponse:
+def _relay_parsed(event: HaloEvent, delivery: Delivery, trace: _EventTrace) -> RelayResponse:
+    settings, ledger = delivery.settings, delivery.ledger
     external_id = event.ticket.external_id
     # Two rounds at most: a lost claim race means another delivery just changed the entry.
     for _ in range(2):
@@ -162,8 +163,12 @@ def _relay_parsed(
             )
         status = decision.status
         trace.decision = status.value
-        if entry is not None and entry.already_has(status):
+        if entry is not None and _is_repeat(entry, status, event):
             trace.decision += " (duplicate)"
+            if entry.pending_count and delivery.outbox is not None:
+                # Its queue message may never have been written (an invocation that died):
+                # nudge the mailbox again. A spare nudge finds nothing to do.
+                _nudge(delivery.outbox, external_id, status, entry.seq, {}, "nudged again")
             return RelayResponse(
                 200,
                 {
@@ -186,21 +191,17 @@ def _relay_parsed(
                 },
             )
         if ledger is None or not ledger_ok:
-            return _deliver(external_id, status, payload, settings, None, None, None, outbox, trace)
+            return _deliver(external_id, status, payload, delivery, None, None, trace)
+        wait_reason = _must_wait(entry, delivery)
         try:
-            if entry is not None and entry.pending_count and outbox is not None:
-                # Earlier events of this ticket still wait: this one must not overtake them.
+            if wait_reason and delivery.outbox is not None:
+                # Earlier events of this ticket still wait or are in flight: join the mailbox
+                # instead of overtaking them.
                 claimed = ledger.claim(
-                    external_id, status, entry, mailbox=payload, reason="behind earlier events"
+                    external_id, status, entry, mailbox=payload, reason=wait_reason
                 )
                 return _queued(
-                    external_id,
-                    status,
-                    claimed,
-                    payload,
-                    outbox,
-                    trace,
-                    f"{entry.pending_count} earlier event(s) of this ticket are still queued",
+                    external_id, status, claimed.seq, payload, delivery.outbox, trace, wait_reason
                 )
             claimed = ledger.claim(external_id, status, entry)
         except LedgerConflict:
@@ -209,14 +210,33 @@ def _relay_parsed(
             logger.warning(
                 "relay: ledger unreachable (%s); sending %s unrecorded", error, external_id
             )
-            return _deliver(external_id, status, payload, settings, None, None, None, outbox, trace)
-        return _deliver(
-            external_id, status, payload, settings, ledger, entry, claimed, outbox, trace
-        )
+            return _deliver(external_id, status, payload, delivery, None, None, trace)
+        return _deliver(external_id, status, payload, delivery, entry, claimed, trace)
     # Two lost races in a row: another delivery for this ticket is busy. Do not make Halo
     # retry; deliver it as if the ledger were down (a duplicate beats a lost page).
     logger.warning("relay: %s changed concurrently twice; sending unrecorded", external_id)
-    return _deliver(external_id, status, payload, settings, None, None, None, outbox, trace)
+    return _deliver(external_id, status, payload, delivery, None, None, trace)
+
+
+def _is_repeat(entry: LedgerEntry, status: AlertStatus, event: HaloEvent) -> bool:
+    """Already claimed (delivered or on its way); or Halo re-sending the creation of a ticket
+    the ledger knows, which would otherwise open a second alert after the ticket closed."""
+    if entry.already_has(status):
+        return True
+    return status is AlertStatus.NEW and event.event == NEW_TICKET_EVENT and not entry.failed_reason
+
+
+def _must_wait(entry: LedgerEntry | None, delivery: Delivery) -> str:
+    """Why this event cannot go inline now ('' when it can)."""
+    if delivery.signl4_down:
+        return "SIGNL4 was unavailable for an earlier event of this request"
+    if entry is None:
+        return ""
+    if entry.pending_count:
+        return f"{entry.pending_count} earlier event(s) of this ticket are still queued"
+    if entry.inflight(delivery.settings.relay_inflight_seconds):
+        return "an earlier event of this ticket is being sent"
+    return ""
 
 
 def _read_ledger(ledger: Ledger | None, external_id: str) -> tuple[LedgerEntry | None, bool]:
@@ -233,33 +253,50 @@ def _deliver(
     external_id: str,
     status: AlertStatus,
     payload: dict[str, Any],
-    settings: RelaySettings,
-    ledger: Ledger | None,
+    delivery: Delivery,
     previous: LedgerEntry | None,
     claimed: LedgerEntry | None,
-    outbox: list[str] | None,
     trace: _EventTrace,
 ) -> RelayResponse:
-    """Send inline; if SIGNL4 cannot take it now, park it and nudge the outbox."""
+    """Send inline; if SIGNL4 cannot take it now, park it and nudge the outbox. `claimed` is
+    None when the ledger is out of the picture (unreachable, or lost races)."""
+    ledger, outbox = delivery.ledger, delivery.outbox
+    if delivery.signl4_down and outbox is not None:
+        # Without a claim to park, the queue message itself carries the event.
+        if claimed is not None and ledger is not None:
+            return _park(
+                external_id,
+                status,
+                payload,
+                delivery,
+                claimed,
+                trace,
+                "SIGNL4 was unavailable for an earlier event of this request",
+            )
+        return _queued(
+            external_id,
+            status,
+            0,
+            payload,
+            outbox,
+            trace,
+            "SIGNL4 was unavailable for an earlier event of this request",
+        )
     try:
-        result = send_event(payload, settings)
+        result = send_event(payload, delivery.settings)
     except Signl4Unavailable as error:
         trace.signl4_status = error.signl4_status
+        delivery.signl4_down = True
         if outbox is None:
             if ledger is not None and claimed is not None:
                 ledger.release(claimed, previous)
             raise
-        parked = None
         if ledger is not None and claimed is not None:
-            try:
-                parked = ledger.add_to_mailbox(claimed, payload, error.message)
-            except (LedgerConflict, LedgerUnavailable) as ledger_error:
-                # Still not lost: the queue message carries the payload itself.
-                logger.warning(
-                    "relay: could not park %s in its mailbox (%s)", external_id, ledger_error
-                )
-        return _queued(external_id, status, parked, payload, outbox, trace, error.message)
-    except Signl4Rejected:
+            return _park(external_id, status, payload, delivery, claimed, trace, error.message)
+        return _queued(external_id, status, 0, payload, outbox, trace, error.message)
+    except Exception:
+        # SIGNL4 refused for good, or anything unexpected: the claim must not stand, or Halo's
+        # retry would be answered 'duplicate' for an event that was never delivered.
         if ledger is not None and claimed is not None:
             ledger.release(claimed, previous)
         raise
@@ -277,25 +314,80 @@ def _deliver(
     )
 
 
+def _park(
+    external_id: str,
+    status: AlertStatus,
+    payload: dict[str, Any],
+    delivery: Delivery,
+    claimed: LedgerEntry,
+    trace: _EventTrace,
+    reason: str,
+) -> RelayResponse:
+    """Put claim `claimed.seq` in the ticket's mailbox (by sequence, so it still goes before
+    any newer event that joined meanwhile) and nudge the outbox."""
+    assert delivery.ledger is not None and delivery.outbox is not None
+    current: LedgerEntry | None = claimed
+    for _ in range(4):
+        if current is None:
+            break
+        if (
+            not current.pending_count
+            and current.seq > claimed.seq
+            and not current.inflight(delivery.settings.relay_inflight_seconds)
+        ):
+            # A newer event for the ticket was already sent inline: this older one would
+            # arrive after it and undo it.
+            logger.warning("relay: %s #%d superseded by #%d", external_id, claimed.seq, current.seq)
+            trace.decision += " (superseded)"
+            return RelayResponse(
+                200,
+                {
+                    "result": "skipped",
+                    "externalId": external_id,
+                    "reason": f"superseded by a newer event for this ticket (#{current.seq})",
+                },
+            )
+        try:
+            delivery.ledger.add_to_mailbox(current, claimed.seq, status, payload, reason)
+            return _queued(
+                external_id, status, claimed.seq, payload, delivery.outbox, trace, reason
+            )
+        except LedgerConflict:
+            current = _read_ledger(delivery.ledger, external_id)[0]
+        except LedgerUnavailable as error:
+            logger.warning("relay: could not park %s in its mailbox (%s)", external_id, error)
+            break
+    # Still not lost: the queue message carries the payload itself.
+    return _queued(external_id, status, 0, payload, delivery.outbox, trace, reason)
+
+
+def _nudge(
+    outbox: list[str],
+    external_id: str,
+    status: AlertStatus,
+    seq: int,
+    payload: dict[str, Any],
+    reason: str,
+) -> None:
+    """seq > 0: the event is in the ticket's mailbox; 0: it is not, and the message's own
+    payload is what gets sent."""
+    outbox.append(
+        OutboxMessage(
+            externalId=external_id, status=status, seq=seq, payload=payload, reason=reason
+        ).to_json()
+    )
+
+
 def _queued(
     external_id: str,
     status: AlertStatus,
-    parked: LedgerEntry | None,
+    seq: int,
     payload: dict[str, Any],
     outbox: list[str],
     trace: _EventTrace,
     reason: str,
 ) -> RelayResponse:
-    """Nudge the outbox function. seq > 0: the event is in the ticket's mailbox; 0: it is not,
-    and the message's own payload is what gets sent."""
-    message = OutboxMessage(
-        externalId=external_id,
-        status=status,
-        seq=parked.seq if parked else 0,
-        payload=payload,
-        reason=reason,
-    )
-    outbox.append(message.to_json())
+    _nudge(outbox, external_id, status, seq, payload, reason)
     trace.decision += " (queued)"
     return RelayResponse(
         202,
@@ -322,15 +414,27 @@ def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | 
 
 
 def report_poison(raw: str, environ: Mapping[str, str]) -> None:
-    """Log the alertable error line for a message in the poison queue, and mark the ledger."""
-    external_id, reason = describe_poison(raw)
-    logger.error(
-        "poison externalId=%s reason=%s: this event never reached SIGNL4", external_id, reason
-    )
+    """The alertable ERROR line for a message in the poison queue. A mailbox nudge that ran out
+    of attempts gives up the ticket's waiting events, so a re-send from Halo pages once."""
+    external_id, reason, seq = describe_poison(raw)
     settings = RelaySettings.from_env(environ)
     ledger = _ledger_or_none(settings)
+    given_up = ""
     if ledger is not None and external_id != "-":
-        ledger.mark_failed(external_id, reason)
+        try:
+            if seq:
+                abandoned = ledger.abandon(external_id, reason)
+                given_up = ", ".join(f"#{e.seq} {e.status.value}" for e in abandoned)
+            else:
+                ledger.mark_failed(external_id, reason)
+        except LedgerUnavailable as error:
+            logger.warning("relay: ledger unreachable (%s) while giving up %s", error, external_id)
+    logger.error(
+        "poison externalId=%s reason=%s%s: never reached SIGNL4",
+        external_id,
+        reason,
+        f" events={given_up}" if given_up else "",
+    )
 
 
 def _error_response(error: RelayError, external_id: str | None = None) -> RelayResponse:

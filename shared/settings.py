@@ -69,6 +69,9 @@ class RelaySettings(BaseModel):
         frozenset(), alias="RELAY_EMERGENCY_PRIORITIES"
     )
     relay_dry_run: bool = Field(False, alias="RELAY_DRY_RUN")
+    # How long an unfinished send counts as alive (a worker still retrying) rather than dead
+    # (crashed). Longer than host.json's functionTimeout, since no invocation outlives it.
+    relay_inflight_seconds: float = Field(150.0, gt=0, le=3600, alias="RELAY_INFLIGHT_SECONDS")
 
     # Storage for the delivery ledger (and, in the host, the outbox queue). Locally a connection
     # string (Azurite: UseDevelopmentStorage=true); in Azure the managed identity reaches the

@@ -258,3 +258,101 @@ def test_queue_redelivery_after_delivery_does_not_page_twice(
     harness.drain()
     assert sent(signl4, f"HaloPSA-{tid}") == ["new"] * 4  # 3 failed inline + 1, not 5
     assert json.loads(message.text)["seq"] == 1
+
+
+# --- found by review: batches, lost nudges, re-sent creations, concurrent sends, poison ---
+
+
+def test_a_batch_stops_trying_inline_once_signl4_is_down(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    ids = [new_ticket_id() for _ in range(4)]
+    signl4.script(503, 503, 503)
+    code, body = harness.post([webhook(tid, "new ticket logged") for tid in ids])
+    assert code == 202 and [r["result"] for r in body["results"]] == ["queued"] * 4
+    assert "earlier event of this request" in body["results"][1]["reason"]
+    assert len(signl4.events) == 3  # only the first element spent the retry budget
+    harness.drain()
+    assert all(sent(signl4, f"HaloPSA-{tid}")[-1] == "new" for tid in ids)
+    assert len(signl4.events) == 3 + 4
+
+
+def test_a_duplicate_nudges_a_mailbox_whose_queue_message_was_lost(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    signl4.script(503, 503, 503)
+    assert harness.post(webhook(tid, "new ticket logged"))[0] == 202
+    harness.queues._client(OUTBOX).clear_messages()  # the invocation died before its output binding
+    again = harness.post(webhook(tid, "new ticket logged"))  # Halo re-sends
+    assert again[1]["result"] == "duplicate"
+    harness.drain()
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"] * 4  # delivered, once
+
+
+def test_a_re_sent_creation_after_close_does_not_open_a_second_alert(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    created = webhook(tid, "new ticket logged")
+    assert harness.post(created)[1]["result"] == "sent"
+    assert harness.post(webhook(tid, "closed", hasbeenclosed=True))[1]["result"] == "sent"
+    assert (
+        harness.post(created)[1]["result"] == "duplicate"
+    )  # the creation, re-sent from Halo's log
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "resolved"]
+
+
+def test_an_event_arriving_while_an_older_one_is_in_flight_waits_behind_it(
+    harness: Harness, signl4: Signl4Fake
+) -> None:
+    import threading
+
+    from werkzeug import Response
+
+    tid = new_ticket_id()
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow_503(request):  # SIGNL4 holds the first attempt of "new", then fails it
+        arrived.set()
+        release.wait(10)
+        return Response(
+            '{"code": 3004, "message": "busy"}', status=503, mimetype="application/json"
+        )
+
+    signl4.script(slow_503, 503, 503)
+    first: dict[str, Any] = {}
+    sender = threading.Thread(
+        target=lambda: first.update(answer=harness.post(webhook(tid, "new ticket logged")))
+    )
+    sender.start()
+    assert arrived.wait(10)
+    closed = harness.post(webhook(tid, "closed", hasbeenclosed=True))  # while "new" is in flight
+    assert closed[0] == 202 and "being sent" in closed[1]["reason"]
+    release.set()
+    sender.join(10)
+    assert first["answer"][0] == 202
+    harness.drain()
+    # "new" parked behind "closed" in time, but ahead of it by sequence: order is kept.
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "new", "new", "new", "resolved"]
+
+
+def test_poison_gives_up_the_mailbox_so_a_re_send_pages_once(
+    harness: Harness,
+    signl4: Signl4Fake,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "1")
+    signl4.script(*([503] * 4))  # inline once, then 3 queue attempts: poison
+    tid = new_ticket_id()
+    created = webhook(tid, "new ticket logged")
+    assert harness.post(created)[0] == 202
+    harness.drain(timeout=30)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poison")]
+    assert "events=#1 new" in line
+    entry = ledger_entry(f"HaloPSA-{tid}")
+    assert entry is not None and entry.pending_count == 0 and entry.failed_reason
+    assert harness.post(created)[1]["result"] == "sent"  # the operator re-sends from Halo's log
+    harness.drain()
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"] * 5  # 4 failed tries, then exactly one

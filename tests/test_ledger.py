@@ -53,7 +53,11 @@ def test_two_claims_from_the_same_read_cannot_both_win(ledger: Ledger) -> None:
 def test_mailbox_keeps_events_in_order_and_settles_them(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
     first = ledger.claim(external_id, AlertStatus.NEW, None)
-    first = ledger.add_to_mailbox(first, {"X-S4-Status": "new"}, "SIGNL4 answered HTTP 503")
+    assert first.inflight(60) and first.inflight_seq == 1  # being sent inline
+    first = ledger.add_to_mailbox(
+        first, 1, AlertStatus.NEW, {"X-S4-Status": "new"}, "SIGNL4 answered HTTP 503"
+    )
+    assert not first.inflight(60)  # parked, no longer in flight
     second = ledger.claim(
         external_id, AlertStatus.RESOLVED, first, mailbox={"X-S4-Status": "resolved"}
     )
@@ -70,6 +74,33 @@ def test_mailbox_keeps_events_in_order_and_settles_them(ledger: Ledger) -> None:
     settled = ledger.settle(sending, events[0], event_id="evt-1")
     assert (settled.pending_count, settled.delivered_seq, settled.sending_seq) == (1, 1, 0)
     assert [e.seq for e in ledger.pending(external_id)] == [2]
+
+
+def test_clear_sending_removes_only_its_own_mark(ledger: Ledger) -> None:
+    external_id = f"HaloPSA-{new_ticket_id()}"
+    claimed = ledger.claim(external_id, AlertStatus.NEW, None, mailbox={"X-S4-Status": "new"})
+    [event] = ledger.pending(external_id)
+    ledger.begin_send(claimed, event)
+    ledger.clear_sending(external_id, seq=event.seq + 1)  # someone else's: left alone
+    entry = ledger.get(external_id)
+    assert entry is not None and entry.sending_seq == event.seq and entry.sending(60)
+    ledger.clear_sending(external_id, seq=event.seq)
+    entry = ledger.get(external_id)
+    assert entry is not None and entry.sending_seq == 0 and not entry.sending(60)
+
+
+def test_abandon_empties_the_mailbox_with_the_reason(ledger: Ledger) -> None:
+    external_id = f"HaloPSA-{new_ticket_id()}"
+    first = ledger.claim(external_id, AlertStatus.NEW, None, mailbox={"n": 1})
+    ledger.claim(external_id, AlertStatus.RESOLVED, first, mailbox={"n": 2})
+    abandoned = ledger.abandon(external_id, "delivery attempts exhausted")
+    assert [(e.seq, e.status) for e in abandoned] == [
+        (1, AlertStatus.NEW),
+        (2, AlertStatus.RESOLVED),
+    ]
+    entry = ledger.get(external_id)
+    assert entry is not None and entry.pending_count == 0 and ledger.pending(external_id) == []
+    assert entry.failed_reason == "delivery attempts exhausted"
 
 
 def test_release_undoes_a_refused_claim(ledger: Ledger) -> None:

@@ -33,8 +33,9 @@ def relay_env(signl4: Signl4Fake, storage: str | None) -> dict[str, str]:
         "SIGNL4_WEBHOOK_URL": signl4.base_url,
         "SIGNL4_BACKOFF_SECONDS": "0.01",
         "SIGNL4_TIMEOUT_SECONDS": "1",
-        # Also how long a sending mark is taken for a live sender: 2 + 1 x 3 attempts = 5 s.
         "SIGNL4_RETRY_BUDGET_SECONDS": "2",
+        # How long a sending mark means a live sender (150 s in Azure); a crash test waits it out.
+        "RELAY_INFLIGHT_SECONDS": "4",
     }
     if storage:
         env["AzureWebJobsStorage"] = storage
