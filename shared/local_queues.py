@@ -96,10 +96,6 @@ class MemoryQueues:
             items = self._items.get(message.queue, [])
             self._items[message.queue] = [item for item in items if item.id != message.id]
 
-    def depth(self, queue: str) -> int:
-        with self._lock:
-            return len(self._items.get(queue, []))
-
 
 class StorageQueues:
     """Azure Storage queues (Azurite locally) through azure-storage-queue."""
@@ -226,12 +222,6 @@ class QueueRunner:
                 self._handle(function, message)
                 handled += 1
         return handled
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Run until a poll finds nothing (tests, and a clean stop)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.run_once():
-            pass
 
     def _handle(self, function: Function, message: QueuedMessage) -> None:
         trigger = function.get_trigger()
