@@ -321,22 +321,13 @@ def start_relay(
     raise SystemExit(f"relay did not answer within 30 s; see {log_path}")
 
 
-def vm_hwm_mb(pid: int) -> float | None:
-    """Peak resident set size (VmHWM) of a live process, in MB."""
+def proc_status_mb(pid: int, field: str) -> float | None:
+    """A memory field of a live process from /proc (VmHWM: peak resident set; VmRSS: now), MB."""
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else None
-
-
-def vm_rss_mb(pid: int) -> float | None:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) / 1024 if match else None
 
 
@@ -900,17 +891,17 @@ def run_servers(
         )
         relay, relay_port = start_relay(relay_env, RESULTS_DIR / "relay.log", args.relay_patch)
         with running(relay):
-            memory: dict[str, float | None] = {"rss_at_start": vm_rss_mb(relay.pid)}
+            memory: dict[str, float | None] = {"rss_at_start": proc_status_mb(relay.pid, "VmRSS")}
             results["memory_mb"] = memory
             if "e2e" in parts:
                 print("... end to end", file=sys.stderr, flush=True)
                 results["e2e"] = bench_e2e(counts, relay_port, fake_port, args.delay_ms)
-                memory["peak_after_e2e"] = vm_hwm_mb(relay.pid)
+                memory["peak_after_e2e"] = proc_status_mb(relay.pid, "VmHWM")
             if "burst" in parts:
                 print("... burst", file=sys.stderr, flush=True)
                 results["burst"] = bench_burst(counts, relay_port, fake_port, args.burst_delay_ms)
                 verified = bool(results["burst"]["all_arrived"])
-            memory["peak_after_burst"] = vm_hwm_mb(relay.pid)
+            memory["peak_after_burst"] = proc_status_mb(relay.pid, "VmHWM")
     if "phases" in args.relay_patch:
         results["relay_phases_ms"] = read_phases(RESULTS_DIR / "relay.log")
     return verified
