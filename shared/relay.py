@@ -403,10 +403,11 @@ def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | 
     outcome = deliver_queued(raw, settings, _ledger_or_none(settings))
     logger.log(
         logging.ERROR if outcome.result == "poison" else logging.INFO,
-        "outbox externalId=%s result=%s sent=%d reason=%s elapsedMs=%.1f",
+        "outbox externalId=%s result=%s sent=%d eventId=%s reason=%s elapsedMs=%.1f",
         outcome.external_id or "-",
         outcome.result,
         outcome.sent,
+        outcome.event_id or "-",
         outcome.reason or "-",
         (time.perf_counter() - started) * 1000,
     )

@@ -7,7 +7,7 @@ not marked `local_only` (a test over the parsed template enforces it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -111,7 +111,7 @@ class RelaySettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str]) -> RelaySettings:
         # Azure app settings and local.settings.json often hold "" for "not set".
         relevant = tuple(
-            (name, environ[name]) for name in cls.setting_names() if environ.get(name, "").strip()
+            (name, environ[name]) for name in _env_names() if environ.get(name, "").strip()
         )
         unresolved = [name for name, value in relevant if value.startswith("@Microsoft.KeyVault(")]
         if unresolved:
@@ -121,6 +121,12 @@ class RelaySettings(BaseModel):
                 "resolve (check the app's identity has Key Vault Secrets User on the vault)"
             )
         return _settings_from_items(relevant)
+
+
+@cache
+def _env_names() -> tuple[str, ...]:
+    # Read on every request: the field list never changes, so walk it once.
+    return tuple(RelaySettings.setting_names())
 
 
 @lru_cache(maxsize=8)
