@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import socket
 import subprocess
@@ -148,9 +149,31 @@ def functions(indexed_functions: list[Any]) -> dict[str, Callable[..., Any]]:
 
 # --- Azurite: Azure Storage over real connections ---
 
-AZURITE_PORTS = (10000, 10001, 10002)
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 DEV_STORAGE = "UseDevelopmentStorage=true"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _azurite_ports() -> tuple[int, int, int]:
+    """Default ports, or RELAY_TEST_AZURITE_PORT (blob; queue and table follow) so that two
+    suites can each have their own Azurite: two runners on one Azurite steal queue messages."""
+    base = int(os.environ.get("RELAY_TEST_AZURITE_PORT") or 10000)
+    return base, base + 1, base + 2
+
+
+AZURITE_PORTS = _azurite_ports()
+
+
+def _connection_string(ports: tuple[int, int, int]) -> str:
+    if ports == (10000, 10001, 10002):
+        return DEV_STORAGE
+    blob, queue, table = (f"http://127.0.0.1:{port}/devstoreaccount1" for port in ports)
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={blob};QueueEndpoint={queue};TableEndpoint={table};"
+    )
 
 
 def _listening(port: int) -> bool:
@@ -161,33 +184,21 @@ def _listening(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Azurite on its default ports (what UseDevelopmentStorage=true means); started from
-    node_modules when nothing listens there yet, and stopped at the end of the session."""
+    """Azurite on AZURITE_PORTS (by default what UseDevelopmentStorage=true means); started
+    from node_modules when nothing listens there yet, and stopped at the end of the session."""
+    connection = _connection_string(AZURITE_PORTS)
     if all(_listening(port) for port in AZURITE_PORTS):
-        yield DEV_STORAGE
+        yield connection
         return
     binary = REPO_ROOT / "node_modules" / ".bin" / "azurite"
     if not binary.exists():
         pytest.fail("Azurite is not installed: run `npm ci` in the repository root")
     scratch = tmp_path_factory.mktemp("azurite")  # --inMemoryPersistence refuses --location
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--inMemoryPersistence",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--silent",
-            "--blobHost",
-            "127.0.0.1",
-            "--queueHost",
-            "127.0.0.1",
-            "--tableHost",
-            "127.0.0.1",
-        ],
-        cwd=scratch,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    command = [str(binary), "--inMemoryPersistence", "--disableTelemetry"]
+    command += ["--skipApiVersionCheck", "--silent"]
+    for service, port in zip(("blob", "queue", "table"), AZURITE_PORTS, strict=True):
+        command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
+    proc = subprocess.Popen(command, cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while not all(_listening(port) for port in AZURITE_PORTS):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -195,7 +206,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"Azurite did not start: {proc.communicate()[1].decode()[-500:]}")
         time.sleep(0.2)
     try:
-        yield DEV_STORAGE
+        yield connection
     finally:
         proc.terminate()
         try:

@@ -14,7 +14,7 @@ from werkzeug import Request, Response
 
 from shared.ledger import open_ledger
 from shared.settings import RelaySettings
-from tests.conftest import TEAM_SECRET, Signl4Fake, new_ticket_id
+from tests.conftest import AZURITE_PORTS, TEAM_SECRET, Signl4Fake, new_ticket_id
 from tests.test_serve import Served, start_serve, stop_serve
 
 FAST_QUEUE = (
@@ -93,8 +93,10 @@ def test_serve_without_storage_retries_queued_events_in_process(
 def test_serve_with_azurite_says_so(signl4: Signl4Fake, tmp_path: Path, storage_env: str) -> None:
     served = start_serve(tmp_path, relay_env(signl4, storage_env), *FAST_QUEUE)
     output = stop_serve(served)
+    queue_port = AZURITE_PORTS[1]
     assert (
-        "signl4_outbox: queue signl4-outbox on storage queues at http://127.0.0.1:10001" in output
+        f"signl4_outbox: queue signl4-outbox on storage queues at http://127.0.0.1:{queue_port}"
+        in output
     )
 
 
