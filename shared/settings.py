@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,14 +40,35 @@ def _parse_list(value: Any) -> frozenset[str]:
 
 CaseFoldedSet = Annotated[frozenset[str], BeforeValidator(_parse_list)]
 
+# Plain http is allowed only to this machine: the tests' fake SIGNL4 listens on loopback.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _https_url(value: str) -> str:
+    """https://, or http:// to a loopback host. The SIGNL4 URL carries the team secret in its
+    path, and a Halo link is opened by on-call staff with a Halo session: neither goes in clear.
+    The messages never repeat the value (it may hold the secret)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError("must be an https:// URL") from None
+    if not host or any(char.isspace() for char in value):
+        raise ValueError("must be an https:// URL")
+    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        return value
+    raise ValueError("must be an https:// URL (plain http only to 127.0.0.1, localhost or [::1])")
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+
 
 class RelaySettings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     signl4_team_secret: SecretStr | None = Field(None, alias="SIGNL4_TEAM_SECRET")
-    signl4_webhook_url: str = Field(
-        DEFAULT_SIGNL4_WEBHOOK_URL, alias="SIGNL4_WEBHOOK_URL", pattern=r"^https?://[^\s]+$"
-    )
+    signl4_webhook_url: HttpsUrl = Field(DEFAULT_SIGNL4_WEBHOOK_URL, alias="SIGNL4_WEBHOOK_URL")
     signl4_timeout_seconds: float = Field(4.0, gt=0, le=60, alias="SIGNL4_TIMEOUT_SECONDS")
     signl4_max_attempts: int = Field(3, ge=1, le=10, alias="SIGNL4_MAX_ATTEMPTS")
     signl4_retry_budget_seconds: float = Field(
@@ -53,7 +76,7 @@ class RelaySettings(BaseModel):
     )
     signl4_backoff_seconds: float = Field(0.5, ge=0, le=30, alias="SIGNL4_BACKOFF_SECONDS")
 
-    halo_base_url: str | None = Field(None, alias="HALO_BASE_URL", pattern=r"^https?://[^\s]+$")
+    halo_base_url: HttpsUrl | None = Field(None, alias="HALO_BASE_URL")
     halo_webhook_username: str | None = Field(None, alias="HALO_WEBHOOK_USERNAME")
     halo_webhook_password: SecretStr | None = Field(None, alias="HALO_WEBHOOK_PASSWORD")
 

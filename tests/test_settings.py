@@ -78,6 +78,51 @@ def test_a_bad_setting_is_named_without_its_value(name: str, value: str) -> None
     assert value not in str(raised.value) and "hunter2" not in str(raised.value)
 
 
+URL_SETTINGS = ("SIGNL4_WEBHOOK_URL", "HALO_BASE_URL")
+
+
+@pytest.mark.parametrize("name", URL_SETTINGS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://connect.signl4.com/webhook/",
+        "HTTPS://yourcompany.halopsa.com",
+        # the tests' fake SIGNL4 (and bench's) listens on loopback, without TLS
+        "http://127.0.0.1:8080/webhook/",
+        "http://localhost:8080/webhook/",
+        "http://[::1]:8080/webhook/",
+    ],
+)
+def test_urls_are_https_or_loopback_http(name: str, url: str) -> None:
+    settings = RelaySettings.from_env({name: url})
+    assert url in (settings.signl4_webhook_url, settings.halo_base_url)
+
+
+@pytest.mark.parametrize("name", URL_SETTINGS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        # the SIGNL4 URL carries the team secret in its path: never in clear over a network
+        "http://connect.signl4.com/webhook/",
+        "http://yourcompany.halopsa.com",
+        "http://127.0.0.1.example.com/webhook/",
+        "http://localhost.example.com/webhook/",
+        "http://127.0.0.1@example.com/webhook/",
+        "http://10.0.0.1/webhook/",
+        "ftp://connect.signl4.com/webhook/",
+        "https:///webhook/",
+        "https://connect.signl4.com:port/webhook/",
+        "https://connect signl4.com/webhook/",
+    ],
+)
+def test_plain_http_off_this_machine_is_refused_without_echoing_the_url(
+    name: str, url: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"{name}: must be an https:// URL") as raised:
+        RelaySettings.from_env({name: url, "SIGNL4_TEAM_SECRET": "hunter2"})
+    assert url not in str(raised.value) and "hunter2" not in str(raised.value)
+
+
 def test_the_sample_lists_every_setting() -> None:
     values = json.loads(SAMPLE.read_text())["Values"]
     missing = [name for name in RelaySettings.setting_names() if name not in values]
