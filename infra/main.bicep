@@ -74,7 +74,7 @@ param haloWebhookPassword string = ''
 // template must provide every setting the code reads (tests/test_infra.py checks both).
 // ---------------------------------------------------------------------------------------------
 
-@description('SIGNL4 webhook base URL; the team secret is appended.')
+@description('SIGNL4 webhook base URL; the team secret is appended. https:// only (the deployment fails otherwise).')
 param signl4WebhookUrl string = 'https://connect.signl4.com/webhook/'
 
 @description('Timeout of one call to SIGNL4, in seconds (0 < x <= 60).')
@@ -89,7 +89,7 @@ param signl4RetryBudgetSeconds string = '10'
 @description('Base backoff between SIGNL4 attempts, in seconds (0-30).')
 param signl4BackoffSeconds string = '0.5'
 
-@description('HaloPSA base URL, e.g. https://yourcompany.halopsa.com (used for ticket links).')
+@description('HaloPSA base URL, e.g. https://yourcompany.halopsa.com (used for ticket links). Empty or https:// (the deployment fails otherwise).')
 param haloBaseUrl string = ''
 
 @description('User name HaloPSA sends with Basic auth on the webhook; empty disables the check.')
@@ -149,6 +149,15 @@ var roleStorageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var roleStorageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var roleKeyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 var roleMonitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+// URL parameters are https only: the SIGNL4 URL carries the team secret in its path, and the
+// Halo link is opened with a Halo session (the app enforces the same, shared/settings.py).
+// Bicep has no pattern decorator and checkov's parser (pycep) cannot read fail(), so the
+// wrong branch calls int() on a sentence: ARM evaluates only the branch the condition picks
+// (startsWith is case-insensitive there), and that one fails the deployment, naming the
+// parameter. tests/test_infra.py evaluates both expressions.
+var signl4WebhookUrlHttps = startsWith(toLower(signl4WebhookUrl), 'https://') ? signl4WebhookUrl : string(int('signl4WebhookUrl must start with https://'))
+var haloBaseUrlHttps = (empty(haloBaseUrl) || startsWith(toLower(haloBaseUrl), 'https://')) ? haloBaseUrl : string(int('haloBaseUrl must be empty or start with https://'))
 
 // ---------------------------------------------------------------------------------------------
 // Monitoring: Log Analytics + workspace-based Application Insights, Entra-only ingestion.
@@ -448,12 +457,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // Relay settings (shared/settings.py). Secrets are Key Vault references without a
     // version, so a new secret version is picked up without redeploying.
     SIGNL4_TEAM_SECRET: '@Microsoft.KeyVault(SecretUri=${signl4TeamSecretSecret.properties.secretUri})'
-    SIGNL4_WEBHOOK_URL: signl4WebhookUrl
+    SIGNL4_WEBHOOK_URL: signl4WebhookUrlHttps
     SIGNL4_TIMEOUT_SECONDS: signl4TimeoutSeconds
     SIGNL4_MAX_ATTEMPTS: signl4MaxAttempts
     SIGNL4_RETRY_BUDGET_SECONDS: signl4RetryBudgetSeconds
     SIGNL4_BACKOFF_SECONDS: signl4BackoffSeconds
-    HALO_BASE_URL: haloBaseUrl
+    HALO_BASE_URL: haloBaseUrlHttps
     HALO_WEBHOOK_USERNAME: haloWebhookUsername
     HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${haloWebhookPasswordSecret.properties.secretUri})'
     RELAY_RESOLVED_STATUSES: relayResolvedStatuses

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,65 @@ def allowed_values(parameter: dict[str, Any]) -> list[Any] | None:
         if decorator["type"] == "allowed":
             return decorator["argument"]
     return None
+
+
+class DeploymentFails(Exception):
+    """ARM would stop the deployment here: a function was given a value it cannot convert."""
+
+
+def evaluate(template: dict[str, Any], node: Any, values: Mapping[str, str]) -> Any:
+    """Evaluates the few ARM functions the template's parameter checks use, as ARM does: a
+    bare name is a parameter (from `values`, else its default) or a variable, anything else a
+    literal; a condition evaluates only the branch it picks; startsWith ignores case."""
+
+    def ev(item: Any) -> Any:
+        return evaluate(template, item, values)
+
+    if isinstance(node, str):
+        if node in values:
+            return values[node]
+        if node in template["parameters"]:
+            return template["parameters"][node]["default"]
+        if node in template["variables"]:
+            return ev(variable_value(template, node))
+        return node
+    if not isinstance(node, dict):
+        return node
+    if "operator" in node:
+        kind, args = node["operator"]["type"], node["operator"]["operands"]
+        if kind == "conditional":
+            return ev(args["true_value"] if ev(args["condition"]) else args["false_value"])
+        if kind == "or":
+            return ev(args["operand_1"]) or ev(args["operand_2"])
+        raise NotImplementedError(kind)
+    kind, args = node["function"]["type"], node["function"]["parameters"]
+    if kind == "to_lower":
+        return ev(args["string_to_change"]).lower()
+    if kind == "starts_with":
+        return ev(args["string_to_search"]).lower().startswith(ev(args["string_to_find"]).lower())
+    if kind == "empty":
+        return len(ev(args["item_to_test"])) == 0
+    if kind == "string":
+        return str(ev(args["value_to_convert"]))
+    if kind == "int":
+        value = ev(args["value_to_convert"])
+        try:
+            return int(value)
+        except ValueError:
+            raise DeploymentFails(value) from None
+    raise NotImplementedError(kind)
+
+
+def parameters_read(template: dict[str, Any], node: Any) -> set[str]:
+    """The parameters an expression reads, directly or through variables."""
+    if isinstance(node, str):
+        if node in template["parameters"]:
+            return {node}
+        if node in template["variables"]:
+            return parameters_read(template, variable_value(template, node))
+        return set()
+    items = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    return set().union(*(parameters_read(template, item) for item in items))
 
 
 def key_vault_reference_target(value: Any) -> str | None:
@@ -421,13 +481,15 @@ def test_relay_setting_parameters_default_to_the_codes_defaults(template):
             # secrets (Key Vault references, checked above) and names of deployed resources
             assert name in COMPUTED_BY_TEMPLATE, f"{name} is computed, not a parameter"
             continue
-        assert value in params, f"{name} must be set from a template parameter, not {value!r}"
-        default = params[value]["default"]
-        assert isinstance(default, str), f"parameter {value} needs a string default"
+        read = parameters_read(template, value)
+        assert len(read) == 1, f"{name} must be set from one template parameter, not {value!r}"
+        (parameter,) = read
+        assert isinstance(params[parameter]["default"], str), f"{parameter} needs a string default"
+        default = evaluate(template, value, {})  # through its check, if it has one
         from_template = RelaySettings.from_env({name: default})
         field = next(f for f, info in RelaySettings.model_fields.items() if info.alias == name)
         assert getattr(from_template, field) == getattr(code_defaults, field), (
-            f"parameter {value} default {default!r} differs from the code's default for {name}"
+            f"parameter {parameter} default {default!r} differs from the code's default for {name}"
         )
 
 
@@ -467,6 +529,33 @@ def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template
             assert not re.search(rf"\b{param}\b", text), f"{name} exposes secure parameter {param}"
         for secret in secrets:
             assert not re.search(rf"\b{secret}\b", text), f"{name} references secret {secret}"
+
+
+@pytest.mark.parametrize(
+    ("setting", "parameter"),
+    [("SIGNL4_WEBHOOK_URL", "signl4WebhookUrl"), ("HALO_BASE_URL", "haloBaseUrl")],
+)
+def test_url_parameters_take_https_only(template, setting, parameter):
+    """The SIGNL4 URL carries the team secret in its path, and the Halo link opens a Halo
+    session: plain http fails the deployment, naming the parameter. (The app refuses it too,
+    shared/settings.py, but only once it runs; it allows loopback http for the tests, which
+    has no use in Azure.)"""
+    value = app_settings(template)[setting]
+    assert parameters_read(template, value) == {parameter}
+    for url in ("https://connect.signl4.com/webhook/", "HTTPS://yourcompany.halopsa.com"):
+        assert evaluate(template, value, {parameter: url}) == url
+    for url in (
+        "http://connect.signl4.com/webhook/",
+        "http://127.0.0.1:8080/webhook/",
+        "ftp://connect.signl4.com/webhook/",
+        "connect.signl4.com/webhook/",
+    ):
+        with pytest.raises(DeploymentFails, match=rf"^{parameter} must "):
+            evaluate(template, value, {parameter: url})
+
+
+def test_halo_base_url_may_stay_empty(template):
+    assert evaluate(template, app_settings(template)["HALO_BASE_URL"], {"haloBaseUrl": ""}) == ""
 
 
 # --------------------------------------------------------------------------------------------
