@@ -476,6 +476,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   dependsOn: [
     blobOwnerAssignment
     queueContributorAssignment
+    poisonQueueContributorAssignment
     tableContributorAssignment
     keyVaultSecretsUserAssignment
     metricsPublisherAssignment
@@ -487,11 +488,14 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Role assignments for the app's identity: least privilege, each scoped to one resource.
+// Role assignments for the app's identity: least privilege, each on the narrowest scope that
+// works: the relay's queues and table themselves; blobs on the account (see below).
 // ---------------------------------------------------------------------------------------------
 
-// Blob Data Owner (not Contributor): the Functions host manages blob leases/containers for
-// its own state, and the deployment package container is read through it.
+// Blob Data Owner (not Contributor) on the whole account, not one container: the Functions
+// host creates its own containers (azure-webjobs-hosts, azure-webjobs-secrets) and takes blob
+// leases there for its state and keys, and reads the deployment package container. Container
+// creation needs the account (blob service) scope.
 resource blobOwnerAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, functionApp.id, roleStorageBlobDataOwner)
   scope: storage
@@ -502,9 +506,14 @@ resource blobOwnerAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
+// Queue Data Contributor on each of the relay's two queues, not on the account: the queue
+// triggers read and delete there, the output bindings add messages, and the host moves a
+// message past maxDequeueCount to signl4-outbox-poison (it creates that queue when missing;
+// the template declares both, so no account-wide create right is needed). Nothing in the app
+// uses other queues (a blob trigger would: its receipts queue is account-wide).
 resource queueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.id, roleStorageQueueDataContributor)
-  scope: storage
+  name: guid(outboxQueue.id, functionApp.id, roleStorageQueueDataContributor)
+  scope: outboxQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
     principalId: functionApp.identity.principalId
@@ -512,9 +521,23 @@ resource queueContributorAssignment 'Microsoft.Authorization/roleAssignments@202
   }
 }
 
+resource poisonQueueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(outboxPoisonQueue.id, functionApp.id, roleStorageQueueDataContributor)
+  scope: outboxPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Table Data Contributor on the ledger table only: in Azure the app reads and writes entities
+// there and never creates a table (shared/ledger.py; the template declares it). The host's
+// optional diagnostic events (a table per month that it creates itself) would need this role
+// on the account; without it the host logs that it cannot write them, and runs on.
 resource tableContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.id, roleStorageTableDataContributor)
-  scope: storage
+  name: guid(ledgerTable.id, functionApp.id, roleStorageTableDataContributor)
+  scope: ledgerTable
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageTableDataContributor)
     principalId: functionApp.identity.principalId

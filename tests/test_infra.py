@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
+from shared.ledger import TABLE_NAME
+from shared.outbox import OUTBOX_QUEUE, POISON_QUEUE
 from shared.settings import RelaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -415,13 +417,30 @@ def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
 # --------------------------------------------------------------------------------------------
 
 
-def test_role_assignments_are_exactly_the_five_least_privilege_roles(template):
+def resource_named(template: dict[str, Any], type_: str, name: str) -> str:
+    """The symbolic name of the one resource of this type whose `name` property is `name`."""
+    (found,) = (
+        symbol
+        for symbol, resource in resources_of_type(template, type_).items()
+        if body(resource)["name"] == name
+    )
+    return found
+
+
+def test_role_assignments_are_least_privilege_on_the_narrowest_scope(template):
+    """Blob data on the account (the host creates its own containers there); the relay's queue
+    and table roles only on the queues and the table its code uses."""
     site_name, _ = only_resource(template, "Microsoft.Web/sites")
     storage_name, _ = only_resource(template, "Microsoft.Storage/storageAccounts")
     vault_name, _ = only_resource(template, "Microsoft.KeyVault/vaults")
     insights_name, _ = only_resource(template, "Microsoft.Insights/components")
+    queue_type = "Microsoft.Storage/storageAccounts/queueServices/queues"
+    outbox_queue = resource_named(template, queue_type, OUTBOX_QUEUE)
+    poison_queue = resource_named(template, queue_type, POISON_QUEUE)
+    table_type = "Microsoft.Storage/storageAccounts/tableServices/tables"
+    ledger_table = resource_named(template, table_type, TABLE_NAME)
 
-    granted = {}
+    granted = set()
     for name, resource in resources_of_type(
         template, "Microsoft.Authorization/roleAssignments"
     ).items():
@@ -430,20 +449,32 @@ def test_role_assignments_are_exactly_the_five_least_privilege_roles(template):
         role_id = props["roleDefinitionId"]["function"]
         assert role_id["type"] == "subscription_resource_id", name
         assert role_id["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
-        guid = role_id["parameters"]["resource_name_1"]
-        guid = template["variables"][guid]["value"] if guid in template["variables"] else guid
+        role = role_id["parameters"]["resource_name_1"]
+        guid = template["variables"][role]["value"] if role in template["variables"] else role
         assert property_path(props["principalId"]) == [site_name, "identity", "principalId"], name
         assert props["principalType"] == "ServicePrincipal"
         assert "scope" in assignment, f"{name} would apply to the whole resource group"
-        assert guid not in granted, f"role {guid} assigned twice"
-        granted[guid] = assignment["scope"]
+        scope = assignment["scope"]
+        # The assignment's name is pinned to guid(scope.id, app.id, role): one per role and
+        # scope, stable across redeployments (a new name for an existing assignment fails
+        # with RoleAssignmentExists).
+        assignment_name = assignment["name"]["function"]
+        assert assignment_name["type"] == "guid", name
+        parts = assignment_name["parameters"]
+        assert property_path(parts["base_string"]) == [scope, "id"], name
+        assert property_path(parts["extra_string_1"]) == [site_name, "id"], name
+        assert parts["extra_string_2"] == role, name
+        assert set(parts) == {"base_string", "extra_string_1", "extra_string_2"}, name
+        assert (guid, scope) not in granted, f"role {guid} assigned twice on {scope}"
+        granted.add((guid, scope))
 
     assert granted == {
-        ROLE_STORAGE_BLOB_DATA_OWNER: storage_name,
-        ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR: storage_name,
-        ROLE_STORAGE_TABLE_DATA_CONTRIBUTOR: storage_name,
-        ROLE_KEY_VAULT_SECRETS_USER: vault_name,
-        ROLE_MONITORING_METRICS_PUBLISHER: insights_name,
+        (ROLE_STORAGE_BLOB_DATA_OWNER, storage_name),
+        (ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR, outbox_queue),
+        (ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR, poison_queue),
+        (ROLE_STORAGE_TABLE_DATA_CONTRIBUTOR, ledger_table),
+        (ROLE_KEY_VAULT_SECRETS_USER, vault_name),
+        (ROLE_MONITORING_METRICS_PUBLISHER, insights_name),
     }
 
 
