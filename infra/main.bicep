@@ -371,7 +371,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: HaloPSA webhooks cannot present client certificates; callers authenticate with the function key (and optional Basic auth).
   // checkov:skip=CKV_AZURE_222: the webhook endpoint must be reachable from HaloPSA's cloud, so public network access stays on; HTTPS only, function key required.
   // checkov:skip=CKV_AZURE_212: siteConfig.numberOfWorkers (a fixed instance count) belongs to dedicated plans; Flex Consumption places instances itself, up to maximumInstanceCount, and scales to zero when idle.
-  // checkov:skip=CKV_AZURE_213: App Service health checks probe always-on instances behind a load balancer; a Flex Consumption app that scales to zero has none, and the relay has no health endpoint.
+  // checkov:skip=CKV_AZURE_213: deliberate, not for want of an endpoint: health check takes instances that fail its probe out of rotation and replaces them, but /api/health (anonymous) answers 503 for a configuration error, which every instance shares, so probing it would cycle instances and fix nothing; Flex Consumption places and replaces instances itself. Watch /api/health from outside (e.g. an Application Insights availability test).
   name: functionAppName
   location: location
   tags: appTags
