@@ -524,6 +524,33 @@ def test_relay_setting_parameters_default_to_the_codes_defaults(template):
         )
 
 
+@pytest.mark.parametrize(
+    ("setting", "parameter"),
+    [("SIGNL4_WEBHOOK_URL", "signl4WebhookUrl"), ("HALO_BASE_URL", "haloBaseUrl")],
+)
+def test_url_parameters_take_https_only(template, setting, parameter):
+    """The SIGNL4 URL carries the team secret in its path, and the Halo link opens a Halo
+    session: plain http fails the deployment, naming the parameter. (The app refuses it too,
+    shared/settings.py, but only once it runs; it allows loopback http for the tests, which
+    has no use in Azure.)"""
+    value = app_settings(template)[setting]
+    assert parameters_read(template, value) == {parameter}
+    for url in ("https://connect.signl4.com/webhook/", "HTTPS://yourcompany.halopsa.com"):
+        assert evaluate(template, value, {parameter: url}) == url
+    for url in (
+        "http://connect.signl4.com/webhook/",
+        "http://127.0.0.1:8080/webhook/",
+        "ftp://connect.signl4.com/webhook/",
+        "connect.signl4.com/webhook/",
+    ):
+        with pytest.raises(DeploymentFails, match=rf"^{parameter} must "):
+            evaluate(template, value, {parameter: url})
+
+
+def test_halo_base_url_may_stay_empty(template):
+    assert evaluate(template, app_settings(template)["HALO_BASE_URL"], {"haloBaseUrl": ""}) == ""
+
+
 # --------------------------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------------------------
@@ -560,33 +587,6 @@ def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template
             assert not re.search(rf"\b{param}\b", text), f"{name} exposes secure parameter {param}"
         for secret in secrets:
             assert not re.search(rf"\b{secret}\b", text), f"{name} references secret {secret}"
-
-
-@pytest.mark.parametrize(
-    ("setting", "parameter"),
-    [("SIGNL4_WEBHOOK_URL", "signl4WebhookUrl"), ("HALO_BASE_URL", "haloBaseUrl")],
-)
-def test_url_parameters_take_https_only(template, setting, parameter):
-    """The SIGNL4 URL carries the team secret in its path, and the Halo link opens a Halo
-    session: plain http fails the deployment, naming the parameter. (The app refuses it too,
-    shared/settings.py, but only once it runs; it allows loopback http for the tests, which
-    has no use in Azure.)"""
-    value = app_settings(template)[setting]
-    assert parameters_read(template, value) == {parameter}
-    for url in ("https://connect.signl4.com/webhook/", "HTTPS://yourcompany.halopsa.com"):
-        assert evaluate(template, value, {parameter: url}) == url
-    for url in (
-        "http://connect.signl4.com/webhook/",
-        "http://127.0.0.1:8080/webhook/",
-        "ftp://connect.signl4.com/webhook/",
-        "connect.signl4.com/webhook/",
-    ):
-        with pytest.raises(DeploymentFails, match=rf"^{parameter} must "):
-            evaluate(template, value, {parameter: url})
-
-
-def test_halo_base_url_may_stay_empty(template):
-    assert evaluate(template, app_settings(template)["HALO_BASE_URL"], {"haloBaseUrl": ""}) == ""
 
 
 # --------------------------------------------------------------------------------------------
