@@ -94,9 +94,7 @@ def _decoded_copies(text: str) -> set[str]:
     for _ in range(DECODE_ROUNDS):
         seen |= frontier
         frontier = {
-            decode(copy)
-            for copy in frontier
-            for decode in (unquote, unquote_plus, html.unescape)
+            decode(copy) for copy in frontier for decode in (unquote, unquote_plus, html.unescape)
         } - seen
         if not frontier:
             break
