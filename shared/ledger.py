@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from shared.halo import AlertStatus
+from shared.redaction import log_safe
 from shared.settings import RelaySettings
 
 TABLE_NAME = "relayledger"
@@ -237,7 +238,12 @@ class Ledger:
                     InflightSeq=0,
                 )
         except (AzureError, LedgerConflict, LedgerUnavailable) as error:
-            logger.warning("ledger: could not release %s: %s", claimed.external_id, error)
+            logger.warning(
+                "ledger: could not release %s: %s",
+                log_safe(claimed.external_id),
+                # An SDK error's text can carry request URLs: its kind and status only.
+                _describe(error) if isinstance(error, AzureError) else log_safe(error),
+            )
 
     # -- the outbox function --
 
@@ -288,7 +294,11 @@ class Ledger:
             except LedgerUnavailable as error:
                 last = error
                 time.sleep(0.2 * (attempt + 1))
-        logger.warning("ledger: could not clear the sending mark of %s: %s", external_id, last)
+        logger.warning(
+            "ledger: could not clear the sending mark of %s: %s",
+            log_safe(external_id),
+            log_safe(last),
+        )
 
     def abandon(self, external_id: str, reason: str) -> list[PendingEvent]:
         """Give up the ticket's whole mailbox (its nudge went to the poison queue): the events
@@ -353,7 +363,9 @@ class Ledger:
         try:
             self._merge(external_id, **fields)
         except AzureError as error:
-            logger.warning("ledger: could not update %s: %s", external_id, _describe(error))
+            logger.warning(
+                "ledger: could not update %s: %s", log_safe(external_id), _describe(error)
+            )
 
     def _merge(self, external_id: str, **fields: Any) -> None:
         from azure.data.tables import UpdateMode

@@ -12,6 +12,11 @@ What it does like the Functions host:
 - the route prefix is `extensions.http.routePrefix` from host.json, else "api";
 - a function returning None answers 204; an exception answers 500 (traceback on stderr only).
 
+The access log (one INFO line per request) shows `code=***` for the function key (and other
+secret query parameters), `***` for each value in `LocalHost.secrets`, and control characters
+escaped (`\x1b`); tracebacks are scrubbed the same way. `serve` fills `secrets` from the app
+module's `local_host_secrets()` when it has one.
+
 What it does not do: check function keys (`func start` does not either), run non-HTTP triggers
 (they are listed as not served), input bindings, or `context` parameters. Route constraints
 such as `{id:int}` are accepted but not enforced. Methods default to GET and POST.
@@ -43,7 +48,7 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +58,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import azure.functions as func
 from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
+
+from shared.redaction import SECRET_QUERY_PARAMS, log_safe, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -323,8 +330,13 @@ class LocalHost:
         route_prefix: str = DEFAULT_ROUTE_PREFIX,
         output_sink: OutputSink | None = None,
         functions: Sequence[Function] | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.route_prefix = route_prefix.strip("/")
+        # Values scrubbed from the access log and from logged tracebacks, besides secret query
+        # parameters (`code=`), which are always redacted. Add a secret path segment (a
+        # route's token) here: `local_host.secrets.add(token)`.
+        self.secrets: set[str] = {secret for secret in secrets if secret}
         self.outputs: list[OutputRecord] = []
         self.output_sink: OutputSink = output_sink or self.keep_in_memory
         self.routes: list[HttpRoute] = []
@@ -421,8 +433,15 @@ class LocalHost:
                     self.output_sink(binding.type, binding, outs[binding.name].get())
             return response
         except Exception:
-            # Like the host: the caller learns only that it failed; details stay in the log.
-            sys.stderr.write(f"Function {route.name} failed:\n{traceback.format_exc()}")
+            # Like the host: the caller learns only that it failed; details stay in the log,
+            # without the request's function key or any other known secret.
+            secrets = self.secrets | {
+                value
+                for name, value in request.params.items()
+                if name.strip().casefold() in SECRET_QUERY_PARAMS
+            }
+            details = redact_url(traceback.format_exc(), secrets)
+            sys.stderr.write(f"Function {route.name} failed:\n{details}")
             return _json_response(500, {"error": "internal"})
         finally:
             self._invoking.name = None
@@ -517,7 +536,10 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.info("%s %s", self.address_string(), format % args)
+            # The request line is the client's: no function key, no known secret, and no raw
+            # control character (a forged line, a terminal escape) reaches the log.
+            line = redact_url(format % args, local_host.secrets)
+            log.info("%s %s", self.address_string(), log_safe(line))
 
     return Handler
 
@@ -571,8 +593,13 @@ def serve(
         max_dequeue_count=host_max_dequeue if max_dequeue_count is None else max_dequeue_count,
         poll_seconds=poll_seconds,
     )
+    secrets_hook = getattr(module, "local_host_secrets", None)
     local_host = LocalHost(
-        app, route_prefix=route_prefix, output_sink=runner.deliver_output, functions=functions
+        app,
+        route_prefix=route_prefix,
+        output_sink=runner.deliver_output,
+        functions=functions,
+        secrets=secrets_hook() if callable(secrets_hook) else (),
     )
     try:
         server = local_host.make_server(host, port)

@@ -30,6 +30,7 @@ from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
 
 from shared.local_host import OutValue
+from shared.redaction import log_safe
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ class QueueRunner:
                     message.id,
                     message.dequeue_count,
                     self.max_dequeue_count,
-                    error,
+                    log_safe(error),
                     self.visibility_timeout,
                 )
             return

@@ -29,6 +29,7 @@ from shared.halo import AlertStatus, HaloEvent, parse_event, parse_json_body
 from shared.ledger import Ledger, LedgerConflict, LedgerEntry, LedgerUnavailable, open_ledger
 from shared.outbox import OutboxMessage, deliver_queued, describe_poison
 from shared.policy import NEW_TICKET_EVENT, decide
+from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import build_payload, send_event
 
@@ -126,14 +127,16 @@ def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
         trace.decision += f" -> {error.code}"
         return _error_response(error, trace.external_id)
     except Exception:
-        logger.exception("relay: unexpected fault for %s", trace.external_id or "an event")
+        logger.exception(
+            "relay: unexpected fault for %s", log_safe(trace.external_id or "an event")
+        )
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
     finally:
         logger.info(
             "relay externalId=%s haloEvent=%s decision=%s signl4Status=%s elapsedMs=%.1f",
-            trace.external_id or "-",
-            repr(trace.halo_event) if trace.halo_event else "-",
-            trace.decision,
+            log_safe(trace.external_id or "-"),
+            log_safe(trace.halo_event, quoted=True) if trace.halo_event else "-",
+            log_safe(trace.decision),
             trace.signl4_status if trace.signl4_status is not None else "-",
             (time.perf_counter() - started) * 1000,
         )
@@ -208,13 +211,17 @@ def _relay_parsed(event: HaloEvent, delivery: Delivery, trace: _EventTrace) -> R
             continue
         except LedgerUnavailable as error:
             logger.warning(
-                "relay: ledger unreachable (%s); sending %s unrecorded", error, external_id
+                "relay: ledger unreachable (%s); sending %s unrecorded",
+                log_safe(error),
+                log_safe(external_id),
             )
             return _deliver(external_id, status, payload, delivery, None, None, trace)
         return _deliver(external_id, status, payload, delivery, entry, claimed, trace)
     # Two lost races in a row: another delivery for this ticket is busy. Do not make Halo
     # retry; deliver it as if the ledger were down (a duplicate beats a lost page).
-    logger.warning("relay: %s changed concurrently twice; sending unrecorded", external_id)
+    logger.warning(
+        "relay: %s changed concurrently twice; sending unrecorded", log_safe(external_id)
+    )
     return _deliver(external_id, status, payload, delivery, None, None, trace)
 
 
@@ -245,7 +252,11 @@ def _read_ledger(ledger: Ledger | None, external_id: str) -> tuple[LedgerEntry |
     try:
         return ledger.get(external_id), True
     except LedgerUnavailable as error:
-        logger.warning("relay: ledger unreachable (%s); %s may be paged twice", error, external_id)
+        logger.warning(
+            "relay: ledger unreachable (%s); %s may be paged twice",
+            log_safe(error),
+            log_safe(external_id),
+        )
         return None, False
 
 
@@ -337,7 +348,9 @@ def _park(
         ):
             # A newer event for the ticket was already sent inline: this older one would
             # arrive after it and undo it.
-            logger.warning("relay: %s #%d superseded by #%d", external_id, claimed.seq, current.seq)
+            logger.warning(
+                "relay: %s #%d superseded by #%d", log_safe(external_id), claimed.seq, current.seq
+            )
             trace.decision += " (superseded)"
             return RelayResponse(
                 200,
@@ -355,7 +368,11 @@ def _park(
         except LedgerConflict:
             current = _read_ledger(delivery.ledger, external_id)[0]
         except LedgerUnavailable as error:
-            logger.warning("relay: could not park %s in its mailbox (%s)", external_id, error)
+            logger.warning(
+                "relay: could not park %s in its mailbox (%s)",
+                log_safe(external_id),
+                log_safe(error),
+            )
             break
     # Still not lost: the queue message carries the payload itself.
     return _queued(external_id, status, 0, payload, delivery.outbox, trace, reason)
@@ -404,11 +421,11 @@ def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | 
     logger.log(
         logging.ERROR if outcome.result == "poison" else logging.INFO,
         "outbox externalId=%s result=%s sent=%d eventId=%s reason=%s elapsedMs=%.1f",
-        outcome.external_id or "-",
+        log_safe(outcome.external_id or "-"),
         outcome.result,
         outcome.sent,
-        outcome.event_id or "-",
-        outcome.reason or "-",
+        log_safe(outcome.event_id or "-"),
+        log_safe(outcome.reason or "-"),
         (time.perf_counter() - started) * 1000,
     )
     return outcome.poison or None
@@ -429,12 +446,16 @@ def report_poison(raw: str, environ: Mapping[str, str]) -> None:
             else:
                 ledger.mark_failed(external_id, reason)
         except LedgerUnavailable as error:
-            logger.warning("relay: ledger unreachable (%s) while giving up %s", error, external_id)
+            logger.warning(
+                "relay: ledger unreachable (%s) while giving up %s",
+                log_safe(error),
+                log_safe(external_id),
+            )
     logger.error(
         "poison externalId=%s reason=%s%s: never reached SIGNL4",
-        external_id,
-        reason,
-        f" events={given_up}" if given_up else "",
+        log_safe(external_id),
+        log_safe(reason),
+        f" events={log_safe(given_up)}" if given_up else "",
     )
 
 
@@ -486,6 +507,16 @@ def health(environ: Mapping[str, str]) -> RelayResponse:
             "version": __version__,
         },
     )
+
+
+def secret_values(environ: Mapping[str, str]) -> list[str]:
+    """The values of every secret setting that is set: `python -m shared serve` scrubs them
+    from its access log (a team secret pasted into a URL, say)."""
+    return [
+        environ[name].strip()
+        for name in RelaySettings.secret_setting_names()
+        if environ.get(name, "").strip()
+    ]
 
 
 def describe_mode(environ: Mapping[str, str]) -> str:

@@ -131,6 +131,15 @@ class RelaySettings(BaseModel):
         return names
 
     @classmethod
+    def secret_setting_names(cls) -> list[str]:
+        """The settings whose values are secrets (typed SecretStr)."""
+        return [
+            field.alias or ""
+            for field in cls.model_fields.values()
+            if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+        ]
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RelaySettings:
         # Azure app settings and local.settings.json often hold "" for "not set".
         relevant = tuple(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.halo import DETAILS_MAX_CHARS, HaloEvent
 from shared.policy import Decision
+from shared.redaction import RedactSecrets, redact_echo
 from shared.settings import RelaySettings
 
 if TYPE_CHECKING:  # urllib3 is imported on the send path only, not on cold start.
@@ -27,6 +28,7 @@ SOURCE_SYSTEM = "HaloPSA"
 TITLE_MAX_CHARS = 250
 PARAMETER_MAX_CHARS = 500  # keeps a payload far below the 64 KiB of a queue message or table cell
 RETRY_STATUSES = frozenset([429, *range(500, 600)])
+SIGNL4_ERROR_MAX_CHARS = 200  # of SIGNL4's own error text, in the message we pass on
 
 logger = logging.getLogger(__name__)
 
@@ -255,47 +257,31 @@ def _event_id(data: bytes) -> str | None:
 
 
 def _signl4_error(data: bytes, settings: RelaySettings) -> str:
-    """SIGNL4's own error text helps the engineer; it is cut short and scrubbed of the secret
-    in every form it could echo (raw, trimmed, URL-encoded)."""
+    """SIGNL4's own error text helps the engineer. It is scrubbed of the secret in every form
+    SIGNL4 could echo (shared.redaction), dropped whole if a piece of the secret survives
+    that, and only then cut short: a cut first could split the secret past recognition."""
     try:
         parsed = json.loads(data or b"null")
     except ValueError:
         return ""
     if not isinstance(parsed, dict) or not parsed.get("message"):
         return ""
-    text = _scrub(str(parsed["message"])[:200], settings)
     code = parsed.get("code")
     code_text = f" {code}" if isinstance(code, int) and not isinstance(code, bool) else ""
+    text = redact_echo(str(parsed["message"]), _secrets(settings), SIGNL4_ERROR_MAX_CHARS)
+    if text is None:
+        return f" (SIGNL4 error{code_text}; SIGNL4's error text withheld: it echoed the secret)"
     return f" (SIGNL4 error{code_text}: {text})"
 
 
-def _scrub(text: str, settings: RelaySettings) -> str:
-    forms = set(_redactor.secrets)
-    if settings.signl4_team_secret is not None:
-        raw = settings.signl4_team_secret.get_secret_value()
-        forms |= {raw, raw.strip(), quote(raw.strip(), safe=""), quote(raw.strip())}
-    for form in sorted((f for f in forms if f), key=len, reverse=True):
-        text = text.replace(form, "***")
-    return text
+def _secrets(settings: RelaySettings) -> set[str]:
+    """The secret this request was sent with (scrub() also tries it stripped, as sent)."""
+    if settings.signl4_team_secret is None:
+        return set()
+    return {settings.signl4_team_secret.get_secret_value()}
 
 
-class _RedactSecrets(logging.Filter):
-    """urllib3 logs request URLs (DEBUG, and WARNING on retries); their last segment is the secret."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, ()
-        return True
-
-
-_redactor = _RedactSecrets()
+_redactor = RedactSecrets()
 
 
 def _install_log_redaction() -> None:
@@ -307,4 +293,4 @@ def _register_secret(settings: RelaySettings) -> None:
     if settings.signl4_team_secret is not None:
         raw = settings.signl4_team_secret.get_secret_value().strip()
         if raw:
-            _redactor.secrets.update({raw, quote(raw, safe="")})
+            _redactor.secrets.add(raw)  # scrub() knows its encoded forms

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import azure.functions as func
 import pytest
@@ -413,3 +416,97 @@ def test_app_indexed_elsewhere_needs_its_function_list() -> None:
         LocalHost(app)
     with LocalHost(app, functions=functions).running() as url:
         assert requests.get(f"{url}/api/mine", timeout=5).text == "mine"
+
+
+# --- access log: no function key, no known secret, no raw control character -------------------
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+KEY = "fUnCtIoN-KeY-0123456789=="
+
+
+def _raw_request(base_url: str, request_line: bytes) -> bytes:
+    """What requests/urllib3 refuse to send: a request line with control characters."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request_line + b"\r\nHost: h\r\nConnection: close\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _access_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "shared.local_host"]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (f"GET /api/ping\x1b[31m\x07\x7f?code={KEY}&x=1 HTTP/1.1".encode(), b" 404 "),
+        (f"GET /api/ping?x=1&Code={KEY}&t=\x1b]0;pwned\x07 HTTP/1.1".encode(), b" 203 "),
+        (f"GET /api/a?code={KEY} b\x1b[2J c HTTP/1.1".encode(), b" 400 "),  # bad request line
+    ],
+)
+def test_access_log_hides_the_function_key_and_escapes_control_characters(
+    base_url: str, caplog: pytest.LogCaptureFixture, request_line: bytes, status: bytes
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.local_host")
+    answer = _raw_request(base_url, request_line)
+    assert status in answer.split(b"\r\n", 1)[0]
+    lines = _access_log(caplog)  # logged before the answer was written
+    assert lines
+    for line in lines:
+        assert KEY.lower() not in line.lower()
+        assert "=***" in line
+        assert not CONTROL.search(line), line
+        assert "\\x1b" in line  # escaped visibly, not dropped
+
+
+def test_access_log_hides_a_secret_path_segment_in_any_encoding(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared.local_host")
+    token = "T0ken/With Spaces"
+    local = LocalHost(sample_app.app, secrets={token})
+    with local.running() as url:
+        for path in (quote(token, safe=""), quote(token, safe="").lower(), quote_plus(token)):
+            requests.post(f"{url}/api/items/{path}?code={KEY}", data=b"", timeout=5)
+    lines = _access_log(caplog)
+    assert len(lines) == 3
+    for line in lines:
+        assert "/api/items/***?code=*** HTTP/1.1" in line
+        assert "T0ken" not in line and KEY not in line
+
+
+def test_a_logged_traceback_holds_no_function_key_or_known_secret(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    app = func.FunctionApp()
+
+    @app.route(route="crash/{thing}", methods=["GET"])
+    def crash(req: func.HttpRequest) -> str:
+        raise RuntimeError(f"cannot handle {req.url} ({req.route_params['thing']})")
+
+    local = LocalHost(app, secrets={"path-S3cret"})
+    with local.running() as url:
+        response = requests.get(f"{url}/api/crash/path-S3cret?code={KEY}", timeout=5)
+    assert response.status_code == 500
+    err = capfd.readouterr().err
+    assert "RuntimeError: cannot handle" in err  # the traceback is still there...
+    assert KEY not in err and "path-S3cret" not in err  # ...without the secrets
+    assert "/api/crash/***?code=*** (***)" in err
+
+
+def test_cli_access_log_scrubs_the_apps_secrets(tmp_path: Path) -> None:
+    secret = "pasted-T3am-Secret"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LH_SECRET": secret}
+    port = _free_port()
+    proc = _serve(tmp_path, port, env)
+    try:
+        _wait_until_up(proc, f"http://127.0.0.1:{port}/api/ping")
+        response = requests.get(f"http://127.0.0.1:{port}/api/{secret}?code={KEY}", timeout=5)
+        assert response.status_code == 404
+    finally:
+        out, err = _stop(proc)
+    assert "GET /api/***?code=*** HTTP/1.1" in err
+    assert secret not in out + err and KEY not in out + err

@@ -7,22 +7,28 @@ import base64
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 
 import azure.functions as func
 import pytest
 
 from shared import relay
+from shared.halo import AlertStatus
+from shared.outbox import OutboxMessage
 from shared.relay import MAX_BODY_BYTES
 from tests.conftest import (
     TEAM_SECRET,
+    Harness,
     Signl4Fake,
     answer,
     call_halopsa,
     fixture_bytes,
     fixture_json,
     http_post,
+    new_ticket_id,
 )
+from tests.test_signl4 import ECHO_SECRET, assert_no_piece_of, echo_forms
 
 Functions = dict[str, Callable[..., func.HttpResponse]]
 
@@ -283,3 +289,136 @@ def test_one_log_line_per_event_without_secret_or_body(
     for secret in (TEAM_SECRET, PASSWORD):
         assert secret not in everything
     assert "nightly backup job" not in caplog.text  # no ticket body in the log
+
+
+# --- SIGNL4's error text in answers, queue messages and log lines ---
+
+FORGED = "bad team\r\npoison externalId=HaloPSA-1 reason=forged\x1b[31m red\x1b[0m\u2028end"
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def all_log_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records]
+
+
+def rejecting(make_message: Callable[[str], str], after_503: int = 0) -> Callable:
+    """A SIGNL4 that answers 503 `after_503` times, then 400 with `make_message(url)`."""
+    from werkzeug import Response
+
+    calls = iter(range(10_000))
+
+    def handler(request):
+        if next(calls) < after_503:
+            return Response("{}", status=503, mimetype="application/json")
+        body = {"code": 3004, "message": make_message(request.url)}
+        return Response(json.dumps(body), status=400, mimetype="application/json")
+
+    return handler
+
+
+@pytest.mark.parametrize("form", sorted(echo_forms(ECHO_SECRET)))
+def test_signl4_echo_of_the_secret_reaches_no_answer_queue_message_or_log_line(
+    functions: Functions,
+    signl4: Signl4Fake,
+    live_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    form: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("SIGNL4_TEAM_SECRET", ECHO_SECRET)
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "1")
+    make_message = echo_forms(ECHO_SECRET)[form]
+    signl4.server.expect_request(re.compile(r"^/webhook/.*")).respond_with_handler(
+        rejecting(make_message, after_503=1)
+    )
+    # Inline: 503, so it is queued (no storage: the message carries the payload).
+    response, queued = call_halopsa(functions, http_post(fixture_json("guide_new.json")))
+    assert answer(response)[0] == 202
+    # The queue function: SIGNL4 refuses for good, so the event goes to the poison queue...
+    [poison] = relay.deliver_outbox_message(queued[0], os.environ) or []
+    # ...whose function logs the alertable line.
+    relay.report_poison(poison, os.environ)
+    # And inline: SIGNL4 refuses at once, 502 to Halo.
+    code, body = post(functions, fixture_json("guide_new.json"))
+    assert (code, body["error"]) == (502, "signl4_rejected")
+    assert "SIGNL4 error 3004" in body["message"]
+    for text in [json.dumps(body), poison, *queued, *all_log_lines(caplog), caplog.text]:
+        assert_no_piece_of(ECHO_SECRET, text)
+    [line] = [m for m in all_log_lines(caplog) if m.startswith("poison ")]
+    assert "HTTP 400" in line
+
+
+def test_control_characters_from_signl4_and_halo_reach_no_log_line_raw(
+    functions: Functions, signl4: Signl4Fake, live_env: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    signl4.script(lambda request: rejecting(lambda url: FORGED)(request))
+    code, body = post(functions, fixture_json("guide_new.json"))
+    assert (code, body["error"]) == (502, "signl4_rejected")
+    # Not mangled in what Halo gets: JSON escapes it.
+    assert body["message"].endswith("(SIGNL4 error 3004: " + FORGED + ")")
+    halo_event = dict(fixture_json("webhook_new_full.json"), event="New Ticket\r\n\x1b[2J")
+    code, body = post(functions, halo_event)
+    assert (code, body["result"]) == (200, "skipped")
+    lines = all_log_lines(caplog)
+    assert len([line for line in lines if line.startswith("relay ")]) == 2
+    for line in lines:
+        assert not CONTROL.search(line), line
+    relay_line = [line for line in lines if line.startswith("relay ")][-1]
+    assert "haloEvent='new ticket\\r\\n\\x1b[2j'" in relay_line  # Halo's event, case-folded
+
+
+def test_poison_error_line_stays_one_line(
+    signl4: Signl4Fake, live_env: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    signl4.script(lambda request: rejecting(lambda url: FORGED)(request))
+    outbox: list[str] = []
+    queued = OutboxMessage(
+        externalId="HaloPSA-7\r\nforged", status=AlertStatus.NEW, payload={"Title": "t"}
+    ).to_json()
+    [poison] = relay.deliver_outbox_message(queued, os.environ) or []
+    relay.report_poison(poison, os.environ)
+    assert outbox == []
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2  # the outbox line and the poison line
+    poison_lines = [line for line in errors if line.startswith("poison ")]
+    assert len(poison_lines) == 1
+    [line] = poison_lines
+    assert len(line.splitlines()) == 1 and not CONTROL.search(line)
+    assert "externalId=HaloPSA-7\\r\\nforged" in line
+    assert "bad team\\r\\npoison externalId=HaloPSA-1 reason=forged\\x1b[31m" in line
+    assert json.loads(poison)["reason"].endswith(FORGED + ")")  # stored as SIGNL4 said it
+
+
+def test_poison_line_through_the_mailbox_on_azurite_stays_one_line(
+    harness: Harness, signl4: Signl4Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    signl4.script(503, 503, 503, lambda request: rejecting(lambda url: FORGED)(request))
+    tid = new_ticket_id()
+    guide = dict(fixture_json("guide_new.json"), **{"X-S4-ExternalID": f"HaloPSA-{tid}"})
+    assert harness.post(guide)[0] == 202
+    harness.drain()
+    lines = all_log_lines(caplog)
+    for line in lines:
+        assert not CONTROL.search(line), line
+    [line] = [m for m in lines if m.startswith("poison ")]
+    assert f"externalId=HaloPSA-{tid}" in line and "HTTP 400" in line
+    assert TEAM_SECRET not in caplog.text
+
+
+def test_secret_values_feed_the_local_hosts_access_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "SIGNL4_TEAM_SECRET": f" {TEAM_SECRET} ",
+        "HALO_WEBHOOK_USERNAME": "halo",
+        "HALO_WEBHOOK_PASSWORD": PASSWORD,
+        "AzureWebJobsStorage": "",
+        "HALO_BASE_URL": "https://contoso.halopsa.com",
+    }
+    assert sorted(relay.secret_values(env)) == sorted([TEAM_SECRET, PASSWORD])
+    import function_app
+
+    monkeypatch.setenv("SIGNL4_TEAM_SECRET", TEAM_SECRET)
+    assert function_app.local_host_secrets() == [TEAM_SECRET]

@@ -6,7 +6,8 @@ import json
 import logging
 import re
 import time
-from urllib.parse import quote
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
 
@@ -231,3 +232,116 @@ def test_urllib3_logs_never_show_the_secret(
     send_event(PAYLOAD, _settings(live_env))
     assert any("urllib3" in record.name for record in caplog.records)  # it did log the URL...
     assert TEAM_SECRET not in caplog.text  # ...without the secret
+
+
+# --- SIGNL4's error text: scrubbed before it is cut, withheld when a piece survives ---
+
+# Long enough to span the 200-char cut, with characters that get percent-encoded.
+ECHO_SECRET = "Team/S3cret 4f9a1c+Long-Enough-To-Span/The-Cut"
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), text)
+
+
+def _mixed_hex(text: str) -> str:
+    flip = iter(range(10_000))
+    return re.sub(
+        r"%[0-9A-F]{2}", lambda m: m.group() if next(flip) % 2 else m.group().lower(), text
+    )
+
+
+def _partly(text: str) -> str:
+    """Every other character percent-encoded (upper case), the rest raw."""
+    return "".join(
+        "".join(f"%{b:02X}" for b in char.encode()) if index % 2 else char
+        for index, char in enumerate(text)
+    )
+
+
+def echo_forms(secret: str) -> dict[str, Callable[[str], str]]:
+    """How SIGNL4 could echo the secret in its error text; each takes the full request URL."""
+    encoded = quote(secret, safe="")
+    return {
+        "raw at the cut": lambda url: "x" * (200 - len(secret) // 2) + secret + " tail",
+        "raw just past the cut": lambda url: "x" * 199 + secret,
+        "long secret spanning the cut": lambda url: "y" * 170 + secret + " and more text",
+        "lower-case %2f": lambda url: f"unknown team {_lower_hex(encoded)}",
+        "mixed-case hex": lambda url: f"unknown team {_mixed_hex(encoded)}",
+        "partly encoded": lambda url: f"unknown team {_partly(secret)}",
+        "plus for space": lambda url: f"unknown team {quote_plus(secret)}",
+        "encoded twice": lambda url: f"unknown team {quote(encoded, safe='')}",
+        "upper-cased": lambda url: f"UNKNOWN TEAM {secret.upper()}",
+        "full URL": lambda url: f"no webhook at {url}",
+        "full URL near the cut": lambda url: "z" * 150 + url,
+    }
+
+
+def secret_pieces(secret: str) -> set[str]:
+    """Every 8-char piece of the secret (half of it when shorter), case-folded."""
+    folded = secret.strip().casefold()
+    size = min(8, max(1, (len(folded) + 1) // 2))
+    return {folded[i : i + size] for i in range(len(folded) - size + 1)}
+
+
+def assert_no_piece_of(secret: str, text: str) -> None:
+    """Independent of shared.redaction: decode the text every way SIGNL4 could encode and
+    look for any piece of the secret."""
+    copies = {text}
+    for _ in range(3):
+        copies |= {decode(c) for c in copies for decode in (unquote, unquote_plus)}
+    for copy in copies:
+        for piece in secret_pieces(secret):
+            assert piece not in copy.casefold(), f"a piece of the secret ({piece!r}) leaked"
+
+
+def signl4_echoing(make_message: Callable[[str], str], status: int = 400) -> Callable:
+    from werkzeug import Response
+
+    def handler(request):
+        body = {"code": 3004, "message": make_message(request.url)}
+        return Response(json.dumps(body), status=status, mimetype="application/json")
+
+    return handler
+
+
+@pytest.mark.parametrize("form", sorted(echo_forms(ECHO_SECRET)))
+def test_signl4_error_text_never_carries_a_piece_of_the_secret(
+    signl4: Signl4Fake, live_env: dict[str, str], form: str
+) -> None:
+    env = _settings(live_env, SIGNL4_TEAM_SECRET=ECHO_SECRET)
+    handler = signl4_echoing(echo_forms(ECHO_SECRET)[form])
+    signl4.server.expect_request(re.compile(r"^/webhook/.*")).respond_with_handler(handler)
+    with pytest.raises(Signl4Rejected) as raised:
+        send_event(PAYLOAD, env)
+    message = raised.value.message
+    assert message.startswith("SIGNL4 rejected the event with HTTP 400 (SIGNL4 error 3004")
+    assert_no_piece_of(ECHO_SECRET, message)
+    assert len(message) < 300  # still cut short
+
+
+def test_signl4_error_text_is_scrubbed_then_cut_not_withheld(
+    signl4: Signl4Fake, live_env: dict[str, str]
+) -> None:
+    env = _settings(live_env, SIGNL4_TEAM_SECRET=ECHO_SECRET)
+    text = "x" * 190 + _lower_hex(quote(ECHO_SECRET, safe="")) + " tail"
+    signl4.server.expect_request(re.compile(r"^/webhook/.*")).respond_with_handler(
+        signl4_echoing(lambda url: text)
+    )
+    with pytest.raises(Signl4Rejected) as raised:
+        send_event(PAYLOAD, env)
+    # Scrubbed first, so the 200 chars kept are the x's, the *** and a bit of the tail.
+    assert raised.value.message.endswith("(SIGNL4 error 3004: " + "x" * 190 + "*** tail)")
+
+
+def test_signl4_error_text_with_an_unknown_encoding_of_the_secret_is_withheld(
+    signl4: Signl4Fake, live_env: dict[str, str]
+) -> None:
+    entities = "".join(f"&#x{ord(c):x};" for c in TEAM_SECRET)  # scrub() does not know these
+    signl4.script(lambda request: signl4_echoing(lambda url: f"team {entities}?")(request))
+    with pytest.raises(Signl4Rejected) as raised:
+        send_event(PAYLOAD, _settings(live_env))
+    assert raised.value.message == (
+        "SIGNL4 rejected the event with HTTP 400 "
+        "(SIGNL4 error 3004; SIGNL4's error text withheld: it echoed the secret)"
+    )

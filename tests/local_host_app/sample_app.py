@@ -73,3 +73,8 @@ def tick(timer: func.TimerRequest) -> None:
 
 def local_host_banner() -> str:
     return "sample app banner"
+
+
+def local_host_secrets() -> list[str]:
+    """Values `serve` must scrub from its access log (tests/test_local_host.py sets it)."""
+    return [os.environ.get("LH_SECRET", "")]
