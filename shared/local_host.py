@@ -397,7 +397,10 @@ class LocalHost:
             listed = ", ".join(sorted(allowed))
             return _json_response(
                 405,
-                {"error": "method_not_allowed", "message": f"{method} {path} allows {listed}"},
+                {
+                    "error": "method_not_allowed",
+                    "message": f"{method} {redact_path_secrets(path)} allows {listed}",
+                },
                 [("Allow", listed)],
             )
         return self._not_found(method, path)
@@ -405,7 +408,11 @@ class LocalHost:
     @staticmethod
     def _not_found(method: str, path: str) -> LocalResponse:
         return _json_response(
-            404, {"error": "not_found", "message": f"No function serves {method} {path}"}
+            404,
+            {
+                "error": "not_found",
+                "message": f"No function serves {method} {redact_path_secrets(path)}",
+            },
         )
 
     def _invoke(self, route: HttpRoute, request: func.HttpRequest) -> LocalResponse:
@@ -517,9 +524,18 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.info("%s %s", self.address_string(), format % args)
+            log.info("%s %s", self.address_string(), redact_path_secrets(format % args))
 
     return Handler
+
+
+_PATH_SECRET = re.compile(r"(/webhook/)[^/?#\s\"]+", re.IGNORECASE)
+
+
+def redact_path_secrets(line: str) -> str:
+    """An access-log line without the secret path segment of `/webhook/<token>` (the relay's
+    inbound token, SIGNL4's URL shape)."""
+    return _PATH_SECRET.sub(r"\1***", line)
 
 
 # --- CLI entry -------------------------------------------------------------------------------
