@@ -213,3 +213,21 @@ def test_health_says_whether_the_route_is_on_never_the_token(
     monkeypatch.setenv("RELAY_INBOUND_TOKEN", TOKEN)
     on = answer(functions["health"](func.HttpRequest("GET", "/api/health", body=b"")))[1]
     assert on["webhookRoute"] == "on" and TOKEN not in json.dumps(on)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            '"POST /api/webhook/abc?x=1 HTTP/1.1" 200 -',
+            '"POST /api/webhook/***?x=1 HTTP/1.1" 200 -',
+        ),
+        ("POST /API/WEBHOOK/a%2Fb HTTP/1.1", "POST /API/WEBHOOK/*** HTTP/1.1"),
+        ("POST /api/webhook/ HTTP/1.1", "POST /api/webhook/ HTTP/1.1"),
+        ("POST /api/halopsa?code=k HTTP/1.1", "POST /api/halopsa?code=k HTTP/1.1"),
+    ],
+)
+def test_the_local_hosts_access_log_masks_the_token_segment(line: str, expected: str) -> None:
+    from shared.local_host import redact_path_secrets
+
+    assert redact_path_secrets(line) == expected
