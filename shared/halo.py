@@ -294,14 +294,13 @@ def parse_event(obj: Any, params: SignalParams = NO_PARAMS) -> HaloEvent:
             f"got {type(obj).__name__ if obj is not None else 'null'}"
         )
     folded = _fold_keys(obj)
-    if (
-        any(key.startswith("x-s4-") for key in folded)
-        or "title" in folded
-        or (params.ext_id_param is not None and params.ext_id_param in folded)
-    ):
+    if any(key.startswith("x-s4-") for key in folded) or "title" in folded:
         return _parse_guide_body(folded, params)
     if folded.keys() & _WEBHOOK_KEYS:
         return _parse_webhook(folded)
+    if params.ext_id_param is not None and params.ext_id_param in folded:
+        # A SIGNL4-style body whose external id is in a field of its own (ExtIDParam).
+        return _parse_guide_body(folded, params)
     ticket = folded.get("ticket")
     if isinstance(ticket, dict) and len(folded) == 1:
         return HaloEvent(shape="ticket", ticket=_ticket_from_halo(_fold_keys(ticket), None))

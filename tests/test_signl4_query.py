@@ -208,3 +208,12 @@ def test_webhook_events_honour_resolved_status_too() -> None:
     body = {"event": "ticket status changed", "object_id": 8, "ticket": {"status_name": "Done"}}
     assert decide(parse_event(body), DEFAULTS).action == "skip"
     assert decide(parse_event(body, params), DEFAULTS, params=params).status is AlertStatus.RESOLVED
+
+
+def test_a_halo_webhook_stays_a_webhook_whatever_ext_id_param_names() -> None:
+    """ExtIDParam=id must not turn a webhook envelope (whose `id` is a delivery GUID) into a
+    guide body: the envelope's object_id is the ticket."""
+    params = parse_signal_params({"ExtIDParam": "id"})
+    body = {"id": "4f1c-guid", "event": "closed", "object_id": 4242}
+    event = parse_event(body, params)
+    assert (event.shape, event.ticket.id) == ("webhook", 4242)
