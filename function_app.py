@@ -34,7 +34,30 @@ def _http(response: relay.RelayResponse) -> func.HttpResponse:
 def halopsa(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpResponse:
     """HaloPSA webhook / integration method target. Events SIGNL4 cannot take now are queued."""
     messages: list[str] = []
-    response = relay.handle_halo_request(req.get_body(), req.headers, os.environ, messages)
+    response = relay.handle_halo_request(
+        req.get_body(), req.headers, os.environ, messages, req.params
+    )
+    if messages:
+        queued.set(messages)
+    return _http(response)
+
+
+# SIGNL4's URL shape (`.../webhook/{team-secret}?ExtIDParam=...`): Halo's SIGNL4 setup moves here
+# by changing the base URL. Anonymous for the host: the token in the path (or in the
+# X-Relay-Token header, then the path ends at webhook/) is the credential, checked by the relay.
+@app.route(route="webhook/{token?}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.queue_output(arg_name="queued", queue_name=outbox.OUTBOX_QUEUE, connection=STORAGE)
+def webhook(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpResponse:
+    """SIGNL4's inbound webhook, stood in for by the relay. Same pipeline as halopsa."""
+    messages: list[str] = []
+    response = relay.handle_webhook_request(
+        req.route_params.get("token") or "",
+        req.get_body(),
+        req.headers,
+        os.environ,
+        messages,
+        req.params,
+    )
     if messages:
         queued.set(messages)
     return _http(response)

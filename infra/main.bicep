@@ -65,6 +65,10 @@ param signl4TeamSecret string
 @secure()
 param haloWebhookPassword string = ''
 
+@description('Token of POST /api/webhook/{token} (SIGNL4\'s URL shape; it stands where Halo had the SIGNL4 team secret). Empty: derived from the team secret, the same on every redeploy. Stored in Key Vault.')
+@secure()
+param relayInboundToken string = ''
+
 // Later (HaloPSA API client secret): add `@secure() param haloClientSecret string = ''`, a
 // conditional `Microsoft.KeyVault/vaults/secrets` resource like `haloWebhookPasswordSecret`
 // below, and an app setting holding its Key Vault reference (empty when not set).
@@ -142,6 +146,11 @@ var keyVaultName = 'kv-${resourceToken}'
 var logAnalyticsName = 'log-${environmentName}-${resourceToken}'
 var appInsightsName = 'appi-${environmentName}-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
+
+// The inbound token when none is given: a name-based hash (guid()) of the team secret, so nobody
+// computes it without that secret and every redeploy writes the same value. A newGuid() default
+// would store a new token on each deployment and lock Halo out (README: Moving from SIGNL4's guide).
+var relayInboundTokenValue = empty(relayInboundToken) ? guid(signl4TeamSecret, resourceGroup().id, environmentName, 'relay-inbound-token') : relayInboundToken
 
 // Built-in role definition ids (pinned by tests/test_infra.py).
 var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -348,6 +357,19 @@ resource haloWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01
   }
 }
 
+resource relayInboundTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry date would silently lock HaloPSA out of the webhook route when it passes; rotate together with the HaloPSA method path instead (README.md, Security).
+  parent: keyVault
+  name: 'relay-inbound-token'
+  properties: {
+    value: relayInboundTokenValue
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Function app: Flex Consumption (FC1, Linux), system-assigned identity, package from blob.
 // ---------------------------------------------------------------------------------------------
@@ -465,6 +487,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HALO_BASE_URL: haloBaseUrlHttps
     HALO_WEBHOOK_USERNAME: haloWebhookUsername
     HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${haloWebhookPasswordSecret.properties.secretUri})'
+    RELAY_INBOUND_TOKEN: '@Microsoft.KeyVault(SecretUri=${relayInboundTokenSecret.properties.secretUri})'
     RELAY_RESOLVED_STATUSES: relayResolvedStatuses
     RELAY_ACK_STATUSES: relayAckStatuses
     RELAY_PAGE_PRIORITIES: relayPagePriorities
@@ -578,5 +601,9 @@ output KEY_VAULT_NAME string = keyVault.name
 output STORAGE_ACCOUNT_NAME string = storage.name
 @description('Paste into HaloPSA as the webhook URL, adding ?code=<function key> (see FETCH_FUNCTION_CODE_COMMAND).')
 output HALOPSA_WEBHOOK_URL string = 'https://${functionApp.properties.defaultHostName}/api/halopsa'
+@description('SIGNL4 guide migration: the custom integration\'s base URL (replaces https://connect.signl4.com/webhook/); the method path keeps its query string, with the inbound token in place of the team secret.')
+output SIGNL4_GUIDE_BASE_URL string = 'https://${functionApp.properties.defaultHostName}/api/webhook/'
+@description('Prints the inbound token for the method path (needs Key Vault Secrets User or Officer on the vault).')
+output FETCH_RELAY_INBOUND_TOKEN_COMMAND string = 'az keyvault secret show --vault-name ${keyVault.name} --name relay-inbound-token --query value -o tsv'
 @description('Prints the default function key to append to the webhook URL as ?code=...')
 output FETCH_FUNCTION_CODE_COMMAND string = 'az functionapp keys list -g ${resourceGroup().name} -n ${functionApp.name} --query functionKeys.default -o tsv'

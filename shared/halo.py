@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from shared.errors import InvalidJson, InvalidStatus, MissingTicketId, UnsupportedPayload
+from shared.signl4_query import NO_PARAMS, SignalParams
 
 EXTERNAL_ID_PREFIX = "HaloPSA-"
 DETAILS_MAX_CHARS = 4000
@@ -217,6 +218,8 @@ class HaloEvent(BaseModel):
     message: Text = None
     # Webhook delivery GUID, kept for logs (the ticket id is object_id, not this).
     delivery_id: Text = None
+    # The guide body's own `Link` to the ticket; used when HALO_BASE_URL is not set.
+    link: Text = None
 
 
 # --- body -> events ---
@@ -280,8 +283,11 @@ _TICKET_KEYS = frozenset(
 )
 
 
-def parse_event(obj: Any) -> HaloEvent:
-    """Normalise one JSON value (an object, not an array) into a HaloEvent."""
+def parse_event(obj: Any, params: SignalParams = NO_PARAMS) -> HaloEvent:
+    """Normalise one JSON value (an object, not an array) into a HaloEvent.
+
+    `params` are SIGNL4's query parameters: ExtIDParam / ExtStatusParam name the body fields
+    that hold the external id and the status (a guide-style body)."""
     if not isinstance(obj, dict):
         raise UnsupportedPayload(
             f"expected a JSON object (a Halo webhook, the SIGNL4 guide body or a ticket), "
@@ -289,9 +295,12 @@ def parse_event(obj: Any) -> HaloEvent:
         )
     folded = _fold_keys(obj)
     if any(key.startswith("x-s4-") for key in folded) or "title" in folded:
-        return _parse_guide_body(folded)
+        return _parse_guide_body(folded, params)
     if folded.keys() & _WEBHOOK_KEYS:
         return _parse_webhook(folded)
+    if params.ext_id_param is not None and params.ext_id_param in folded:
+        # A SIGNL4-style body whose external id is in a field of its own (ExtIDParam).
+        return _parse_guide_body(folded, params)
     ticket = folded.get("ticket")
     if isinstance(ticket, dict) and len(folded) == 1:
         return HaloEvent(shape="ticket", ticket=_ticket_from_halo(_fold_keys(ticket), None))
@@ -382,19 +391,30 @@ def _ticket_from_halo(t: dict[str, Any], ticket_id: int | None) -> Ticket:
     )
 
 
-def _parse_guide_body(body: dict[str, Any]) -> HaloEvent:
-    """SIGNL4's HaloPSA guide: capitalised keys rendered from a Halo method template."""
-    external_id = body.get("x-s4-externalid")
-    candidates: list[tuple[str, Any]] = []
+def _external_id_candidate(name: str, external_id: Any) -> tuple[str, Any]:
+    """`HaloPSA-<id>` or a bare number; anything else is reported, not guessed."""
     if isinstance(external_id, str) and external_id.strip():
         raw = external_id.strip()
         number = raw[len(EXTERNAL_ID_PREFIX) :] if raw.lower().startswith("halopsa-") else raw
-        candidates.append(("X-S4-ExternalID", number or None))
-    elif external_id is not None:
-        candidates.append(("X-S4-ExternalID", external_id))
+        return name, number or None
+    return name, external_id
+
+
+def _parse_guide_body(body: dict[str, Any], params: SignalParams = NO_PARAMS) -> HaloEvent:
+    """SIGNL4's HaloPSA guide: capitalised keys rendered from a Halo method template.
+
+    The external id is read from the field ExtIDParam names (default X-S4-ExternalID), the
+    status from the field ExtStatusParam names (default Status)."""
+    id_fields = dict.fromkeys([params.ext_id_param or "x-s4-externalid", "x-s4-externalid"])
+    candidates = [
+        _external_id_candidate(
+            "X-S4-ExternalID" if name == "x-s4-externalid" else name, body.get(name)
+        )
+        for name in id_fields
+    ]
     candidates += [("ticket_id", body.get("ticket_id")), ("id", body.get("id"))]
     ticket_id = _ticket_id(candidates)
-    status = body.get("status")
+    status = body.get(params.ext_status_param or "status")
     return HaloEvent(
         shape="guide",
         ticket=Ticket(
@@ -416,4 +436,5 @@ def _parse_guide_body(body: dict[str, Any]) -> HaloEvent:
             date_closed=body.get("dateclosed"),
         ),
         requested_status=_requested_status(body.get("x-s4-status")),
+        link=body.get("link"),
     )

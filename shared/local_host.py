@@ -409,7 +409,10 @@ class LocalHost:
             listed = ", ".join(sorted(allowed))
             return _json_response(
                 405,
-                {"error": "method_not_allowed", "message": f"{method} {path} allows {listed}"},
+                {
+                    "error": "method_not_allowed",
+                    "message": f"{method} {redact_path_secrets(path)} allows {listed}",
+                },
                 [("Allow", listed)],
             )
         return self._not_found(method, path)
@@ -417,7 +420,11 @@ class LocalHost:
     @staticmethod
     def _not_found(method: str, path: str) -> LocalResponse:
         return _json_response(
-            404, {"error": "not_found", "message": f"No function serves {method} {path}"}
+            404,
+            {
+                "error": "not_found",
+                "message": f"No function serves {method} {redact_path_secrets(path)}",
+            },
         )
 
     def _invoke(self, route: HttpRoute, request: func.HttpRequest) -> LocalResponse:
@@ -536,12 +543,22 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
-            # The request line is the client's: no function key, no known secret, and no raw
-            # control character (a forged line, a terminal escape) reaches the log.
-            line = redact_url(format % args, local_host.secrets)
+            # The request line is the client's: no function key, no known secret, no
+            # /webhook/<token> segment (right or wrong), and no raw control character (a
+            # forged line, a terminal escape) reaches the log.
+            line = redact_path_secrets(redact_url(format % args, local_host.secrets))
             log.info("%s %s", self.address_string(), log_safe(line))
 
     return Handler
+
+
+_PATH_SECRET = re.compile(r"(/webhook/)[^/?#\s\"]+", re.IGNORECASE)
+
+
+def redact_path_secrets(line: str) -> str:
+    """An access-log line without the secret path segment of `/webhook/<token>` (the relay's
+    inbound token, SIGNL4's URL shape)."""
+    return _PATH_SECRET.sub(r"\1***", line)
 
 
 # --- CLI entry -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.halo import AlertStatus, HaloEvent
 from shared.settings import RelaySettings
+from shared.signl4_query import NO_PARAMS, SignalParams
 
 NEW_TICKET_EVENT = "new ticket logged"
 CLOSED_EVENT = "closed"
@@ -34,7 +35,10 @@ def _skip(reason: str) -> Decision:
 
 
 def decide(
-    event: HaloEvent, settings: RelaySettings, last_sent: AlertStatus | None = None
+    event: HaloEvent,
+    settings: RelaySettings,
+    last_sent: AlertStatus | None = None,
+    params: SignalParams = NO_PARAMS,
 ) -> Decision:
     """Map a Halo event to a SIGNL4 status, or to a skip with the reason.
 
@@ -42,9 +46,14 @@ def decide(
     that was closed and is now open again raise a fresh alert.
     Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
     then an acknowledge status, then reopen, then a body without event information.
+    `params` (SIGNL4's query parameters) add status values to the settings' lists; with
+    NewStatus given, a known status that is none of New/Resolved/AckStatus is skipped, as
+    SIGNL4 discards it.
     """
     ticket = event.ticket
     statuses = ticket.status_keys()
+    resolved_statuses = settings.relay_resolved_statuses | params.resolved_statuses
+    ack_statuses = settings.relay_ack_statuses | params.ack_statuses
 
     if event.requested_status is AlertStatus.NEW:
         return _page_new(event, settings, "the body asks for X-S4-Status new")
@@ -57,15 +66,27 @@ def decide(
         return _send(AlertStatus.RESOLVED, "the ticket has been closed")
     if event.event == CLOSED_EVENT:
         return _send(AlertStatus.RESOLVED, "Halo event 'closed'")
-    if statuses & settings.relay_resolved_statuses:
+    if statuses & resolved_statuses:
         return _send(
             AlertStatus.RESOLVED,
             f"status {_describe(ticket.status_id, ticket.status_name)} is a resolved status",
         )
+    if params.new_statuses and statuses:
+        if statuses & params.new_statuses:
+            return _page_new(
+                event,
+                settings,
+                f"status {_describe(ticket.status_id, ticket.status_name)} is the NewStatus",
+            )
+        if not statuses & ack_statuses:
+            return _skip(
+                f"status {_describe(ticket.status_id, ticket.status_name)} is neither "
+                "NewStatus, ResolvedStatus nor AckStatus (SIGNL4 discards such events)"
+            )
 
     if event.event == NEW_TICKET_EVENT:
         return _page_new(event, settings, "Halo event 'new ticket logged'")
-    if statuses & settings.relay_ack_statuses:
+    if statuses & ack_statuses:
         return _send(
             AlertStatus.ACKNOWLEDGED,
             f"status {_describe(ticket.status_id, ticket.status_name)} is an acknowledge status",

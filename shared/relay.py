@@ -2,6 +2,7 @@
 
 Order of work for POST /api/halopsa: size, auth, JSON, then per event (one, or each element of a
 Halo batch): normalise (halo) -> decide (policy) -> build (signl4) -> send or dry-run.
+POST /api/webhook/{token} (SIGNL4's URL shape) checks the inbound token, then runs the same core.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import build_payload, send_event
+from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 
 MAX_BODY_BYTES = 1024 * 1024
 BASIC_REALM = 'Basic realm="halopsa-signl4-relay", charset="UTF-8"'
+# The inbound token may come in this header instead of the path (keeps it out of request URLs).
+TOKEN_HEADER = "X-Relay-Token"
+# What POST /api/webhook answers without a usable token: the local host's answer for a route that
+# does not exist, with nothing of the path echoed (the path holds the token).
+NOT_FOUND = {"error": "not_found", "message": "No function serves POST /api/webhook/***"}
 
 logger = logging.getLogger("shared.relay")
 
@@ -61,19 +68,31 @@ def handle_halo_request(
     headers: Mapping[str, str],
     environ: Mapping[str, str],
     outbox: list[str] | None = None,
+    query: Mapping[str, str] | None = None,
+    *,
+    token_checked: bool = False,
 ) -> RelayResponse:
     """POST /api/halopsa. Never raises: every outcome is a JSON answer.
 
     `outbox` collects messages for the `signl4-outbox` queue (the function's output binding):
     events SIGNL4 could not take inline. Without it such events are answered 503.
+    `query` is the request's query string: SIGNL4's ExtIDParam, ExtStatusParam, ResolvedStatus,
+    AckStatus and NewStatus are honoured (shared/signl4_query.py).
+    `token_checked`: the caller already authenticated the request with the inbound token
+    (POST /api/webhook), so Basic auth is not asked for on top: SIGNL4's setup sends none.
     """
+    params = parse_signal_params(query)
+    if params.unknown:
+        # Names only: a value may be a secret (a function key in `code` is skipped already).
+        logger.debug("relay: ignoring query parameter(s) %s", ", ".join(map(repr, params.unknown)))
     try:
         settings = load_settings(environ)
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(
                 f"the body is {len(body)} bytes; the relay takes at most {MAX_BODY_BYTES} (1 MiB)"
             )
-        _check_basic_auth(headers, settings)
+        if not token_checked:
+            _check_basic_auth(headers, settings)
         parsed = parse_json_body(body)
     except RelayError as error:
         return _error_response(error)
@@ -81,7 +100,7 @@ def handle_halo_request(
         logger.exception("relay: unexpected fault before reading events")
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
 
-    delivery = Delivery(settings, _ledger_or_none(settings), outbox)
+    delivery = Delivery(settings, _ledger_or_none(settings), outbox, params=params)
     if isinstance(parsed, list):
         if not parsed:
             return _error_response(UnsupportedPayload("the body is an empty JSON array"))
@@ -101,6 +120,8 @@ class Delivery:
     # Once SIGNL4 was unavailable for one element of a batch, the rest are parked without
     # trying inline: a batch must not spend (elements x retry budget) past functionTimeout.
     signl4_down: bool = False
+    # SIGNL4's query parameters of the request.
+    params: SignalParams = NO_PARAMS
 
 
 def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
@@ -118,7 +139,7 @@ def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
     started = time.perf_counter()
     trace = _EventTrace()
     try:
-        event = parse_event(obj)
+        event = parse_event(obj, delivery.params)
         trace.external_id = event.ticket.external_id
         trace.halo_event = event.event
         return _relay_parsed(event, delivery, trace)
@@ -158,7 +179,9 @@ def _relay_parsed(event: HaloEvent, delivery: Delivery, trace: _EventTrace) -> R
     # Two rounds at most: a lost claim race means another delivery just changed the entry.
     for _ in range(2):
         entry, ledger_ok = _read_ledger(ledger, external_id)
-        decision = decide(event, settings, last_sent=entry.status if entry else None)
+        decision = decide(
+            event, settings, last_sent=entry.status if entry else None, params=delivery.params
+        )
         if decision.action == "skip" or decision.status is None:
             trace.decision = "skip"
             return RelayResponse(
@@ -467,6 +490,42 @@ def _error_response(error: RelayError, external_id: str | None = None) -> RelayR
     return RelayResponse(error.status_code, body, headers)
 
 
+def handle_webhook_request(
+    token: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    environ: Mapping[str, str],
+    outbox: list[str] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> RelayResponse:
+    """POST /api/webhook/{token}: SIGNL4's URL shape, so Halo's SIGNL4 setup moves by changing
+    the base URL. The route is anonymous at the Functions level: the token is the credential.
+
+    The token comes in the path (`token`, as Halo puts the team secret there) or in the
+    X-Relay-Token header; each one given must equal RELAY_INBOUND_TOKEN. Unset setting, no token,
+    a wrong one, or settings that cannot be read: the same 404 as a route that does not exist.
+    """
+    if not _inbound_token_ok(token, headers, environ):
+        return RelayResponse(404, dict(NOT_FOUND))
+    return handle_halo_request(body, headers, environ, outbox, query, token_checked=True)
+
+
+def _inbound_token_ok(token: str, headers: Mapping[str, str], environ: Mapping[str, str]) -> bool:
+    try:
+        settings = load_settings(environ)
+    except ConfigurationError as error:
+        logger.warning("relay: webhook route refused: %s", error.message)
+        return False
+    if settings.relay_inbound_token is None:
+        return False
+    expected = settings.relay_inbound_token.get_secret_value().strip().encode("utf-8")
+    header = headers.get(TOKEN_HEADER) or headers.get(TOKEN_HEADER.lower()) or ""
+    given = [value.encode("utf-8", "replace") for value in (token, header) if value]
+    # Every presented token is compared in constant time, and all of them must match.
+    results = [hmac.compare_digest(value, expected) for value in given]
+    return bool(results) and all(results)
+
+
 def _check_basic_auth(headers: Mapping[str, str], settings: RelaySettings) -> None:
     """Halo webhooks support HTTP Basic auth; when a username and password are set, require it."""
     if not settings.basic_auth_required:
@@ -504,6 +563,7 @@ def health(environ: Mapping[str, str]) -> RelayResponse:
         {
             "status": "ok",
             "signl4": "dry-run" if settings.dry_run else "configured",
+            "webhookRoute": "off" if settings.relay_inbound_token is None else "on",
             "version": __version__,
         },
     )

@@ -79,6 +79,8 @@ class RelaySettings(BaseModel):
     halo_base_url: HttpsUrl | None = Field(None, alias="HALO_BASE_URL")
     halo_webhook_username: str | None = Field(None, alias="HALO_WEBHOOK_USERNAME")
     halo_webhook_password: SecretStr | None = Field(None, alias="HALO_WEBHOOK_PASSWORD")
+    # The credential of POST /api/webhook/{token} (SIGNL4's URL shape); unset: the route is off.
+    relay_inbound_token: SecretStr | None = Field(None, alias="RELAY_INBOUND_TOKEN")
 
     relay_resolved_statuses: CaseFoldedSet = Field(
         _parse_list(DEFAULT_RESOLVED_STATUSES), alias="RELAY_RESOLVED_STATUSES"

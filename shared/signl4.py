@@ -70,6 +70,8 @@ def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings)
     }
     if settings.halo_base_url:
         payload["Link"] = f"{settings.halo_base_url.rstrip('/')}/ticket?id={ticket.id}"
+    elif event.link:
+        payload["Link"] = event.link  # the guide body's own link, kept on migration
     if decision.scenario:
         payload["X-S4-AlertingScenario"] = decision.scenario
     return {

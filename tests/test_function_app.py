@@ -12,6 +12,11 @@ from azure.functions import meta
 EXPECTED = {
     "halopsa": ("httpTrigger", {"route": "halopsa", "authLevel": "FUNCTION", "methods": ["POST"]}),
     "health": ("httpTrigger", {"route": "health", "authLevel": "ANONYMOUS", "methods": ["GET"]}),
+    # SIGNL4's URL shape: anonymous for the host, the token in the path is the credential.
+    "webhook": (
+        "httpTrigger",
+        {"route": "webhook/{token?}", "authLevel": "ANONYMOUS", "methods": ["POST"]},
+    ),
     "signl4_outbox": (
         "queueTrigger",
         {"queueName": "signl4-outbox", "connection": "AzureWebJobsStorage"},
@@ -50,6 +55,7 @@ def test_output_bindings_go_to_the_outbox_and_poison_queues(indexed_functions: l
     }
     assert outputs == {
         ("halopsa", "queued"): "signl4-outbox",
+        ("webhook", "queued"): "signl4-outbox",
         ("signl4_outbox", "poison"): "signl4-outbox-poison",
     }
 

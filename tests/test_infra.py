@@ -393,12 +393,20 @@ def test_halo_webhook_password_is_stored_only_when_given(template):
 
 def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
     secure = {name for name, p in template["parameters"].items() if is_secure(p)}
-    assert {"signl4TeamSecret", "haloWebhookPassword"} <= secure
-    secret_values = {
+    assert {"signl4TeamSecret", "haloWebhookPassword", "relayInboundToken"} <= secure
+    stored = [
         body(r)["properties"]["value"]
         for r in resources_of_type(template, "Microsoft.KeyVault/vaults/secrets").values()
-    }
-    assert secure <= secret_values
+    ]
+    # A stored value is a parameter, or a variable computed from parameters.
+    stored_text = json.dumps(
+        [variable_value(template, v) if v in template["variables"] else v for v in stored]
+    )
+    for param in secure:
+        assert re.search(rf"\b{param}\b", stored_text), f"{param} is not stored in Key Vault"
+    for name, variable in template["variables"].items():
+        used = [p for p in secure if re.search(rf"\b{p}\b", json.dumps(variable["value"]))]
+        assert not used or name in stored, f"variable {name} carries {used} outside Key Vault"
     for name, value in app_settings(template).items():
         if isinstance(value, str):
             assert value not in secure, f"app setting {name} holds a secure parameter in clear"
@@ -410,6 +418,34 @@ def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
             for param in secure:
                 text = text.replace(json.dumps({"item_to_test": param}), "")
                 assert not re.search(rf"\b{param}\b", text), f"{name} uses secure parameter {param}"
+
+
+def test_relay_inbound_token_is_always_stored_and_stable_across_redeploys(template):
+    """The webhook route's token: a Key Vault reference to a secret that always exists (the app
+    would otherwise fail to read any setting), given by the deployer or derived from the team
+    secret. Never newGuid(): a fresh token on every deployment would lock Halo out."""
+    vault_name, _ = only_resource(template, "Microsoft.KeyVault/vaults")
+    target = key_vault_reference_target(app_settings(template)["RELAY_INBOUND_TOKEN"])
+    assert target is not None, "RELAY_INBOUND_TOKEN must be a Key Vault reference"
+    secret = template["resources"][target]
+    assert "condition" not in secret["config"], "the token is always stored"
+    assert body(secret)["parent"] == vault_name
+    assert body(secret)["name"] == "relay-inbound-token"
+
+    parameter = template["parameters"]["relayInboundToken"]
+    assert is_secure(parameter) and parameter["default"] == ""
+    value = variable_value(template, body(secret)["properties"]["value"])["operator"]
+    assert value["type"] == "conditional"
+    assert value["operands"]["condition"]["function"] == {
+        "type": "empty",
+        "parameters": {"item_to_test": "relayInboundToken"},
+    }
+    assert value["operands"]["false_value"] == "relayInboundToken"
+    derived = value["operands"]["true_value"]["function"]
+    assert derived["type"] == "guid", "a name-based hash: the same value on every redeploy"
+    assert derived["parameters"]["base_string"] == "signl4TeamSecret", "not computable without it"
+    code = re.sub(r"//.*", "", MAIN_BICEP.read_text())
+    assert "newGuid" not in code, "newGuid() would rotate the token on every deployment"
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,6 +530,7 @@ def test_every_relay_setting_is_an_app_setting(template):
 COMPUTED_BY_TEMPLATE = {
     "SIGNL4_TEAM_SECRET": "Key Vault reference",
     "HALO_WEBHOOK_PASSWORD": "Key Vault reference when set",
+    "RELAY_INBOUND_TOKEN": "Key Vault reference (given, or derived from the team secret)",
     "AzureWebJobsStorage__accountName": "the storage account's name (identity-based connection)",
 }
 
@@ -562,6 +599,11 @@ def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template
     values = {name: output["value"] for name, output in outputs.items()}
 
     assert f"https://${{{site_name}.properties.defaultHostName}}/api/halopsa" in values.values()
+    # SIGNL4 guide migration: the custom integration's base URL, with no token in it.
+    assert (
+        values["SIGNL4_GUIDE_BASE_URL"]
+        == f"https://${{{site_name}.properties.defaultHostName}}/api/webhook/"
+    )
     assert any(
         isinstance(v, str)
         and v.startswith("az functionapp keys list ")

@@ -50,6 +50,13 @@ def test_payload_leaves_out_empty_parameters_and_link_without_base_url() -> None
     assert None not in payload.values()
 
 
+def test_guide_body_link_is_kept_without_base_url_and_base_url_wins() -> None:
+    """Moving from SIGNL4's guide must not lose the Link its body carries."""
+    assert _payload("guide_new.json")["Link"] == "https://contoso.halopsa.com/ticket?id=4242"
+    overridden = _payload("guide_new.json", HALO_BASE_URL="https://fabrikam.halopsa.com")
+    assert overridden["Link"] == "https://fabrikam.halopsa.com/ticket?id=4242"
+
+
 def test_guide_close_body_maps_to_the_same_external_id() -> None:
     assert _payload("guide_close.json")["X-S4-ExternalID"] == "HaloPSA-4242"
 
