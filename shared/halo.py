@@ -246,6 +246,10 @@ _STRING_OR_EMPTY_VALUE = re.compile(
 )
 
 
+# The same, strings or not: a cheap test whether the repair can change anything at all.
+_EMPTY_VALUE_ANYWHERE = re.compile(r":[ \t\r\n]*[,}\]]")
+
+
 def _null_empty_values(text: str) -> str:
     """`"Site": ,` -> `"Site": null`, outside JSON strings only (`"Disk C: , D: ]"` stays)."""
     return _STRING_OR_EMPTY_VALUE.sub(
@@ -269,7 +273,7 @@ def parse_json_body(body: bytes) -> Any:
         return _loads(text)
     except json.JSONDecodeError as error:
         first_error = error
-    repaired = _null_empty_values(text)
+    repaired = _null_empty_values(text) if _EMPTY_VALUE_ANYWHERE.search(text) else text
     if repaired != text:
         try:
             return _loads(repaired)
@@ -281,32 +285,36 @@ def parse_json_body(body: bytes) -> Any:
     )
 
 
-class JsonObject(dict[str, Any]):
-    """A JSON object as decoded from a body, remembering keys it held more than once.
+class DuplicateKeysObject(dict[str, Any]):
+    """A JSON object that held a key more than once (json.loads keeps the last without a word).
 
-    json.loads keeps the last of two equal keys without a word. The relay answers
-    unsupported_payload instead, but only for objects it reads (see `_fold_keys`): a duplicate
-    deep inside a linked object nobody reads must not cost the page.
+    The relay answers unsupported_payload for it, but only where it reads the object (see
+    `_fold_keys`): a duplicate deep inside a linked object nobody reads must not cost the page.
     """
 
     __slots__ = ("duplicate_keys",)
 
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
-        super().__init__(pairs)
-        self.duplicate_keys: tuple[str, ...] = ()
-        if len(self) != len(pairs):
-            seen: set[str] = set()
-            duplicates: list[str] = []
-            for key, _ in pairs:
-                if key in seen:
-                    duplicates.append(key)
-                seen.add(key)
-            self.duplicate_keys = tuple(duplicates)
+    def __init__(self, obj: dict[str, Any], duplicate_keys: tuple[str, ...]) -> None:
+        super().__init__(obj)
+        self.duplicate_keys = duplicate_keys
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the common case stays a plain dict: cheap on big bodies
+        return obj
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for key, _ in pairs:
+        if key in seen:
+            duplicates.append(key)
+        seen.add(key)
+    return DuplicateKeysObject(obj, tuple(duplicates))
 
 
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=JsonObject)
+        return json.loads(text, object_pairs_hook=_json_object)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as error:
@@ -317,10 +325,9 @@ def _loads(text: str) -> Any:
 def _fold_keys(obj: dict[str, Any]) -> dict[str, Any]:
     """Keys case-folded. Two keys that fold alike (`event`, `Event`), or one key twice, make the
     object ambiguous: answered unsupported_payload, naming the key, rather than read silently."""
-    duplicates = getattr(obj, "duplicate_keys", ())
-    if duplicates:
+    if isinstance(obj, DuplicateKeysObject):
         raise UnsupportedPayload(
-            f"the key {_key_preview(duplicates[0])} appears more than once in one object; "
+            f"the key {_key_preview(obj.duplicate_keys[0])} appears more than once in one object; "
             "the relay does not guess which value HaloPSA meant"
         )
     folded: dict[str, Any] = {}

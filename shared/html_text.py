@@ -23,6 +23,8 @@ BLOCKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", 
 _RAW_END = {name: re.compile("</" + name, re.IGNORECASE) for name in ("script", "style")}
 _HIDDEN = frozenset({"head"})  # contents are markup, but not shown
 
+# Where markup may start; any other "<" is a character of the text ("a < b", "<<<").
+_MARKUP_START = re.compile(r"<[A-Za-z/!?]")
 # After "<": an optional "/" and a tag name (HTML: a letter, then anything but space / or >).
 _TAG_NAME = re.compile(r"(/?)([A-Za-z][^\t\n\f\r />]*)")
 # Inside a tag: everything up to the next ">" or "=" (a "=" may open a quoted value).
@@ -56,11 +58,12 @@ def tokens(text: str) -> Iterator[Token]:
     pos = 0  # where scanning resumes
     text_start = 0  # start of the text not yet yielded (a literal "<" stays in it)
     while True:
-        lt = text.find("<", pos)
-        if lt < 0:
+        start = _MARKUP_START.search(text, pos)
+        if start is None:
             if text_start < n:
                 yield Token("text", text_start, n)
             return
+        lt = start.start()
         token = _token_at(text, lt)
         if token is None:  # "a < b": a literal "<", part of the text
             pos = lt + 1
