@@ -320,7 +320,7 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
 
 def _fixture_mutants(per_fixture: int) -> Iterator[bytes]:
     rng = random.Random(SEED)
-    for path in sorted(FIXTURES.iterdir()):
+    for path in sorted(path for path in FIXTURES.glob("*") if path.is_file()):
         data = path.read_bytes()
         yield data
         for _ in range(per_fixture):
