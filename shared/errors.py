@@ -51,6 +51,14 @@ class InvalidStatus(RelayError):
     status_code = 422
 
 
+class InvalidField(RelayError):
+    """A field the relay acts on holds a value it cannot read without guessing (e.g. a flag that
+    is neither clearly true nor clearly false). The message names the field, never a long value."""
+
+    code = "invalid_field"
+    status_code = 422
+
+
 class Signl4Rejected(RelayError):
     """SIGNL4 answered 4xx: retrying will not help (and SIGNL4 throttles erroneous calls)."""
 

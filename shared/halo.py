@@ -17,12 +17,18 @@ import json
 import re
 from datetime import datetime, timezone
 from enum import Enum
-from html.parser import HTMLParser
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from shared.errors import InvalidJson, InvalidStatus, MissingTicketId, UnsupportedPayload
+from shared.errors import (
+    InvalidField,
+    InvalidJson,
+    InvalidStatus,
+    MissingTicketId,
+    UnsupportedPayload,
+)
+from shared.html_text import html_to_plain
 from shared.signl4_query import NO_PARAMS, SignalParams
 
 EXTERNAL_ID_PREFIX = "HaloPSA-"
@@ -54,8 +60,24 @@ def _text(value: Any) -> str | None:
     if value is None or isinstance(value, (list, dict)):
         return None
     # A lone surrogate (an emoji cut in half upstream) cannot be encoded as UTF-8 later.
-    text = str(value)[:FIELD_MAX_CHARS].encode("utf-8", "replace").decode("utf-8").strip()
-    return text or None
+    text = str(value)[:FIELD_MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
+    return _clean_text(text).strip() or None
+
+
+# C0 controls but tab and line feed, DEL and C1 are dropped; vertical tab and form feed are
+# whitespace (a space); CR LF and a lone CR are one line break. So no control character from a
+# ticket reaches SIGNL4, a log line, a queue message or a ledger row.
+_CONTROLS: dict[int, str | None] = {
+    **{code: None for code in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if code not in (9, 10)},
+    0x0B: " ",
+    0x0C: " ",
+}
+
+
+def _clean_text(text: str) -> str:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.translate(_CONTROLS)
 
 
 def _int(value: Any) -> int | None:
@@ -70,13 +92,43 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _flag(value: Any) -> bool:
-    """Only a clear yes is yes: a garbled flag must not close an alert."""
-    if isinstance(value, bool):
-        return value
+# A flag is read only when its meaning is clear; anything else is answered invalid_field rather
+# than guessed (a garbled "closed" must neither close an alert nor silently count as open).
+_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", ""})
+
+
+def _flag(name: str, value: Any) -> bool:
+    """true/false, 1/0 (also 1.0/0.0), "true"/"false", "yes"/"no", "y"/"n", "on"/"off",
+    "1"/"0" (any case, spaces around ignored); null and "" are false."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return value == 1
     if isinstance(value, str):
-        return value.strip().casefold() in {"true", "1", "yes"}
-    return isinstance(value, int) and value == 1
+        word = value.strip().casefold()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise InvalidField(f"{name} must be true or false (or 1/0, yes/no), not {_preview(value)}")
+
+
+def _preview(value: Any) -> str:
+    """A value for an error message: short strings and numbers as they are, else only their kind."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 20 else f"a string of {len(value)} characters"
+    if isinstance(value, (int, float)) and len(repr(value)) <= 20:
+        return repr(value)
+    return f"a JSON {_json_kind(value)}"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
 
 
 def parse_halo_date(value: Any) -> datetime | None:
@@ -95,38 +147,6 @@ def parse_halo_date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class _TextExtractor(HTMLParser):
-    """Ticket details are HTML; SIGNL4 shows plain text. Block elements become line breaks."""
-
-    _BLOCKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "hr"})
-    _SKIPPED = frozenset({"script", "style", "head"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIPPED:
-            self._skip_depth += 1
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._BLOCKS:  # <br/> is one line break, not an open and a close
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIPPED:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            self.parts.append(data)
-
-
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
@@ -136,10 +156,8 @@ def html_to_text(value: Any) -> str | None:
     if text is None:
         return None
     if "<" in text or "&" in text:
-        extractor = _TextExtractor()
-        extractor.feed(text)
-        extractor.close()
-        text = "".join(extractor.parts)
+        # Entities can decode to control characters (&#13;, &#12;): clean the result again.
+        text = _clean_text(html_to_plain(text))
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
     return text or None
@@ -149,7 +167,6 @@ Text = Annotated[str | None, BeforeValidator(_text)]
 OptionalInt = Annotated[int | None, BeforeValidator(_int)]
 HaloDate = Annotated[datetime | None, BeforeValidator(parse_halo_date)]
 PlainText = Annotated[str | None, BeforeValidator(html_to_text)]
-Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class Ticket(BaseModel):
@@ -162,7 +179,7 @@ class Ticket(BaseModel):
     details: PlainText = None
     status_id: OptionalInt = None
     status_name: Text = None
-    closed: Flag = False
+    closed: bool = False  # read by _flag: only a clear yes or no is accepted
     priority_id: OptionalInt = None
     priority: Text = None
     ticket_type: Text = None
@@ -224,7 +241,23 @@ class HaloEvent(BaseModel):
 
 # --- body -> events ---
 
-_EMPTY_PLACEHOLDER = re.compile(r"(:\s*)(?=[,}\]])")
+# A JSON string (possibly unterminated: then it runs to the end) or an empty value after ":".
+# The string branch has one way to match each character and always matches once it starts, so
+# one substitution pass is linear and never looks inside a string for a placeholder.
+_STRING_OR_EMPTY_VALUE = re.compile(
+    r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)|(:[ \t\r\n]*)(?=[,}\]])'
+)
+
+
+# The same, strings or not: a cheap test whether the repair can change anything at all.
+_EMPTY_VALUE_ANYWHERE = re.compile(r":[ \t\r\n]*[,}\]]")
+
+
+def _null_empty_values(text: str) -> str:
+    """`"Site": ,` -> `"Site": null`, outside JSON strings only (`"Disk C: , D: ]"` stays)."""
+    return _STRING_OR_EMPTY_VALUE.sub(
+        lambda match: match.group(0) if match.group(1) is None else match.group(1) + "null", text
+    )
 
 
 def parse_json_body(body: bytes) -> Any:
@@ -243,7 +276,7 @@ def parse_json_body(body: bytes) -> Any:
         return _loads(text)
     except json.JSONDecodeError as error:
         first_error = error
-    repaired = _EMPTY_PLACEHOLDER.sub(r"\1null", text)
+    repaired = _null_empty_values(text) if _EMPTY_VALUE_ANYWHERE.search(text) else text
     if repaired != text:
         try:
             return _loads(repaired)
@@ -255,9 +288,36 @@ def parse_json_body(body: bytes) -> Any:
     )
 
 
+class DuplicateKeysObject(dict[str, Any]):
+    """A JSON object that held a key more than once (json.loads keeps the last without a word).
+
+    The relay answers unsupported_payload for it, but only where it reads the object (see
+    `_fold_keys`): a duplicate deep inside a linked object nobody reads must not cost the page.
+    """
+
+    __slots__ = ("duplicate_keys",)
+
+    def __init__(self, obj: dict[str, Any], duplicate_keys: tuple[str, ...]) -> None:
+        super().__init__(obj)
+        self.duplicate_keys = duplicate_keys
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the common case stays a plain dict: cheap on big bodies
+        return obj
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for key, _ in pairs:
+        if key in seen:
+            duplicates.append(key)
+        seen.add(key)
+    return DuplicateKeysObject(obj, tuple(duplicates))
+
+
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_json_object)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as error:
@@ -266,7 +326,30 @@ def _loads(text: str) -> Any:
 
 
 def _fold_keys(obj: dict[str, Any]) -> dict[str, Any]:
-    return {str(key).casefold(): value for key, value in obj.items()}
+    """Keys case-folded. Two keys that fold alike (`event`, `Event`), or one key twice, make the
+    object ambiguous: answered unsupported_payload, naming the key, rather than read silently."""
+    if isinstance(obj, DuplicateKeysObject):
+        raise UnsupportedPayload(
+            f"the key {_key_preview(obj.duplicate_keys[0])} appears more than once in one object; "
+            "the relay does not guess which value HaloPSA meant"
+        )
+    folded: dict[str, Any] = {}
+    originals: dict[str, str] = {}
+    for key, value in obj.items():
+        name = str(key)
+        folded_name = name.casefold()
+        if folded_name in folded:
+            raise UnsupportedPayload(
+                f"the keys {_key_preview(originals[folded_name])} and {_key_preview(name)} differ "
+                "only in case; the relay does not guess which value HaloPSA meant"
+            )
+        folded[folded_name] = value
+        originals[folded_name] = name
+    return folded
+
+
+def _key_preview(key: str) -> str:
+    return repr(key if len(key) <= 40 else key[:40] + "...")
 
 
 _WEBHOOK_KEYS = frozenset({"event", "object_id", "webhook_id", "notification_id", "escmsg_id"})
@@ -372,7 +455,7 @@ def _ticket_from_halo(t: dict[str, Any], ticket_id: int | None) -> Ticket:
         details=t.get("details") if t.get("details") is not None else t.get("details_html"),
         status_id=t.get("status_id") if t.get("status_id") is not None else _int(status),
         status_name=t.get("status_name") or (status if _int(status) is None else None),
-        closed=t.get("hasbeenclosed"),
+        closed=_flag("hasbeenclosed", t.get("hasbeenclosed")),
         priority_id=t.get("priority_id")
         if t.get("priority_id") is not None
         else (priority.get("priorityid") if isinstance(priority, dict) else _int(priority)),
@@ -423,7 +506,7 @@ def _parse_guide_body(body: dict[str, Any], params: SignalParams = NO_PARAMS) ->
             details=body.get("message"),
             status_id=_int(status),
             status_name=status if _int(status) is None else None,
-            closed=body.get("hasbeenclosed"),
+            closed=_flag("hasbeenclosed", body.get("hasbeenclosed")),
             priority=body.get("priority"),
             priority_id=_int(body.get("priority")),
             ticket_type=body.get("type"),

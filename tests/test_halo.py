@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from datetime import datetime, timezone
 
 import pytest
 
-from shared.errors import InvalidJson, InvalidStatus, MissingTicketId, UnsupportedPayload
+from shared.errors import (
+    InvalidField,
+    InvalidJson,
+    InvalidStatus,
+    MissingTicketId,
+    UnsupportedPayload,
+)
 from shared.halo import (
     AlertStatus,
     html_to_text,
@@ -14,7 +22,9 @@ from shared.halo import (
     parse_halo_date,
     parse_json_body,
 )
-from tests.conftest import fixture_bytes, fixture_json
+from shared.html_text import strip_tags
+from shared.html_text import tokens as html_tokens
+from tests.conftest import Signl4Fake, answer, call_halopsa, fixture_bytes, fixture_json, http_post
 
 
 def test_webhook_small_object() -> None:
@@ -175,15 +185,50 @@ def test_a_non_string_x_s4_status_is_rejected_not_ignored(value: object) -> None
         (True, True),
         ("TRUE", True),
         (1, True),
-        (float("nan"), False),
-        (2, False),
-        ("maybe", False),
-        ([1], False),
+        (1.0, True),
+        (" yes ", True),
+        ("1", True),
+        ("Y", True),
+        ("on", True),
+        (False, False),
+        (0, False),
+        (0.0, False),
+        ("false", False),
+        ("0", False),
+        ("No", False),
+        ("n", False),
+        ("OFF", False),
+        ("", False),
+        ("  ", False),
+        (None, False),
     ],
 )
 def test_only_a_clear_yes_closes(value: object, closed: bool) -> None:
     ticket = parse_event({"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}}).ticket
     assert ticket.closed is closed
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), 2, -1, 0.5, "maybe", "tru", "yes please", [1], {"a": 1}],
+)
+def test_a_flag_neither_clearly_true_nor_false_is_invalid_not_open(value: object) -> None:
+    # Before, these were read as open: a garbled "closed" must not be guessed either way.
+    for body in (
+        {"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}},
+        {"X-S4-ExternalID": "HaloPSA-1", "Title": "t", "HasBeenClosed": value},
+    ):
+        with pytest.raises(InvalidField, match=r"^hasbeenclosed must be true or false") as caught:
+            parse_event(body)
+        assert caught.value.code == "invalid_field" and caught.value.status_code == 422
+
+
+def test_an_invalid_flag_message_does_not_echo_a_long_value() -> None:
+    value = "closed-" + "x" * 500
+    with pytest.raises(InvalidField) as caught:
+        parse_event({"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}})
+    assert "xxxxxxxxxx" not in caught.value.message
+    assert "a string of 507 characters" in caught.value.message
 
 
 def test_a_lone_surrogate_is_replaced_not_fatal() -> None:
@@ -254,3 +299,204 @@ def test_html_to_text_keeps_text_and_structure() -> None:
     assert html_to_text("plain &lt;tag&gt;") == "plain <tag>"
     assert html_to_text("<style>p{}</style>   ") is None
     assert html_to_text(None) is None
+
+
+# --- hostile ticket text: what end users can put into a ticket (e-mail to ticket) ---
+
+
+def _repeat(pattern: str, length: int = 10_000) -> str:
+    return (pattern * (length // len(pattern) + 1))[:length]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected_start"),
+    [
+        ("<x ", "<x <x <x"),
+        ("<a\t", "<a <a <a"),
+        ('<a b="', '<a b="<a b="'),
+        ("<!--", "<!--<!--"),
+    ],
+)
+def test_unterminated_markup_is_kept_as_text(pattern: str, expected_start: str) -> None:
+    # These took ~1 s CPU each in HTMLParser (quadratic); bench/html_worst.py has the figures.
+    text = html_to_text(_repeat(pattern))
+    assert text is not None and text.startswith(expected_start)
+    assert len(text) > 5_000  # the text is shown, not swallowed
+
+
+def test_markup_html_parser_raised_on_is_dropped_and_the_rest_kept() -> None:
+    assert html_to_text("Log says <![foo]> then stops") == "Log says then stops"
+    assert html_to_text("x<![CDATA[y]]>z <!DOCTYPE html><?php echo 1 ?>w") == "xz w"
+    assert html_to_text("a</ b>c</>d") == "acd"
+
+
+def test_html_edge_cases_read_as_a_person_would() -> None:
+    assert html_to_text("a < b and c<5") == "a < b and c<5"
+    assert html_to_text("Log says <x then stops") == "Log says <x then stops"
+    assert html_to_text('<a title="x > y">link</a> after') == "link after"
+    assert html_to_text('<p>Server down</p><img src="x') == 'Server down\n<img src="x'
+    # An unclosed quote: the rest is read with tags stripped, its text is kept.
+    assert html_to_text('a <b title="open>bold</b> and <i>more</i>') == "a bold and more"
+    assert html_to_text("x<SCRIPT>alert(1)</script >y<style>p{}</STYLE>z") == "xyz"
+    assert html_to_text("<head><title>t</title></head>body<br>next") == "body\nnext"
+    assert html_to_text("<p>unclosed comment <!-- here") == "unclosed comment <!-- here"
+    assert html_to_text("before<script>never closed") == "before"
+
+
+def test_entities_that_would_crash_or_smuggle_controls_are_defused() -> None:
+    assert html_to_text("&#" + "1" * 5000 + ";") == "\ufffd"  # html.unescape raised here
+    assert html_to_text("&#x" + "f" * 5000) == "\ufffd"
+    assert html_to_text("<b>a</b>&#0;b&#x7f;c") == "a\ufffdbc"
+    assert html_to_text("<p>line&#13;&#10;next&#12;word&#1;</p>") == "line\nnext word"
+
+
+def test_strip_tags_is_the_plain_fallback() -> None:
+    assert strip_tags("<b>x</b> &amp; <y") == "x & <y"
+    assert strip_tags("a <b c='>' d> e") == "a ' d> e"  # crude, but text is never lost
+
+
+def test_html_tokens_tile_the_input_once() -> None:
+    for text in (
+        _repeat("<x "),
+        _repeat('<a b="'),
+        "a<p>b</p><!--c--><script>d</script>e<![f]><g h='>'>i<j",
+    ):
+        spans = [(token.start, token.end) for token in html_tokens(text)]
+        assert spans[0][0] == 0 and spans[-1][1] == len(text)
+        assert all(end > start for start, end in spans)
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+
+
+def test_control_characters_never_reach_a_text_field() -> None:
+    event = parse_event(
+        {
+            "event": "New Ticket Logged\x00",
+            "object_id": 1,
+            "message": "m\x1b[31mred",
+            "ticket": {
+                "summary": "Server\x00 down\x07\r\nnow\x85\x9f\x7f",
+                "details": "<p>a\x08b\rc\x0bd</p>",
+                "client_name": "Con\u0000toso\u009b",
+                "status_name": "\tNew\x0c",
+            },
+        }
+    )
+    assert event.event == "new ticket logged"
+    assert event.message == "m[31mred"
+    ticket = event.ticket
+    assert ticket.summary == "Server down\nnow"
+    assert ticket.details == "ab\nc d"
+    assert ticket.client == "Contoso"
+    assert ticket.status_name == "New"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": "new ticket logged", "Event": "closed", "object_id": 1},
+        {"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": False, "HasBeenClosed": True}},
+        {"X-S4-ExternalID": "HaloPSA-1", "x-s4-status": "resolved", "X-S4-Status": "new"},
+        {"ticket": {"id": 3, "ID": 4, "summary": "s"}},
+    ],
+)
+def test_keys_that_differ_only_in_case_are_ambiguous(body: dict) -> None:
+    with pytest.raises(UnsupportedPayload, match="differ only in case"):
+        parse_event(body)
+
+
+def test_a_key_given_twice_is_ambiguous_and_named_without_its_value() -> None:
+    body = parse_json_body(
+        b'{"event": "closed", "object_id": 1, "event": "new ticket logged SECRET-ish"}'
+    )
+    with pytest.raises(UnsupportedPayload, match="'event' appears more than once") as caught:
+        parse_event(body)
+    assert "SECRET-ish" not in caught.value.message
+    ticket = b'{"event": "x", "object_id": 1, "ticket": {"summary": "a", "summary": "b"}}'
+    with pytest.raises(UnsupportedPayload, match="'summary' appears more than once"):
+        parse_event(parse_json_body(ticket))
+
+
+def test_a_duplicate_in_an_object_the_relay_does_not_read_costs_nothing() -> None:
+    body = parse_json_body(
+        b'{"event": "new ticket logged", "object_id": 5, "ticket": {"summary": "s",'
+        b' "customfields": [{"name": "a", "name": "b", "Name": "c"}]}}'
+    )
+    assert parse_event(body).ticket.summary == "s"
+
+
+def test_the_placeholder_repair_leaves_strings_alone() -> None:
+    body = parse_json_body(
+        b'{"Title": "Disk C: , D: ]", "Message": "say \\"x: }\\" ok: ,", "Site": , "Agent":\n}'
+    )
+    assert body == {
+        "Title": "Disk C: , D: ]",
+        "Message": 'say "x: }" ok: ,',
+        "Site": None,
+        "Agent": None,
+    }
+    with pytest.raises(InvalidJson, match="line 1"):
+        parse_json_body(b'{"Title": "never closed: , "Site": ,')
+    with pytest.raises(InvalidJson):
+        parse_json_body(b'"' + b'\\"' * 200_000 + b"\\")
+
+
+# --- through the real HTTP function, SIGNL4 on loopback ---
+
+
+def _post(functions: dict, body: object) -> tuple[int, dict]:
+    response, queued = call_halopsa(functions, http_post(body))
+    assert queued == []
+    return answer(response)
+
+
+def test_markup_that_crashed_html_parser_still_pages(
+    functions: dict, signl4: Signl4Fake, live_env: dict
+) -> None:
+    ticket = {"summary": "Disk\x07 full", "details": "Log says <![foo]> then stops\x00\r\n!"}
+    code, body = _post(
+        functions, {"event": "New Ticket Logged", "object_id": 4250, "ticket": ticket}
+    )
+    assert (code, body["result"]) == (200, "sent")
+    [sent] = signl4.events
+    assert sent["Message"] == "Log says then stops\n!"
+    assert sent["Title"] == "Disk full"
+    assert not any(
+        0 <= ord(char) < 32 and char not in "\n\t" for char in json.dumps(sent, ensure_ascii=False)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "names"),
+    [
+        (
+            {"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": "Y-ish"}},
+            422,
+            "invalid_field",
+            "hasbeenclosed",
+        ),
+        (
+            b'{"event": "closed", "Event": "new ticket logged", "object_id": 1}',
+            400,
+            "unsupported_payload",
+            "'Event'",
+        ),
+        (
+            b'{"event": "closed", "object_id": 1, "object_id": 2}',
+            400,
+            "unsupported_payload",
+            "'object_id'",
+        ),
+    ],
+)
+def test_ambiguous_input_is_answered_not_read(
+    functions: dict,
+    signl4: Signl4Fake,
+    live_env: dict,
+    body: object,
+    status: int,
+    code: str,
+    names: str,
+) -> None:
+    answered_status, answered = _post(functions, body)
+    assert answered_status == status and answered["error"] == code and names in answered["message"]
+    assert signl4.events == []
