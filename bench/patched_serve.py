@@ -68,9 +68,9 @@ def main(argv: list[str]) -> int:
             return 1
         PATCHES[name]()
         rest = rest[2:]
-    from shared.__main__ import main as shared_main
+    from devhost.__main__ import main as devhost_main
 
-    return shared_main(rest)
+    return devhost_main(rest)
 
 
 if __name__ == "__main__":

@@ -291,7 +291,7 @@ def start_relay(
     port = free_port()
     log = log_path.open("wb")
     # With --relay-patch, the same serve behind bench/patched_serve.py's monkeypatches.
-    launcher = ["-m", "shared"]
+    launcher = ["-m", "devhost"]
     if patches:
         launcher = [str(BENCH_DIR / "patched_serve.py")]
         for patch in patches:

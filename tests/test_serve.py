@@ -38,7 +38,7 @@ def start_serve(cwd: Path, env_overrides: dict[str, str], *args: str) -> Served:
     env.update(env_overrides)
     env["PYTHONPATH"] = str(REPO_ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "devhost", "serve", "--port", str(port), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,7 +1,7 @@
 """Serve the HTTP functions of a v2 `azure.functions.FunctionApp` without Core Tools.
 
 Core Tools (`func start`) cannot be installed on our machines, so this module stands in for it
-during manual runs, tests and benchmarks: `python -m shared serve` imports `function_app.app`
+during manual runs, tests and benchmarks: `python -m devhost serve` imports `function_app.app`
 and serves every HTTP-triggered function at the same `/<routePrefix>/<route>` path as the host.
 
 What it does like the Functions host:
@@ -502,7 +502,7 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
         # HTTP/1.1 keeps connections alive (benchmarks); every response sets Content-Length.
         protocol_version = "HTTP/1.1"
-        server_version = "shared.local_host"
+        server_version = "devhost"
 
         def _handle(self) -> None:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -574,7 +574,7 @@ def serve(
     max_dequeue_count: int | None = None,
     poll_seconds: float = 1.0,
 ) -> int:
-    """`python -m shared serve`: load settings, import the app, print the routes, serve."""
+    """`python -m devhost serve`: load settings, import the app, print the routes, serve."""
     import importlib
 
     root = Path.cwd() if cwd is None else cwd
@@ -593,7 +593,7 @@ def serve(
     app = getattr(module, "app", None)
     if not isinstance(app, func.FunctionApp):
         raise LocalHostError(f"{app_module}.app is not an azure.functions.FunctionApp")
-    from shared.local_queues import QueueRunner, open_queues, read_queue_options
+    from devhost.queues import QueueRunner, open_queues, read_queue_options
 
     functions = index_functions(app)
     host_visibility, host_max_dequeue = read_queue_options(root / "host.json")

@@ -1,4 +1,4 @@
-"""`python -m shared <command>`: developer commands for the relay (today: `serve`)."""
+"""`python -m devhost <command>`: developer commands for the relay (today: `serve`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import logging
 import sys
 
-from shared.local_host import LocalHostError, serve
+from devhost.http import LocalHostError, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m shared", description="Developer commands for the HaloPSA -> SIGNL4 relay."
+        prog="python -m devhost", description="Developer commands for the HaloPSA -> SIGNL4 relay."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     serve_parser = commands.add_parser(

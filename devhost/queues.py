@@ -1,4 +1,4 @@
-"""Queue triggers and queue outputs for the local host, so `python -m shared serve` loses nothing.
+"""Queue triggers and queue outputs for the local host, so `python -m devhost serve` loses nothing.
 
 The Functions host delivers queue output bindings to Azure Storage and runs queue-triggered
 functions, retrying a failed message after `visibilityTimeout` until `maxDequeueCount`, then
@@ -29,7 +29,7 @@ import azure.functions as func
 from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
 
-from shared.local_host import OutValue
+from devhost.http import OutValue
 from shared.redaction import log_safe
 
 log = logging.getLogger(__name__)
