@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from devhost.http import LocalHostError, serve
+from devhost.errors import LocalHostError
+from devhost.serve import serve
 
 
 def build_parser() -> argparse.ArgumentParser:

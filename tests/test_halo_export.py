@@ -17,7 +17,7 @@ import azure.functions as func
 import pytest
 import requests
 
-from devhost.http import OutValue
+from devhost.functions import OutValue
 from tests.conftest import FIXTURES, Signl4Fake, answer, new_ticket_id
 from tests.test_serve import Served, start_serve, stop_serve
 

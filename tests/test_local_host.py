@@ -19,13 +19,9 @@ import azure.functions as func
 import pytest
 import requests
 
-from devhost.http import (
-    LocalHost,
-    LocalHostError,
-    compile_route,
-    load_local_settings,
-    read_route_prefix,
-)
+from devhost.config import load_local_settings, read_route_prefix
+from devhost.errors import LocalHostError
+from devhost.http import LocalHost, compile_route
 from tests.local_host_app import sample_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import azure.functions as func
 import pytest
 
-from devhost.http import OutValue
+from devhost.functions import OutValue
 from shared.relay import NOT_FOUND
 from tests.conftest import TEAM_SECRET, Signl4Fake, answer, call_halopsa, fixture_json
 
