@@ -1,4 +1,4 @@
-"""The local host (`python -m shared serve`) over real HTTP, against tests/local_host_app."""
+"""The local host (`python -m devhost serve`) over real HTTP, against tests/local_host_app."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The relay through `python -m shared serve`, over real HTTP, as a user runs it locally."""
+"""The relay through `python -m devhost serve`, over real HTTP, as a user runs it locally."""
 
 from __future__ import annotations
 
