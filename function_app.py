@@ -84,10 +84,10 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def local_host_banner() -> str:
-    """Printed by `python -m shared serve`: say plainly whether SIGNL4 will really be paged."""
+    """Printed by `python -m devhost serve`: say plainly whether SIGNL4 will really be paged."""
     return relay.describe_mode(os.environ)
 
 
 def local_host_secrets() -> list[str]:
-    """Setting values `python -m shared serve` scrubs from its access log and tracebacks."""
+    """Setting values `python -m devhost serve` scrubs from its access log and tracebacks."""
     return relay.secret_values(os.environ)

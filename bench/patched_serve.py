@@ -1,4 +1,4 @@
-"""`python -m shared serve` with named monkeypatches, to measure a change without editing the app.
+"""`python -m devhost serve` with named monkeypatches, to measure a change without editing the app.
 
     python bench/patched_serve.py --patch quiet [--patch ...] serve --port P
 
@@ -10,7 +10,7 @@ Patches (each one the smallest change the named idea would make):
   run.py summarises. A diagnostic: it adds a few microseconds per call.
 
 (A `nodelay` patch used to set TCP_NODELAY on the local host's handler to measure the fix for
-the 40 ms stall; that fix is now in shared/local_host.py, so the patch is gone. See README.)
+the 40 ms stall; that fix is now in devhost/http.py, so the patch is gone. See README.)
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def main(argv: list[str]) -> int:
             return 1
         PATCHES[name]()
         rest = rest[2:]
-    from shared.__main__ import main as shared_main
+    from devhost.__main__ import main as devhost_main
 
-    return shared_main(rest)
+    return devhost_main(rest)
 
 
 if __name__ == "__main__":

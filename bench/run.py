@@ -280,7 +280,7 @@ def start_fake(delay_ms: float) -> tuple[subprocess.Popen[bytes], int]:
 def start_relay(
     env: Mapping[str, str], log_path: Path, patches: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """`python -m shared serve` from a scratch directory holding only a copy of host.json.
+    """`python -m devhost serve` from a scratch directory holding only a copy of host.json.
 
     Not from the repo root: serve reads local.settings.json from its working directory, and a
     developer's copy (the sample sets AzureWebJobsStorage) would leak settings into the run.
@@ -291,7 +291,7 @@ def start_relay(
     port = free_port()
     log = log_path.open("wb")
     # With --relay-patch, the same serve behind bench/patched_serve.py's monkeypatches.
-    launcher = ["-m", "shared"]
+    launcher = ["-m", "devhost"]
     if patches:
         launcher = [str(BENCH_DIR / "patched_serve.py")]
         for patch in patches:

@@ -570,7 +570,7 @@ def health(environ: Mapping[str, str]) -> RelayResponse:
 
 
 def secret_values(environ: Mapping[str, str]) -> list[str]:
-    """The values of every secret setting that is set: `python -m shared serve` scrubs them
+    """The values of every secret setting that is set: `python -m devhost serve` scrubs them
     from its access log (a team secret pasted into a URL, say)."""
     return [
         environ[name].strip()

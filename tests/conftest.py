@@ -20,7 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared.local_queues import QueueRunner, StorageQueues
+from devhost.queues import QueueRunner, StorageQueues
 from shared.settings import RelaySettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -137,7 +137,7 @@ def live_env(signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 def indexed_functions() -> list[Any]:
     """The app's functions, indexed once (get_functions() may run once per app)."""
     import function_app
-    from shared.local_host import index_functions
+    from devhost.functions import index_functions
 
     return index_functions(function_app.app)
 
@@ -262,7 +262,7 @@ def call_halopsa(
     functions: dict[str, Callable[..., Any]], request: func.HttpRequest
 ) -> tuple[func.HttpResponse, list[str]]:
     """Invoke the HTTP function as the host would, with its queue output binding."""
-    from shared.local_host import OutValue
+    from devhost.functions import OutValue
 
     queued = OutValue()
     response = functions["halopsa"](request, queued=queued)

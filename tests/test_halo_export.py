@@ -2,7 +2,7 @@
 end to end through the relay after the one-URL change: the method's request body rendered as
 Halo renders it, for both runbook events, posted to the path the method builds, with the ledger
 on Azurite and SIGNL4 played by the loopback fake. Host-less, and once through
-`python -m shared serve` over HTTP."""
+`python -m devhost serve` over HTTP."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import azure.functions as func
 import pytest
 import requests
 
-from shared.local_host import OutValue
+from devhost.functions import OutValue
 from tests.conftest import FIXTURES, Signl4Fake, answer, new_ticket_id
 from tests.test_serve import Served, start_serve, stop_serve
 
@@ -173,7 +173,7 @@ def test_the_official_export_opens_and_closes_through_the_relay(
 def test_the_official_export_through_the_local_host_over_http(
     signl4: Signl4Fake, storage_env: str, integration: dict, runbook: dict, tmp_path: Path
 ) -> None:
-    """As a user runs it: `python -m shared serve`, real HTTP, the host's own routing of
+    """As a user runs it: `python -m devhost serve`, real HTTP, the host's own routing of
     webhook/{token?}; its access log must not show the token."""
     settings = {
         "IsEncrypted": False,

@@ -1,4 +1,4 @@
-"""The local host (`python -m shared serve`) over real HTTP, against tests/local_host_app."""
+"""The local host (`python -m devhost serve`) over real HTTP, against tests/local_host_app."""
 
 from __future__ import annotations
 
@@ -19,13 +19,9 @@ import azure.functions as func
 import pytest
 import requests
 
-from shared.local_host import (
-    LocalHost,
-    LocalHostError,
-    compile_route,
-    load_local_settings,
-    read_route_prefix,
-)
+from devhost.config import load_local_settings, read_route_prefix
+from devhost.errors import LocalHostError
+from devhost.http import LocalHost, compile_route
 from tests.local_host_app import sample_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -305,7 +301,7 @@ def _free_port() -> int:
 
 def _serve(cwd: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve", "--app", APP_MODULE, "--port", str(port)],
+        [sys.executable, "-m", "devhost", "serve", "--app", APP_MODULE, "--port", str(port)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -374,7 +370,7 @@ def test_cli_rejects_malformed_settings_without_traceback(tmp_path: Path) -> Non
     (tmp_path / "local.settings.json").write_text('{"Values": {"SECRET": "hunter2"')
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "shared", "serve", "--app", APP_MODULE, "--port", "0"],
+        [sys.executable, "-m", "devhost", "serve", "--app", APP_MODULE, "--port", "0"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -390,7 +386,7 @@ def test_cli_rejects_malformed_settings_without_traceback(tmp_path: Path) -> Non
 def test_cli_help_and_usage_errors() -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "shared", *args],
+            [sys.executable, "-m", "devhost", *args],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -436,7 +432,7 @@ def _raw_request(base_url: str, request_line: bytes) -> bytes:
 
 
 def _access_log(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "shared.local_host"]
+    return [r.getMessage() for r in caplog.records if r.name == "devhost.http"]
 
 
 @pytest.mark.parametrize(
@@ -450,7 +446,7 @@ def _access_log(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_access_log_hides_the_function_key_and_escapes_control_characters(
     base_url: str, caplog: pytest.LogCaptureFixture, request_line: bytes, status: bytes
 ) -> None:
-    caplog.set_level(logging.INFO, logger="shared.local_host")
+    caplog.set_level(logging.INFO, logger="devhost.http")
     answer = _raw_request(base_url, request_line)
     assert status in answer.split(b"\r\n", 1)[0]
     lines = _access_log(caplog)  # logged before the answer was written
@@ -465,7 +461,7 @@ def test_access_log_hides_the_function_key_and_escapes_control_characters(
 def test_access_log_hides_a_secret_path_segment_in_any_encoding(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="shared.local_host")
+    caplog.set_level(logging.INFO, logger="devhost.http")
     token = "T0ken/With Spaces"
     local = LocalHost(sample_app.app, secrets={token})
     with local.running() as url:

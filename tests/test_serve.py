@@ -1,4 +1,4 @@
-"""The relay through `python -m shared serve`, over real HTTP, as a user runs it locally."""
+"""The relay through `python -m devhost serve`, over real HTTP, as a user runs it locally."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def start_serve(cwd: Path, env_overrides: dict[str, str], *args: str) -> Served:
     env.update(env_overrides)
     env["PYTHONPATH"] = str(REPO_ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "devhost", "serve", "--port", str(port), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""`python -m shared serve` loses nothing, and a real crash between send and record does not
+"""`python -m devhost serve` loses nothing, and a real crash between send and record does not
 page twice: the relay process is killed (SIGKILL) the moment SIGNL4 receives its event."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import azure.functions as func
 import pytest
 
-from shared.local_host import OutValue
+from devhost.functions import OutValue
 from shared.relay import NOT_FOUND
 from tests.conftest import TEAM_SECRET, Signl4Fake, answer, call_halopsa, fixture_json
 
@@ -228,6 +228,6 @@ def test_health_says_whether_the_route_is_on_never_the_token(
     ],
 )
 def test_the_local_hosts_access_log_masks_the_token_segment(line: str, expected: str) -> None:
-    from shared.local_host import redact_path_secrets
+    from devhost.http import redact_path_secrets
 
     assert redact_path_secrets(line) == expected

@@ -1,10 +1,10 @@
 """Serve the HTTP functions of a v2 `azure.functions.FunctionApp` without Core Tools.
 
 Core Tools (`func start`) cannot be installed on our machines, so this module stands in for it
-during manual runs, tests and benchmarks: `python -m shared serve` imports `function_app.app`
+during manual runs, tests and benchmarks: `python -m devhost serve` imports `function_app.app`
 and serves every HTTP-triggered function at the same `/<routePrefix>/<route>` path as the host.
 
-What it does like the Functions host:
+What it does like the Functions host (settings and host.json: devhost/config.py):
 - `Values` from `local.settings.json` become environment variables (the environment wins);
 - routes come from the trigger (`route`, default the function name), matched case-insensitively,
   with `{name}`, `{name?}` (last segment) and `{*rest}` templates filled into `req.route_params`;
@@ -14,17 +14,17 @@ What it does like the Functions host:
 
 The access log (one INFO line per request) shows `code=***` for the function key (and other
 secret query parameters), `***` for each value in `LocalHost.secrets`, and control characters
-escaped (`\x1b`); tracebacks are scrubbed the same way. `serve` fills `secrets` from the app
-module's `local_host_secrets()` when it has one.
+escaped (`\x1b`); tracebacks are scrubbed the same way. `devhost.serve` fills `secrets` from the
+app module's `local_host_secrets()` when it has one.
 
 What it does not do: check function keys (`func start` does not either), run non-HTTP triggers
 (they are listed as not served), input bindings, or `context` parameters. Route constraints
 such as `{id:int}` are accepted but not enforced. Methods default to GET and POST.
 
-Output bindings (the hook a later queue-delivery feature plugs into): every output binding of
-an HTTP function (e.g. `@app.queue_output(arg_name="outbox", ...)`) is passed to the function
-as an `OutValue` (a `func.Out`). After the function returns, for each one whose value was set
-the host calls
+Output bindings (the hook devhost/queues.py plugs into): every output binding of an HTTP
+function (e.g. `@app.queue_output(arg_name="outbox", ...)`) is passed to the function as an
+`OutValue` (a `func.Out`, devhost/functions.py). After the function returns, for each one whose
+value was set the host calls
 
     output_sink(binding_type: str, binding: azure.functions.decorators.core.Binding, value)
 
@@ -42,16 +42,13 @@ import contextlib
 import inspect
 import json
 import logging
-import os
 import re
 import sys
 import threading
 import traceback
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -59,94 +56,15 @@ import azure.functions as func
 from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
 
+from devhost.config import DEFAULT_ROUTE_PREFIX
+from devhost.functions import OutputSink, OutValue, index_functions
 from shared.redaction import SECRET_QUERY_PARAMS, log_safe, redact_url
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROUTE_PREFIX = "api"
 DEFAULT_METHODS: frozenset[str] = frozenset({"GET", "POST"})
 
-OutputSink = Callable[[str, Binding, Any], None]
-
-
-class LocalHostError(Exception):
-    """A problem the user must fix before serving; the CLI prints the message, no traceback."""
-
-
-# --- settings --------------------------------------------------------------------------------
-
-
-def load_local_settings(path: Path, environ: MutableMapping[str, str] | None = None) -> list[str]:
-    """Copy `Values` from local.settings.json into `environ` where not already set.
-
-    Returns the names applied (never values: they hold secrets). A missing file applies
-    nothing; a malformed one raises LocalHostError naming the problem but not the content.
-    """
-    env = os.environ if environ is None else environ
-    if not path.is_file():
-        return []
-    try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LocalHostError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        # The message is position only; the offending text is not echoed (it may be a secret).
-        raise LocalHostError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    if not isinstance(document, dict):
-        raise LocalHostError(f"{path}: expected a JSON object at the top level")
-    values = document.get("Values", {})
-    if not isinstance(values, dict):
-        raise LocalHostError(f'{path}: "Values" must be an object of name -> string')
-    bad = sorted(name for name, value in values.items() if not isinstance(value, str))
-    if bad:
-        raise LocalHostError(f'{path}: "Values" entries must be strings: {", ".join(bad)}')
-    applied = [name for name in values if name not in env]
-    for name in applied:
-        env[name] = values[name]
-    return applied
-
-
-def read_route_prefix(host_json: Path) -> str:
-    """`extensions.http.routePrefix` from host.json (may be ""), else "api"."""
-    if not host_json.is_file():
-        return DEFAULT_ROUTE_PREFIX
-    try:
-        document = json.loads(host_json.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LocalHostError(f"{host_json}: not valid JSON: {exc}") from None
-    http = (document.get("extensions") or {}).get("http") or {}
-    prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
-    if not isinstance(prefix, str):
-        raise LocalHostError(f"{host_json}: extensions.http.routePrefix must be a string")
-    return prefix.strip("/")
-
-
-# --- function index --------------------------------------------------------------------------
-
-# get_functions() may run only once per FunctionApp (a second call fails its duplicate-name
-# check), so the index is kept per app object and shared by every LocalHost built over it.
-_INDEXES: weakref.WeakKeyDictionary[func.FunctionApp, list[Function]] = weakref.WeakKeyDictionary()
-_INDEX_LOCK = threading.Lock()
-
-
-def index_functions(app: func.FunctionApp) -> list[Function]:
-    """The app's functions, built once per app object.
-
-    Code that already called `app.get_functions()` itself must hand its list to
-    `LocalHost(app, functions=...)`: a second indexing would fail on duplicate names.
-    """
-    with _INDEX_LOCK:
-        if app not in _INDEXES:
-            if app.functions_bindings:
-                raise LocalHostError(
-                    "this FunctionApp was already indexed with get_functions(); "
-                    "pass that list as LocalHost(app, functions=...)"
-                )
-            _INDEXES[app] = app.get_functions()
-        return _INDEXES[app]
-
+# --- routes ----------------------------------------------------------------------------------
 
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^{}?]*)?(\??)\}")
 
@@ -267,21 +185,6 @@ def _build_route(function: Function) -> HttpRoute | UnservedFunction:
 
 
 # --- invocation ------------------------------------------------------------------------------
-
-
-class OutValue(func.Out[Any]):
-    """The `func.Out` handed to the function for an output binding; remembers if it was set."""
-
-    def __init__(self) -> None:
-        self._value: Any = None
-        self.is_set = False
-
-    def set(self, val: Any) -> None:
-        self._value = val
-        self.is_set = True
-
-    def get(self) -> Any:
-        return self._value
 
 
 @dataclass(frozen=True)
@@ -475,7 +378,7 @@ class LocalHost:
             server.server_close()
             thread.join(timeout=5)
 
-        return f"http://{_url_host(str(bound_host))}:{bound_port}", stop
+        return f"http://{url_host(str(bound_host))}:{bound_port}", stop
 
     @contextlib.contextmanager
     def running(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -491,7 +394,7 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
@@ -502,7 +405,7 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
         # HTTP/1.1 keeps connections alive (benchmarks); every response sets Content-Length.
         protocol_version = "HTTP/1.1"
-        server_version = "shared.local_host"
+        server_version = "devhost"
 
         def _handle(self) -> None:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -559,86 +462,3 @@ def redact_path_secrets(line: str) -> str:
     """An access-log line without the secret path segment of `/webhook/<token>` (the relay's
     inbound token, SIGNL4's URL shape)."""
     return _PATH_SECRET.sub(r"\1***", line)
-
-
-# --- CLI entry -------------------------------------------------------------------------------
-
-
-def serve(
-    app_module: str,
-    host: str,
-    port: int,
-    cwd: Path | None = None,
-    *,
-    visibility_timeout: float | None = None,
-    max_dequeue_count: int | None = None,
-    poll_seconds: float = 1.0,
-) -> int:
-    """`python -m shared serve`: load settings, import the app, print the routes, serve."""
-    import importlib
-
-    root = Path.cwd() if cwd is None else cwd
-    applied = load_local_settings(root / "local.settings.json")
-    if applied:
-        print(f"Loaded {len(applied)} setting(s) from local.settings.json", flush=True)
-    route_prefix = read_route_prefix(root / "host.json")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(app_module)
-    except ModuleNotFoundError as exc:
-        if exc.name and app_module.startswith(exc.name):
-            raise LocalHostError(f"cannot import app module {app_module!r} from {root}") from None
-        raise
-    app = getattr(module, "app", None)
-    if not isinstance(app, func.FunctionApp):
-        raise LocalHostError(f"{app_module}.app is not an azure.functions.FunctionApp")
-    from shared.local_queues import QueueRunner, open_queues, read_queue_options
-
-    functions = index_functions(app)
-    host_visibility, host_max_dequeue = read_queue_options(root / "host.json")
-    queue_names = [
-        getattr(f.get_trigger(), "queue_name", "")
-        for f in functions
-        if f.get_trigger() is not None and f.get_trigger().get_binding_name() == "queueTrigger"
-    ]
-    queues = open_queues(os.environ.get("AzureWebJobsStorage"), queue_names)  # noqa: SIM112
-    runner = QueueRunner(
-        functions,
-        queues,
-        visibility_timeout=host_visibility if visibility_timeout is None else visibility_timeout,
-        max_dequeue_count=host_max_dequeue if max_dequeue_count is None else max_dequeue_count,
-        poll_seconds=poll_seconds,
-    )
-    secrets_hook = getattr(module, "local_host_secrets", None)
-    local_host = LocalHost(
-        app,
-        route_prefix=route_prefix,
-        output_sink=runner.deliver_output,
-        functions=functions,
-        secrets=secrets_hook() if callable(secrets_hook) else (),
-    )
-    try:
-        server = local_host.make_server(host, port)
-    except OSError as exc:
-        raise LocalHostError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    bound_port = server.server_address[1]
-    run_by_queue_runner = {f.get_function_name() for f in runner.triggers.values()}
-    for line in local_host.describe(f"http://{_url_host(host)}:{bound_port}"):
-        if line.split(":", 1)[0] not in run_by_queue_runner:
-            print(line, flush=True)
-    print("Function keys are not checked locally (like func start).", flush=True)
-    for queue, function in runner.triggers.items():
-        print(f"{function.get_function_name()}: queue {queue} on {queues.description}", flush=True)
-    banner = getattr(module, "local_host_banner", None)
-    if callable(banner):
-        print(banner(), flush=True)
-    runner.start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        runner.stop()
-    return 0

@@ -1,4 +1,4 @@
-"""Queue triggers and queue outputs for the local host, so `python -m shared serve` loses nothing.
+"""Queue triggers and queue outputs for the local host, so `python -m devhost serve` loses nothing.
 
 The Functions host delivers queue output bindings to Azure Storage and runs queue-triggered
 functions, retrying a failed message after `visibilityTimeout` until `maxDequeueCount`, then
@@ -22,14 +22,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import azure.functions as func
 from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
 
-from shared.local_host import OutValue
+from devhost.functions import OutValue
 from shared.redaction import log_safe
 
 log = logging.getLogger(__name__)
@@ -159,23 +158,6 @@ class StorageQueues:
 
     def delete(self, message: QueuedMessage) -> None:
         self._client(message.queue).delete_message(message.id, message.pop_receipt)
-
-
-def read_queue_options(host_json: Path) -> tuple[float, int]:
-    """(visibilityTimeout seconds, maxDequeueCount) from host.json, with the host's defaults."""
-    visibility, max_dequeue = 0.0, 5
-    try:
-        queues = json.loads(host_json.read_text()).get("extensions", {}).get("queues", {})
-    except (OSError, ValueError, AttributeError):
-        queues = {}
-    text = str(queues.get("visibilityTimeout", "00:00:00"))
-    try:
-        hours, minutes, seconds = (float(part) for part in text.split(":"))
-        visibility = hours * 3600 + minutes * 60 + seconds
-    except ValueError:
-        pass
-    max_dequeue = int(queues.get("maxDequeueCount", max_dequeue))
-    return visibility, max_dequeue
 
 
 class QueueRunner:

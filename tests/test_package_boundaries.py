@@ -1,0 +1,159 @@
+"""What Azure deploys (function_app.py and shared/) stands alone; the local host (devhost/) is a
+dev tool beside it, not shipped, with no import cycle."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEPLOYED_SOURCES = sorted([REPO_ROOT / "function_app.py", *(REPO_ROOT / "shared").rglob("*.py")])
+# Never importable in Azure whatever the requirements say: not deployed (.funcignore).
+NOT_DEPLOYED = {"devhost", "tests", "bench"}
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_names(path: Path) -> set[str]:
+    """Distribution names a requirements file lists, following `-r other.txt`."""
+    names: set[str] = set()
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-r"):
+            names |= _requirement_names(path.parent / line[2:].strip())
+            continue
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
+        if match:
+            names.add(_dist_key(match.group(0)))
+    return names
+
+
+def dev_only_modules() -> dict[str, str]:
+    """Import name -> the dev-only distribution (in requirements-dev.txt, not requirements.txt)
+    that provides it. An `azure-*` distribution shares the `azure` namespace with runtime ones,
+    so it is known by its dotted name (azure-storage-queue -> azure.storage.queue)."""
+    runtime = _requirement_names(REPO_ROOT / "requirements.txt")
+    dev_only = _requirement_names(REPO_ROOT / "requirements-dev.txt") - runtime
+    modules: dict[str, str] = {}
+    for top, dists in packages_distributions().items():
+        keys = {_dist_key(dist) for dist in dists}
+        if keys & dev_only and not keys & runtime and top != "azure":
+            modules[top] = sorted(keys & dev_only)[0]
+    for dist in dev_only:
+        if dist.startswith("azure-"):
+            modules[dist.replace("-", ".")] = dist
+    return modules
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every absolute module an import statement names, at any depth (lazy imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def forbidden_imports(source: str, forbidden: Iterable[str]) -> set[str]:
+    banned = set(forbidden)
+    return {
+        name
+        for name in imported_modules(source)
+        if any(name == ban or name.startswith(ban + ".") for ban in banned)
+    }
+
+
+def test_the_dev_only_list_knows_the_queue_sdk_and_the_test_tools() -> None:
+    modules = dev_only_modules()
+    assert {"azure.storage.queue", "pytest", "pytest_httpserver"} <= set(modules)
+    assert "azure" not in modules  # azure.functions, azure.data.tables are runtime
+    assert "pydantic" not in modules and "urllib3" not in modules
+
+
+def test_the_check_catches_direct_lazy_and_from_imports() -> None:
+    forbidden = set(dev_only_modules()) | NOT_DEPLOYED
+    source = (
+        "import azure.functions as func\n"
+        "from shared.redaction import log_safe\n"
+        "from azure.storage.queue import QueueClient\n"
+        "def later():\n"
+        "    import devhost.http\n"
+        "    from azure.storage import queue\n"
+        "from . import sibling\n"
+    )
+    assert forbidden_imports(source, forbidden) == {
+        "azure.storage.queue",
+        "azure.storage.queue.QueueClient",
+        "devhost.http",
+    }
+
+
+def test_deployed_code_imports_nothing_dev_only() -> None:
+    forbidden = set(dev_only_modules()) | NOT_DEPLOYED
+    assert (REPO_ROOT / "function_app.py") in DEPLOYED_SOURCES
+    assert len(DEPLOYED_SOURCES) > 5
+    found = {
+        str(path.relative_to(REPO_ROOT)): sorted(hits)
+        for path in DEPLOYED_SOURCES
+        if (hits := forbidden_imports(path.read_text(encoding="utf-8"), forbidden))
+    }
+    assert found == {}
+
+
+def test_funcignore_keeps_the_local_host_and_the_dev_files_out_of_the_package() -> None:
+    entries = {
+        line.strip()
+        for line in (REPO_ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"devhost/", "tests/", "bench/", "requirements-dev.txt"} <= entries
+    assert not {"shared/", "function_app.py", "host.json", "requirements.txt"} & entries
+
+
+def test_devhost_has_no_import_cycle() -> None:
+    package = REPO_ROOT / "devhost"
+    modules = {path.stem for path in package.glob("*.py") if path.stem != "__init__"}
+    assert {"http", "queues", "functions", "config", "serve", "__main__"} <= modules
+    graph = {
+        module: {
+            name.split(".")[1]
+            for name in imported_modules((package / f"{module}.py").read_text(encoding="utf-8"))
+            if name.startswith("devhost.") and name.split(".")[1] in modules
+        }
+        - {module}
+        for module in modules
+    }
+    assert "functions" in graph["queues"] and "functions" in graph["http"]
+    order: list[str] = []
+    remaining = dict(graph)
+    while remaining:  # Kahn: peel modules whose imports are all placed
+        ready = sorted(m for m, deps in remaining.items() if deps <= set(order))
+        assert ready, f"import cycle among {sorted(remaining)}: {remaining}"
+        order += ready
+        for module in ready:
+            del remaining[module]
+
+
+def test_python_m_shared_points_to_the_local_host() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shared", "serve", "--port", "0"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "python -m devhost serve" in result.stderr
+    assert result.stdout == ""
