@@ -10,7 +10,7 @@ Patches (each one the smallest change the named idea would make):
   run.py summarises. A diagnostic: it adds a few microseconds per call.
 
 (A `nodelay` patch used to set TCP_NODELAY on the local host's handler to measure the fix for
-the 40 ms stall; that fix is now in devhost/http.py, so the patch is gone. See README.)
+the 40 ms stall; that fix is now in devhost/http_host.py, so the patch is gone. See README.)
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Posts relayed events over one keep-alive raw socket and prints, per request, the
 recv() returned data and how many bytes. Healthy: headers and body arrive together, one recv
 about one SIGNL4 delay after sending. A gap of ~40 ms between the header bytes and the body
 bytes is Nagle's algorithm on the server waiting for the client's delayed ACK: the stall that
-`disable_nagle_algorithm = True` in devhost/http.py fixed (see bench/README.md).
+`disable_nagle_algorithm = True` in devhost/http_host.py fixed (see bench/README.md).
 """
 
 from __future__ import annotations

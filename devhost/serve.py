@@ -12,7 +12,7 @@ import azure.functions as func
 from devhost.config import load_local_settings, read_queue_options, read_route_prefix
 from devhost.errors import LocalHostError
 from devhost.functions import index_functions
-from devhost.http import LocalHost, url_host
+from devhost.http_host import LocalHost, url_host
 from devhost.queues import QueueRunner, open_queues
 
 

@@ -21,7 +21,7 @@ import requests
 
 from devhost.config import load_local_settings, read_route_prefix
 from devhost.errors import LocalHostError
-from devhost.http import LocalHost, compile_route
+from devhost.http_host import LocalHost, compile_route
 from tests.local_host_app import sample_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -432,7 +432,7 @@ def _raw_request(base_url: str, request_line: bytes) -> bytes:
 
 
 def _access_log(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "devhost.http"]
+    return [r.getMessage() for r in caplog.records if r.name == "devhost.http_host"]
 
 
 @pytest.mark.parametrize(
@@ -446,7 +446,7 @@ def _access_log(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_access_log_hides_the_function_key_and_escapes_control_characters(
     base_url: str, caplog: pytest.LogCaptureFixture, request_line: bytes, status: bytes
 ) -> None:
-    caplog.set_level(logging.INFO, logger="devhost.http")
+    caplog.set_level(logging.INFO, logger="devhost.http_host")
     answer = _raw_request(base_url, request_line)
     assert status in answer.split(b"\r\n", 1)[0]
     lines = _access_log(caplog)  # logged before the answer was written
@@ -461,7 +461,7 @@ def test_access_log_hides_the_function_key_and_escapes_control_characters(
 def test_access_log_hides_a_secret_path_segment_in_any_encoding(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="devhost.http")
+    caplog.set_level(logging.INFO, logger="devhost.http_host")
     token = "T0ken/With Spaces"
     local = LocalHost(sample_app.app, secrets={token})
     with local.running() as url:

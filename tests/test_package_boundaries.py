@@ -89,14 +89,14 @@ def test_the_check_catches_direct_lazy_and_from_imports() -> None:
         "from shared.redaction import log_safe\n"
         "from azure.storage.queue import QueueClient\n"
         "def later():\n"
-        "    import devhost.http\n"
+        "    import devhost.http_host\n"
         "    from azure.storage import queue\n"
         "from . import sibling\n"
     )
     assert forbidden_imports(source, forbidden) == {
         "azure.storage.queue",
         "azure.storage.queue.QueueClient",
-        "devhost.http",
+        "devhost.http_host",
     }
 
 

@@ -228,6 +228,6 @@ def test_health_says_whether_the_route_is_on_never_the_token(
     ],
 )
 def test_the_local_hosts_access_log_masks_the_token_segment(line: str, expected: str) -> None:
-    from devhost.http import redact_path_secrets
+    from devhost.http_host import redact_path_secrets
 
     assert redact_path_secrets(line) == expected
