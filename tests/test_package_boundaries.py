@@ -125,7 +125,7 @@ def test_funcignore_keeps_the_local_host_and_the_dev_files_out_of_the_package() 
 def test_devhost_has_no_import_cycle() -> None:
     package = REPO_ROOT / "devhost"
     modules = {path.stem for path in package.glob("*.py") if path.stem != "__init__"}
-    assert {"http", "queues", "functions", "config", "serve", "__main__"} <= modules
+    assert {"http_host", "queues", "functions", "config", "serve", "__main__"} <= modules
     graph = {
         module: {
             name.split(".")[1]
