@@ -135,7 +135,7 @@ def test_devhost_has_no_import_cycle() -> None:
         - {module}
         for module in modules
     }
-    assert "functions" in graph["queues"] and "functions" in graph["http"]
+    assert "functions" in graph["queues"] and "functions" in graph["http_host"]
     order: list[str] = []
     remaining = dict(graph)
     while remaining:  # Kahn: peel modules whose imports are all placed
