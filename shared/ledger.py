@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.halo import AlertStatus
 from shared.settings import RelaySettings
-from shared.signl4 import clean_text, fit_payload
+from shared.signl4 import fit_payload
 
 TABLE_NAME = "relayledger"
 STATE_ROW = "alert"
@@ -94,8 +94,9 @@ class LedgerEntry(BaseModel):
 
 
 def short_reason(text: str) -> str:
-    """A reason as the ledger and queue messages keep it: clean, at most REASON_MAX_CHARS."""
-    return clean_text(text)[:REASON_MAX_CHARS]
+    """A reason as the ledger and queue messages keep it: at most REASON_MAX_CHARS, as said
+    (log lines escape it), but never a lone surrogate, which cannot be encoded at all."""
+    return text[:REASON_MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
 
 
 def utf16_units(text: str) -> int:

@@ -39,8 +39,9 @@ POISON_QUEUE = "signl4-outbox-poison"
 # Functions host writes our messages base64-encoded (queues extension 5.x: messageEncoding
 # base64 by default), 4 bytes for every 3 of UTF-8 JSON: at most 49,152 bytes of JSON. A
 # message holds one payload (at most signl4.PAYLOAD_MAX_BYTES = 32,000) and reasons of at most
-# ledger.REASON_MAX_CHARS (4 bytes per character at most, after clean_text): a poison record,
-# the largest (payload, two reasons, envelope), stays under 37,000 bytes, 49,000 after base64.
+# ledger.REASON_MAX_CHARS (6 bytes per character at most: a control character as \u00XX): a
+# poison record, the largest (payload, two reasons, envelope), stays under 39,000 bytes, 52,000
+# after base64.
 QUEUE_MESSAGE_MAX_BYTES = 64 * 1024
 EXTERNAL_ID_MAX_CHARS = 100  # HaloPSA-<id up to 2**53>: 24 characters
 
