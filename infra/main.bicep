@@ -124,6 +124,9 @@ param relayDryRun string = 'false'
 @description('Seconds a claim or sending mark counts as a live sender; must exceed host.json functionTimeout (120 s).')
 param relayInflightSeconds string = '150'
 
+@description('Most events one request (a HaloPSA batch) may carry; a longer array is refused whole with 413 batch_too_large. 1 to 150.')
+param relayMaxBatch string = '100'
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
@@ -495,6 +498,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_EMERGENCY_PRIORITIES: relayEmergencyPriorities
     RELAY_DRY_RUN: relayDryRun
     RELAY_INFLIGHT_SECONDS: relayInflightSeconds
+    RELAY_MAX_BATCH: relayMaxBatch
   }
   dependsOn: [
     blobOwnerAssignment

@@ -41,6 +41,13 @@ class PayloadTooLarge(RelayError):
     status_code = 413
 
 
+class BatchTooLarge(RelayError):
+    """A JSON array with more events than RELAY_MAX_BATCH: refused whole, nothing is sent."""
+
+    code = "batch_too_large"
+    status_code = 413
+
+
 class MissingTicketId(RelayError):
     code = "missing_ticket_id"
     status_code = 422

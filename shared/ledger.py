@@ -14,6 +14,12 @@ One Azure Table partition per external id:
 Every write that decides something is conditional (ETag, or an entity-group transaction within
 the partition), so two workers cannot both claim one transition or both send one event.
 
+Sizes stay inside Azure Table's limits by construction: a mailbox row keeps one payload, fitted
+to signl4.PAYLOAD_MAX_BYTES (below a string property's 32,768 UTF-16 units), and reasons are cut
+at REASON_MAX_CHARS, so no entity comes near 1 MiB; and every transaction writes at most
+TRANSACTION_MAX_ROWS rows (the state row and one mailbox row), far inside an entity-group
+transaction's 100 entities and 4 MiB. Several waiting payloads are several rows, never one.
+
 azure-data-tables (and azure-identity in Azure) are imported on first use, not at cold start.
 If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
 better than a lost one.
@@ -33,10 +39,21 @@ from pydantic import BaseModel, ConfigDict
 from shared.halo import AlertStatus
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
+from shared.signl4 import fit_payload
 
 TABLE_NAME = "relayledger"
 STATE_ROW = "alert"
 PENDING_PREFIX = "pending-"
+# Azure Table limits (Table service data model): a string property holds at most 64 KiB of
+# UTF-16, i.e. 32,768 code units; an entity at most 1 MiB; an entity-group transaction at most
+# 100 entities and 4 MiB.
+TABLE_STRING_MAX_UTF16_UNITS = 32 * 1024
+TABLE_ENTITY_MAX_BYTES = 1024 * 1024
+TABLE_TRANSACTION_MAX_ENTITIES = 100
+TABLE_TRANSACTION_MAX_BYTES = 4 * 1024 * 1024
+# What this module ever writes in one transaction: the state row and one mailbox row.
+TRANSACTION_MAX_ROWS = 2
+REASON_MAX_CHARS = 500
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +92,17 @@ class LedgerEntry(BaseModel):
     def already_has(self, status: AlertStatus) -> bool:
         """Sending `status` again would be a repeat: claimed (delivered or waiting), not failed."""
         return self.status is status and not self.failed_reason
+
+
+def short_reason(text: str) -> str:
+    """A reason as the ledger and queue messages keep it: at most REASON_MAX_CHARS, as said
+    (log lines escape it), but never a lone surrogate, which cannot be encoded at all."""
+    return text[:REASON_MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
+
+
+def utf16_units(text: str) -> int:
+    """The length Azure Table measures a string property in."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _recent(seq: int, since: datetime | None, limit_seconds: float) -> bool:
@@ -269,7 +297,7 @@ class Ledger:
         if failed_reason is None:
             fields.update(DeliveredSeq=event.seq, EventId=event_id or "")
         else:
-            fields.update(FailedReason=failed_reason[:500])
+            fields.update(FailedReason=short_reason(failed_reason))
         state = _state_of(entry, **fields)
         etag = self._transact(
             entry.external_id,
@@ -318,7 +346,7 @@ class Ledger:
 
     def mark_failed(self, external_id: str, reason: str) -> None:
         """Recorded by the poison function: a later delivery of the same status is not a duplicate."""
-        self._merge_or_warn(external_id, FailedReason=reason[:500])
+        self._merge_or_warn(external_id, FailedReason=short_reason(reason))
 
     # -- plumbing --
 
@@ -326,6 +354,10 @@ class Ledger:
         """Run the operations atomically; returns the state row's new ETag."""
         from azure.core.exceptions import AzureError, HttpResponseError
 
+        if len(operations) > TRANSACTION_MAX_ROWS:
+            raise ValueError(
+                f"{len(operations)} rows in one transaction; sized for {TRANSACTION_MAX_ROWS}"
+            )
         self._ensure_table()
         try:
             if len(operations) == 1:
@@ -391,12 +423,13 @@ def _pending_key(external_id: str, seq: int) -> dict[str, str]:
 def _pending_row(
     external_id: str, seq: int, status: AlertStatus, payload: dict[str, Any], reason: str
 ) -> dict[str, Any]:
+    # Fitted again here, whatever built it: this one property is what could outgrow the table.
     return {
         **_pending_key(external_id, seq),
         "Seq": seq,
         "Status": status.value,
-        "Payload": json.dumps(payload, ensure_ascii=False),
-        "Reason": reason[:500],
+        "Payload": json.dumps(fit_payload(payload), ensure_ascii=False),
+        "Reason": short_reason(reason),
         "QueuedUtc": _now(),
     }
 

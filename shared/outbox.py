@@ -16,18 +16,34 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.halo import AlertStatus
-from shared.ledger import Ledger, LedgerConflict, LedgerEntry, LedgerUnavailable, PendingEvent
+from shared.ledger import (
+    Ledger,
+    LedgerConflict,
+    LedgerEntry,
+    LedgerUnavailable,
+    PendingEvent,
+    short_reason,
+)
 from shared.settings import RelaySettings
-from shared.signl4 import send_event
+from shared.signl4 import fit_payload, send_event
 
 OUTBOX_QUEUE = "signl4-outbox"
 MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next try
 FLUSH_SECONDS = 60.0  # per queue message: well inside host.json's functionTimeout (120 s)
 POISON_QUEUE = "signl4-outbox-poison"
+# Azure Queue Storage takes at most 64 KiB (65,536 bytes) of message text per message, and the
+# Functions host writes our messages base64-encoded (queues extension 5.x: messageEncoding
+# base64 by default), 4 bytes for every 3 of UTF-8 JSON: at most 49,152 bytes of JSON. A
+# message holds one payload (at most signl4.PAYLOAD_MAX_BYTES = 32,000) and reasons of at most
+# ledger.REASON_MAX_CHARS (6 bytes per character at most: a control character as \u00XX): a
+# poison record, the largest (payload, two reasons, envelope), stays under 39,000 bytes, 52,000
+# after base64.
+QUEUE_MESSAGE_MAX_BYTES = 64 * 1024
+EXTERNAL_ID_MAX_CHARS = 100  # HaloPSA-<id up to 2**53>: 24 characters
 
 logger = logging.getLogger("shared.outbox")
 
@@ -35,7 +51,7 @@ logger = logging.getLogger("shared.outbox")
 class OutboxMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    external_id: str = Field(alias="externalId")
+    external_id: str = Field(alias="externalId", max_length=EXTERNAL_ID_MAX_CHARS)
     status: AlertStatus
     # The ledger claim this event belongs to; 0 when the ledger was unreachable at claim time.
     seq: int = 0
@@ -45,17 +61,38 @@ class OutboxMessage(BaseModel):
     )
     reason: str = ""
 
+    # Bounded here, whatever built them, so that to_json() always fits a queue message.
+    @field_validator("payload")
+    @classmethod
+    def _fit_payload(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        return fit_payload(payload)
+
+    @field_validator("reason")
+    @classmethod
+    def _short_reason(cls, reason: str) -> str:
+        return short_reason(reason)
+
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)
+
+
+def queue_message_bytes(text: str) -> int:
+    """The size Azure Queue Storage counts for a message the host writes: base64 of UTF-8."""
+    return 4 * ((len(text.encode("utf-8")) + 2) // 3)
 
 
 class PoisonRecord(BaseModel):
     """What lands in the poison queue when the relay itself gives up on an event."""
 
-    external_id: str = Field(alias="externalId")
+    external_id: str = Field(alias="externalId", max_length=EXTERNAL_ID_MAX_CHARS)
     status: AlertStatus
     reason: str
     message: OutboxMessage
+
+    @field_validator("reason")
+    @classmethod
+    def _short_reason(cls, reason: str) -> str:
+        return short_reason(reason)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from shared import __version__
 from shared.errors import (
+    BatchTooLarge,
     ConfigurationError,
     PayloadTooLarge,
     RelayError,
@@ -36,6 +37,10 @@ from shared.signl4 import build_payload, send_event
 from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 
 MAX_BODY_BYTES = 1024 * 1024
+# A batch stops sending inline after this long and queues the rest: host.json's functionTimeout
+# is 120 s, and the event being sent when the time runs out still needs its own retry budget.
+BATCH_INLINE_SECONDS = 60.0
+SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
 BASIC_REALM = 'Basic realm="halopsa-signl4-relay", charset="UTF-8"'
 # The inbound token may come in this header instead of the path (keeps it out of request URLs).
 TOKEN_HEADER = "X-Relay-Token"
@@ -94,6 +99,7 @@ def handle_halo_request(
         if not token_checked:
             _check_basic_auth(headers, settings)
         parsed = parse_json_body(body)
+        _check_batch(parsed, settings)
     except RelayError as error:
         return _error_response(error)
     except Exception:
@@ -104,10 +110,32 @@ def handle_halo_request(
     if isinstance(parsed, list):
         if not parsed:
             return _error_response(UnsupportedPayload("the body is an empty JSON array"))
-        outcomes = [relay_event(element, delivery) for element in parsed]
+        outcomes = []
+        started = time.monotonic()
+        for index, element in enumerate(parsed):
+            if index and not delivery.park_reason:
+                spent = time.monotonic() - started
+                if spent >= BATCH_INLINE_SECONDS:
+                    delivery.park_reason = (
+                        f"the batch had spent {spent:.0f}s sending inline (at most "
+                        f"{BATCH_INLINE_SECONDS:g}s per request)"
+                    )
+            outcomes.append(relay_event(element, delivery))
         worst = max(outcome.status_code for outcome in outcomes)
         return RelayResponse(worst, {"results": [outcome.body for outcome in outcomes]})
     return relay_event(parsed, delivery)
+
+
+def _check_batch(parsed: Any, settings: RelaySettings) -> None:
+    """A batch is refused whole when it holds more events than RELAY_MAX_BATCH, before any is
+    sent: the answer, the log and the time spent grow with the count, and must stay bounded."""
+    if isinstance(parsed, list) and len(parsed) > settings.relay_max_batch:
+        raise BatchTooLarge(
+            f"the batch holds {len(parsed)} events; the relay takes at most "
+            f"{settings.relay_max_batch} per request (RELAY_MAX_BATCH). Nothing was sent: "
+            f"set HaloPSA's webhook batching to Count with at most {settings.relay_max_batch}, "
+            "or turn batching off"
+        )
 
 
 @dataclass
@@ -117,9 +145,10 @@ class Delivery:
     settings: RelaySettings
     ledger: Ledger | None = None
     outbox: list[str] | None = None
-    # Once SIGNL4 was unavailable for one element of a batch, the rest are parked without
-    # trying inline: a batch must not spend (elements x retry budget) past functionTimeout.
-    signl4_down: bool = False
+    # Once SIGNL4 was unavailable for one element of a batch (or the batch ran out of inline
+    # time), the rest are parked without trying inline, for this reason: a batch must not
+    # spend (elements x retry budget) past functionTimeout.
+    park_reason: str = ""
     # SIGNL4's query parameters of the request.
     params: SignalParams = NO_PARAMS
 
@@ -258,8 +287,8 @@ def _is_repeat(entry: LedgerEntry, status: AlertStatus, event: HaloEvent) -> boo
 
 def _must_wait(entry: LedgerEntry | None, delivery: Delivery) -> str:
     """Why this event cannot go inline now ('' when it can)."""
-    if delivery.signl4_down:
-        return "SIGNL4 was unavailable for an earlier event of this request"
+    if delivery.park_reason:
+        return delivery.park_reason
     if entry is None:
         return ""
     if entry.pending_count:
@@ -295,32 +324,18 @@ def _deliver(
     """Send inline; if SIGNL4 cannot take it now, park it and nudge the outbox. `claimed` is
     None when the ledger is out of the picture (unreachable, or lost races)."""
     ledger, outbox = delivery.ledger, delivery.outbox
-    if delivery.signl4_down and outbox is not None:
+    if delivery.park_reason and outbox is not None:
         # Without a claim to park, the queue message itself carries the event.
         if claimed is not None and ledger is not None:
             return _park(
-                external_id,
-                status,
-                payload,
-                delivery,
-                claimed,
-                trace,
-                "SIGNL4 was unavailable for an earlier event of this request",
+                external_id, status, payload, delivery, claimed, trace, delivery.park_reason
             )
-        return _queued(
-            external_id,
-            status,
-            0,
-            payload,
-            outbox,
-            trace,
-            "SIGNL4 was unavailable for an earlier event of this request",
-        )
+        return _queued(external_id, status, 0, payload, outbox, trace, delivery.park_reason)
     try:
         result = send_event(payload, delivery.settings)
     except Signl4Unavailable as error:
         trace.signl4_status = error.signl4_status
-        delivery.signl4_down = True
+        delivery.park_reason = SIGNL4_DOWN
         if outbox is None:
             if ledger is not None and claimed is not None:
                 ledger.release(claimed, previous)

@@ -24,6 +24,9 @@ from pydantic import (
 
 DEFAULT_SIGNL4_WEBHOOK_URL = "https://connect.signl4.com/webhook/"
 DEFAULT_RESOLVED_STATUSES = "9,Closed,Resolved,Cancelled"
+# 100 events per request: below SIGNL4's throttle (150 events per 15 s), and 100 inline sends at
+# SIGNL4's usual fraction of a second stay well inside host.json's functionTimeout (120 s).
+DEFAULT_MAX_BATCH = 100
 
 
 class SettingsError(Exception):
@@ -97,6 +100,10 @@ class RelaySettings(BaseModel):
     # How long an unfinished send counts as alive (a worker still retrying) rather than dead
     # (crashed). Longer than host.json's functionTimeout, since no invocation outlives it.
     relay_inflight_seconds: float = Field(150.0, gt=0, le=3600, alias="RELAY_INFLIGHT_SECONDS")
+    # Most events one request may carry (a Halo batch); a longer array is refused whole, before
+    # anything is sent. At most 150: SIGNL4 throttles at 150 events per 15 s, so a bigger batch
+    # sent inline would be throttled by SIGNL4 itself.
+    relay_max_batch: int = Field(DEFAULT_MAX_BATCH, ge=1, le=150, alias="RELAY_MAX_BATCH")
 
     # Storage for the delivery ledger (and, in the host, the outbox queue). Locally a connection
     # string (Azurite: UseDevelopmentStorage=true); in Azure the managed identity reaches the

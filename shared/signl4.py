@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -26,9 +28,26 @@ if TYPE_CHECKING:  # urllib3 is imported on the send path only, not on cold star
 
 SOURCE_SYSTEM = "HaloPSA"
 TITLE_MAX_CHARS = 250
-PARAMETER_MAX_CHARS = 500  # keeps a payload far below the 64 KiB of a queue message or table cell
+PARAMETER_MAX_CHARS = 500
+# The payload's size once encoded as the ledger stores it and SIGNL4 gets it: UTF-8 bytes of
+# json.dumps(payload, ensure_ascii=False) (queue messages use the same escapes, minus spaces).
+# Two Azure limits set it:
+# - Azure Table: a string property holds at most 64 KiB of UTF-16, i.e. 32,768 code units, and
+#   the ledger keeps a waiting payload in one string property. A UTF-8 byte count is never
+#   below the UTF-16 unit count, so 32,000 bytes is at most 32,000 units.
+# - Azure Queue: at most 64 KiB (65,536 bytes) per message, which the Functions host writes
+#   base64-encoded: at most 49,152 bytes of JSON, envelope included (shared/outbox.py).
+PAYLOAD_MAX_BYTES = 32_000
+# Parameters trimmed last (Title) or never (SIGNL4's own X-S4-* fields, the ticket id).
+_TRIM_LAST = ("Title",)
+_ELLIPSIS = "…"
+_ELLIPSIS_BYTES = len(_ELLIPSIS.encode("utf-8"))
+# C0 controls except tab and newline, DEL and C1: json.dumps writes each as \u00XX (six bytes),
+# and none belongs in an alert.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 RETRY_STATUSES = frozenset([429, *range(500, 600)])
 SIGNL4_ERROR_MAX_CHARS = 200  # of SIGNL4's own error text, in the message we pass on
+EVENT_ID_MAX_CHARS = 100
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +56,101 @@ logger = logging.getLogger(__name__)
 
 
 def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + _ELLIPSIS
+
+
+def clean_text(text: str) -> str:
+    """Text fit for an alert and for storage: CRLF as LF, no control characters, and no lone
+    surrogates (which cannot be encoded as UTF-8 at all; they become '?')."""
+    text = _CONTROL_CHARS.sub("", text.replace("\r\n", "\n"))
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def encoded_size(payload: Mapping[str, Any]) -> int:
+    """Bytes of the payload as the ledger stores it: UTF-8 JSON, non-ASCII unescaped."""
+    return len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+
+
+def fit_payload(payload: Mapping[str, Any], max_bytes: int = PAYLOAD_MAX_BYTES) -> dict[str, Any]:
+    """The payload with clean text, trimmed to at most `max_bytes` encoded: Message first, then
+    the longest parameters, then Title. SIGNL4's X-S4-* fields and numbers are never touched.
+    Pure and idempotent."""
+    fitted = {
+        key: clean_text(value) if isinstance(value, str) else value
+        for key, value in payload.items()
+    }
+    if _size_bound(fitted) <= max_bytes:
+        return fitted  # the usual case, without encoding anything
+    size = encoded_size(fitted)
+    for key in _trim_order(fitted):
+        if size <= max_bytes:
+            break
+        cost = _text_cost(fitted[key])
+        # Never below the ellipsis: a trimmed text says it was trimmed, and stays non-empty.
+        fitted[key] = _fit_text(fitted[key], max(_ELLIPSIS_BYTES, cost - (size - max_bytes)))
+        size = encoded_size(fitted)
+    if size > max_bytes:
+        raise ValueError(f"the payload's fixed fields alone exceed {max_bytes} bytes")
+    return fitted
+
+
+def _size_bound(payload: Mapping[str, Any]) -> int:
+    """An upper bound of encoded_size, cheap: in text that went through clean_text no character
+    takes more than four bytes. Unbounded (forcing a measurement) for other kinds of values."""
+    bound = 2  # {}
+    for key, value in payload.items():
+        if not isinstance(key, str) or not isinstance(value, (str, int)):
+            return 1 << 62
+        # quotes, ": " and ", " around each entry: 8 bytes
+        text = 4 * len(value) if isinstance(value, str) else len(str(value))
+        bound += _text_cost(key) + text + 8
+    return bound
+
+
+def _trim_order(payload: Mapping[str, Any]) -> list[str]:
+    texts = [
+        key
+        for key, value in payload.items()
+        if isinstance(value, str) and not key.startswith("X-S4-")
+    ]
+    rest = sorted(
+        (key for key in texts if key != "Message" and key not in _TRIM_LAST),
+        key=lambda key: _text_cost(payload[key]),
+        reverse=True,
+    )
+    return (
+        [key for key in ("Message",) if key in texts]
+        + rest
+        + [key for key in _TRIM_LAST if key in texts]
+    )
+
+
+def _text_cost(text: str) -> int:
+    """Bytes of `text` inside a JSON string (ensure_ascii=False, UTF-8), quotes excluded."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _char_cost(char: str) -> int:
+    if char in '"\\\b\f\n\r\t':
+        return 2
+    if char < " ":
+        return 6
+    return len(char.encode("utf-8"))
+
+
+def _fit_text(text: str, max_bytes: int) -> str:
+    """The longest prefix of `text` that, with an ellipsis, takes at most `max_bytes` encoded."""
+    if _text_cost(text) <= max_bytes:
+        return text
+    room = max_bytes - _ELLIPSIS_BYTES
+    if room < 0:
+        return ""
+    used = 0
+    for index, char in enumerate(text):
+        used += _char_cost(char)
+        if used > room:
+            return text[:index].rstrip() + _ELLIPSIS
+    return text  # not reached: the whole text would have fitted
 
 
 def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings) -> dict[str, Any]:
@@ -45,10 +158,14 @@ def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings)
     if decision.status is None:
         raise ValueError("a skip decision has no SIGNL4 payload")
     ticket = event.ticket
-    title = ticket.summary or f"HaloPSA ticket {ticket.id}"
-    if ticket.reference and ticket.reference not in title:
-        title = f"{ticket.reference}: {title}"
-    message = ticket.details or event.message or ticket.summary or f"HaloPSA ticket {ticket.id}"
+    # Cleaned before choosing: a summary of control characters alone is no summary.
+    summary, reference = _clean(ticket.summary), _clean(ticket.reference)
+    title = summary or f"HaloPSA ticket {ticket.id}"
+    if reference and reference not in title:
+        title = f"{reference}: {title}"
+    message = (
+        _clean(ticket.details) or _clean(event.message) or summary or f"HaloPSA ticket {ticket.id}"
+    )
     payload: dict[str, Any] = {
         "Title": _bounded(title, TITLE_MAX_CHARS),
         "Message": _bounded(message, DETAILS_MAX_CHARS),
@@ -56,7 +173,7 @@ def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings)
         "X-S4-Status": decision.status.value,
         "X-S4-SourceSystem": SOURCE_SYSTEM,
         "TicketId": ticket.id,
-        "Reference": ticket.reference,
+        "Reference": reference,
         "Client": ticket.client,
         "Site": ticket.site,
         "Priority": ticket.priority or _as_text(ticket.priority_id),
@@ -74,13 +191,20 @@ def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings)
         payload["Link"] = event.link  # the guide body's own link, kept on migration
     if decision.scenario:
         payload["X-S4-AlertingScenario"] = decision.scenario
-    return {
-        key: _bounded(value, PARAMETER_MAX_CHARS)
-        if isinstance(value, str) and key not in ("Title", "Message")
-        else value
-        for key, value in payload.items()
-        if value is not None
-    }
+    bounded: dict[str, Any] = {}
+    for key, value in payload.items():
+        if isinstance(value, str) and key not in ("Title", "Message"):
+            text = _clean(value)
+            value = _bounded(text, PARAMETER_MAX_CHARS) if text else None
+        if value is not None:
+            bounded[key] = value
+    # Characters are bounded above; bytes are what Azure counts (queue message, table cell).
+    return fit_payload(bounded)
+
+
+def _clean(text: str | None) -> str | None:
+    cleaned = clean_text(text).strip() if text else ""
+    return cleaned or None
 
 
 def _as_text(value: int | None) -> str | None:
@@ -254,7 +378,8 @@ def _event_id(data: bytes) -> str | None:
     except ValueError:
         return None
     if isinstance(parsed, dict) and parsed.get("eventId") is not None:
-        return str(parsed["eventId"])
+        # Kept in the ledger and the answer: a SIGNL4 event id is a short GUID.
+        return str(parsed["eventId"])[:EVENT_ID_MAX_CHARS]
     return None
 
 
