@@ -33,7 +33,7 @@ logger = logging.getLogger("shared.outbox")
 
 
 class OutboxMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
 
     external_id: str = Field(alias="externalId")
     status: AlertStatus
@@ -52,6 +52,8 @@ class OutboxMessage(BaseModel):
 class PoisonRecord(BaseModel):
     """What lands in the poison queue when the relay itself gives up on an event."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use
+
     external_id: str = Field(alias="externalId")
     status: AlertStatus
     reason: str
@@ -62,6 +64,8 @@ class PoisonRecord(BaseModel):
 
 
 class QueueOutcome(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use
+
     result: Literal["sent", "duplicate", "poison"]
     external_id: str | None = None
     sent: int = 0
