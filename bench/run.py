@@ -51,7 +51,7 @@ if str(REPO_ROOT) not in sys.path:
 # with no storage configured; pass them back explicitly with --env.
 STRIPPED_PREFIXES = ("SIGNL4_", "HALO_", "RELAY_", "AZUREWEBJOBS")
 
-# Modules the relay must not pay for at cold start: the SIGNL4 client (urllib3) loads on the
+# Modules the relay must not pay for at cold start: the SIGNL4 client (requests) loads on the
 # first send; storage/identity SDKs belong to optional features.
 HEAVY_MODULES = (
     "urllib3",
@@ -416,7 +416,7 @@ def bench_e2e(counts: Counts, relay_port: int, fake_port: int, delay_ms: float) 
             raise SystemExit(f"SIGNL4 fake answered {status} {answer!r}")
         return elapsed
 
-    first_relay_ms = via_relay()  # the relay's first send imports urllib3 and opens the pool
+    first_relay_ms = via_relay()  # the relay's first send imports requests and opens the pool
     for _ in range(counts.warmup):
         straight()
         via_relay()
@@ -728,7 +728,7 @@ def render(results: Mapping[str, Any]) -> str:
             f"   (added {e2e['added_ms_p50']:.2f} ms at p50)",
             f"   relayed requests stalled 30+ ms past direct p50: {e2e['relay_stalled_share']:.0%}",
             f"   first relayed event after start: {e2e['first_relayed_ms']:.1f} ms "
-            "(imports urllib3, opens the pool)",
+            "(imports requests, opens the pool)",
             f"   SIGNL4 fake received {e2e['fake_received']} of {e2e['fake_expected']} sent",
             "",
         ]

@@ -67,7 +67,7 @@ class LedgerConflict(Exception):
 
 
 class LedgerEntry(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
 
     external_id: str
     status: AlertStatus
@@ -114,7 +114,7 @@ def _recent(seq: int, since: datetime | None, limit_seconds: float) -> bool:
 class PendingEvent(BaseModel):
     """An event in a ticket's mailbox."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
 
     seq: int
     status: AlertStatus

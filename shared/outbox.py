@@ -49,7 +49,7 @@ logger = logging.getLogger("shared.outbox")
 
 
 class OutboxMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
 
     external_id: str = Field(alias="externalId", max_length=EXTERNAL_ID_MAX_CHARS)
     status: AlertStatus
@@ -84,6 +84,8 @@ def queue_message_bytes(text: str) -> int:
 class PoisonRecord(BaseModel):
     """What lands in the poison queue when the relay itself gives up on an event."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use
+
     external_id: str = Field(alias="externalId", max_length=EXTERNAL_ID_MAX_CHARS)
     status: AlertStatus
     reason: str
@@ -99,6 +101,8 @@ class PoisonRecord(BaseModel):
 
 
 class QueueOutcome(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use
+
     result: Literal["sent", "duplicate", "poison"]
     external_id: str | None = None
     sent: int = 0

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -23,8 +24,8 @@ from shared.policy import Decision
 from shared.redaction import RedactSecrets, redact_echo
 from shared.settings import RelaySettings
 
-if TYPE_CHECKING:  # urllib3 is imported on the send path only, not on cold start.
-    import urllib3
+if TYPE_CHECKING:  # requests (and urllib3 under it) load on the first send, not on cold start.
+    import requests
 
 SOURCE_SYSTEM = "HaloPSA"
 TITLE_MAX_CHARS = 250
@@ -223,7 +224,7 @@ def webhook_url(settings: RelaySettings) -> str:
 
 
 class SendResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on the first send
 
     status_code: int
     event_id: str | None = None
@@ -237,22 +238,55 @@ class _RetryBudgetSpent(Exception):
         self.status = status
 
 
-_pool: urllib3.PoolManager | None = None
-_pool_lock = threading.Lock()
+_session: requests.Session | None = None
+_session_lock = threading.Lock()
 _retry_class: type | None = None
+# The retry of the send in progress (per thread and per task): the adapter reads it as its
+# max_retries, so one shared pool serves calls that each have their own deadline.
+_call_retry: ContextVar[Any] = ContextVar("signl4_call_retry", default=None)
 
 
-def _http() -> urllib3.PoolManager:
-    """One connection pool for the life of the worker: warm invocations reuse TLS sessions."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                import urllib3
+def _http() -> requests.Session:
+    """One session for the life of the worker: warm invocations reuse connections and TLS
+    sessions. Stateless across calls like a bare pool: no cookies kept, no environment
+    proxies or .netrc credentials (trust_env off), redirects never followed."""
+    global _session
+    if _session is None:
+        with _session_lock:
+            if _session is None:
+                from http.cookiejar import DefaultCookiePolicy
+
+                import requests
 
                 _install_log_redaction()
-                _pool = urllib3.PoolManager(num_pools=4, maxsize=8, block=False)
-    return _pool
+                session = requests.Session()
+                session.trust_env = False
+                session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+                adapter = _per_call_retry_adapter()(pool_connections=4, pool_maxsize=8)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)  # loopback only (settings refuse the rest)
+                _session = session
+    return _session
+
+
+def _per_call_retry_adapter() -> type:
+    """requests' HTTPAdapter whose max_retries is the current send's BudgetedRetry.
+
+    HTTPAdapter hands self.max_retries to urllib3 on every send; reading it from a context
+    variable gives each call its own attempts and wall-clock deadline without an adapter (and
+    a pool) per call, and without copying requests' send()."""
+    from requests.adapters import HTTPAdapter
+
+    class PerCallRetryAdapter(HTTPAdapter):
+        @property  # type: ignore[override]
+        def max_retries(self) -> Any:
+            return _call_retry.get() or self._fallback_retries
+
+        @max_retries.setter
+        def max_retries(self, value: Any) -> None:  # HTTPAdapter.__init__ sets its default
+            self._fallback_retries = value
+
+    return PerCallRetryAdapter
 
 
 def _budgeted_retry_class() -> type:
@@ -301,8 +335,7 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
     Raises Signl4Rejected for a 4xx other than 429 (never retried: SIGNL4 throttles erroneous
     calls to 10/min) and Signl4Unavailable when the budget or the attempts run out.
     """
-    import urllib3
-    from urllib3.exceptions import HTTPError
+    from requests import RequestException
 
     retry = _budgeted_retry_class()(
         total=settings.signl4_max_attempts - 1,
@@ -315,48 +348,56 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
         respect_retry_after_header=True,
     )
     retry.deadline = time.monotonic() + settings.signl4_retry_budget_seconds
-    timeout = urllib3.Timeout(
-        connect=min(3.0, settings.signl4_timeout_seconds), read=settings.signl4_timeout_seconds
-    )
+    timeout = (min(3.0, settings.signl4_timeout_seconds), settings.signl4_timeout_seconds)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
     _register_secret(settings)
+    session = _http()
+    token = _call_retry.set(retry)
     try:
-        response = _http().request(
-            "POST",
+        with session.post(
             webhook_url(settings),
-            body=body,
+            data=body,
             headers={"Content-Type": "application/json", "User-Agent": "halopsa-signl4-relay"},
-            retries=retry,
             timeout=timeout,
-            redirect=False,
-        )
+            allow_redirects=False,  # SIGNL4 answering 3xx is not a success
+        ) as response:
+            data = response.content  # read whole: the connection goes back to the pool
     except _RetryBudgetSpent as spent:
         raise Signl4Unavailable(
             f"SIGNL4 asked to wait {spent.wait:.1f}s (HTTP {spent.status}), past the relay's "
             f"{settings.signl4_retry_budget_seconds:g}s retry budget",
             signl4_status=spent.status,
         ) from None
-    except HTTPError as error:
-        # MaxRetryError and friends carry the URL, i.e. the secret: report the cause's kind only.
-        cause = getattr(error, "reason", None) or error
+    except RequestException as error:
+        # requests' errors (and the urllib3 errors they wrap) carry the URL, i.e. the secret:
+        # report the cause's kind only.
         raise Signl4Unavailable(
             f"could not reach SIGNL4 after {settings.signl4_max_attempts} attempt(s): "
-            f"{_describe_failure(cause)}"
+            f"{_describe_failure(_cause(error))}"
         ) from None
+    finally:
+        _call_retry.reset(token)
 
-    history = getattr(response.retries, "history", ()) if response.retries else ()
-    attempts = len(history) + 1
-    status = response.status
+    retries = getattr(response.raw, "retries", None)
+    attempts = len(retries.history) + 1 if retries else 1
+    status = response.status_code
     if 200 <= status < 300:
-        return SendResult(status_code=status, event_id=_event_id(response.data), attempts=attempts)
+        return SendResult(status_code=status, event_id=_event_id(data), attempts=attempts)
     if status in RETRY_STATUSES:
         raise Signl4Unavailable(
             f"SIGNL4 answered HTTP {status} after {attempts} attempt(s)", signl4_status=status
         )
     raise Signl4Rejected(
-        f"SIGNL4 rejected the event with HTTP {status}{_signl4_error(response.data, settings)}",
+        f"SIGNL4 rejected the event with HTTP {status}{_signl4_error(data, settings)}",
         signl4_status=status,
     )
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The urllib3 error under a requests error: ConnectionError(MaxRetryError(reason=...)),
+    ReadTimeout(ReadTimeoutError), ConnectionError(ReadTimeoutError) while reading the body."""
+    wrapped = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
+    return getattr(wrapped, "reason", None) or wrapped
 
 
 def _describe_failure(cause: BaseException) -> str:
@@ -411,8 +452,19 @@ def _secrets(settings: RelaySettings) -> set[str]:
 _redactor = RedactSecrets()
 
 
+# requests logs nothing itself; urllib3 under it logs request URLs (connectionpool, retry,
+# poolmanager) and, on a malformed answer, the URL again (connection). A filter on a logger
+# does not apply to its children, so each is named.
+URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.util.retry",
+    "urllib3.poolmanager",
+    "urllib3.connection",
+)
+
+
 def _install_log_redaction() -> None:
-    for name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+    for name in URLLIB3_LOGGERS:
         logging.getLogger(name).addFilter(_redactor)
 
 

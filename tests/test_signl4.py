@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
@@ -239,6 +241,127 @@ def test_urllib3_logs_never_show_the_secret(
     send_event(PAYLOAD, _settings(live_env))
     assert any("urllib3" in record.name for record in caplog.records)  # it did log the URL...
     assert TEAM_SECRET not in caplog.text  # ...without the secret
+
+
+def test_every_urllib3_logger_is_scrubbed(
+    signl4: Signl4Fake, live_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3.connection logs the URL on a malformed answer: it is covered like the rest."""
+    from shared.signl4 import URLLIB3_LOGGERS
+
+    caplog.set_level(logging.DEBUG)
+    send_event(PAYLOAD, _settings(live_env))  # installs the filters
+    for name in URLLIB3_LOGGERS:
+        logging.getLogger(name).warning("url=%s", f"{signl4.base_url}{TEAM_SECRET}")
+    assert len([r for r in caplog.records if r.getMessage().startswith("url=")]) == 4
+    assert TEAM_SECRET not in caplog.text
+
+
+def test_transport_errors_carry_neither_url_nor_cause(
+    live_env: dict[str, str], unused_port: int
+) -> None:
+    """requests' ConnectionError text holds the URL path, i.e. the secret: it must not be
+    chained, printed or kept as the cause."""
+    import traceback
+
+    env = _settings(live_env, SIGNL4_WEBHOOK_URL=f"http://127.0.0.1:{unused_port}/webhook/")
+    with pytest.raises(Signl4Unavailable) as raised:
+        send_event(PAYLOAD, env)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    printed = "".join(traceback.format_exception(raised.value))
+    assert TEAM_SECRET not in printed and "Max retries" not in printed
+    assert raised.value.message == "could not reach SIGNL4 after 3 attempt(s): connection failed"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_neither_followed_nor_a_success(
+    signl4: Signl4Fake, live_env: dict[str, str], status: int
+) -> None:
+    signl4.script((status, {"Location": signl4.server.url_for("/elsewhere")}))
+    with pytest.raises(Signl4Rejected) as raised:
+        send_event(PAYLOAD, _settings(live_env))
+    assert raised.value.signl4_status == status
+    assert f"HTTP {status}" in raised.value.message
+    assert [request.path for request, _ in signl4.server.log] == [f"/webhook/{TEAM_SECRET}"]
+
+
+class _KeepAliveSignl4(BaseHTTPRequestHandler):
+    """A loopback SIGNL4 that keeps connections open (HTTP/1.1), as the real one does; the
+    werkzeug fake closes each one. Notes the client port and Cookie header of each request and
+    sets an affinity cookie, as a load balancer in front of SIGNL4 would."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[int, str | None]]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.seen.append((self.client_address[1], self.headers.get("Cookie")))
+        body = json.dumps({"eventId": f"evt-{len(self.seen)}"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Set-Cookie", "ARRAffinity=abc; Path=/")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the path holds the team secret
+
+
+def test_sends_reuse_one_connection_and_keep_no_cookie(live_env: dict[str, str]) -> None:
+    """Warm invocations reuse the pooled connection; a cookie set by SIGNL4's side is not sent
+    back: every call is as stateless as the first."""
+    handler = type("Handler", (_KeepAliveSignl4,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/webhook/"
+        env = _settings(live_env, SIGNL4_WEBHOOK_URL=url)
+        results = [send_event(PAYLOAD, env) for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.event_id for r in results] == ["evt-1", "evt-2", "evt-3"]
+    assert [cookie for _, cookie in handler.seen] == [None, None, None]
+    assert len({port for port, _ in handler.seen}) == 1  # one connection for the three
+
+
+def test_concurrent_sends_each_keep_their_own_attempts(
+    signl4: Signl4Fake, live_env: dict[str, str]
+) -> None:
+    """One shared session, yet each call retries by its own settings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from werkzeug import Response
+
+    hits: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def always_503(request):
+        with lock:
+            hits[request.path] = hits.get(request.path, 0) + 1
+        return Response("{}", status=503, mimetype="application/json")
+
+    signl4.server.expect_request(re.compile(r"^/webhook/team-[0-9]$")).respond_with_handler(
+        always_503
+    )
+    barrier = threading.Barrier(4)
+
+    def send(attempts: int) -> str:
+        env = _settings(
+            live_env, SIGNL4_TEAM_SECRET=f"team-{attempts}", SIGNL4_MAX_ATTEMPTS=str(attempts)
+        )
+        barrier.wait()
+        try:
+            send_event(PAYLOAD, env)
+        except Signl4Unavailable as unavailable:
+            return unavailable.message
+        return "sent"
+
+    with ThreadPoolExecutor(4) as pool:
+        messages = list(pool.map(send, [1, 2, 3, 4]))
+    assert messages == [f"SIGNL4 answered HTTP 503 after {n} attempt(s)" for n in (1, 2, 3, 4)]
+    assert hits == {f"/webhook/team-{n}": n for n in (1, 2, 3, 4)}
 
 
 # --- SIGNL4's error text: scrubbed before it is cut, withheld when a piece survives ---
