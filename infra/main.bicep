@@ -21,15 +21,14 @@ param environmentName string
 @description('Azure region; defaults to the resource group region. Must offer Flex Consumption.')
 param location string = resourceGroup().location
 
-@description('Python version of the Flex Consumption runtime (the app supports 3.10-3.12).')
+@description('Python version of the Flex Consumption runtime. 3.10 is not offered: end of life since October 2026.')
 @allowed([
-  '3.10'
   '3.11'
   '3.12'
 ])
 param pythonVersion string = '3.11'
 
-@description('Memory per instance in MB (Flex Consumption sizes).')
+@description('Memory per instance in MB (Flex Consumption sizes). 512 was rejected by ARM in some regions until March 2026 (Azure/azure-rest-api-specs#40898); 2048 is accepted everywhere.')
 @allowed([
   512
   2048
@@ -37,8 +36,8 @@ param pythonVersion string = '3.11'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on scale-out; a cap on cost and on the request rate sent to SIGNL4.')
-@minValue(1)
+@description('Upper bound on scale-out; a cap on cost and on the request rate sent to SIGNL4. 40 to 1000: 40 is Flex Consumption\'s documented floor (lower values are a preview in a few regions and fail elsewhere).')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -153,6 +152,11 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 // The inbound token when none is given: a name-based hash (guid()) of the team secret, so nobody
 // computes it without that secret and every redeploy writes the same value. A newGuid() default
 // would store a new token on each deployment and lock Halo out (README: Moving from SIGNL4's guide).
+// The Halo password's secret exists only when a password is given, so the app setting builds
+// its Key Vault reference from the vault and this name instead of reading the conditional
+// resource (Bicep >= 0.36 warns BCP318 on that read; ARM fails it when the secret is absent).
+var haloWebhookPasswordSecretName = 'halo-webhook-password'
+
 var relayInboundTokenValue = empty(relayInboundToken) ? guid(signl4TeamSecret, resourceGroup().id, environmentName, 'relay-inbound-token') : relayInboundToken
 
 // Built-in role definition ids (pinned by tests/test_infra.py).
@@ -350,7 +354,7 @@ resource haloWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01
   // checkov:skip=CKV_AZURE_41: an expiry date would silently reject every HaloPSA webhook when it passes; rotate together with the HaloPSA webhook configuration instead.
   // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside the body of a conditional (`if`) resource.
   parent: keyVault
-  name: 'halo-webhook-password'
+  name: haloWebhookPasswordSecretName
   properties: {
     value: haloWebhookPassword
     contentType: 'text/plain'
@@ -393,6 +397,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP publishing and rejects siteConfig.ftpsState (ARM 51021), so it cannot be set; FTP and SCM basic-auth publishing credentials are off (basicPublishingCredentialsPolicies ftp/scm, allow: false), deployments use Entra tokens.
   // checkov:skip=CKV_AZURE_17: HaloPSA webhooks cannot present client certificates; callers authenticate with the function key (and optional Basic auth).
   // checkov:skip=CKV_AZURE_222: the webhook endpoint must be reachable from HaloPSA's cloud, so public network access stays on; HTTPS only, function key required.
   // checkov:skip=CKV_AZURE_212: siteConfig.numberOfWorkers (a fixed instance count) belongs to dedicated plans; Flex Consumption places instances itself, up to maximumInstanceCount, and scales to zero when idle.
@@ -412,7 +417,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption rejects it (ARM 51021, "site configuration property
+      // FtpsState for Flex Consumption sites is invalid"); it has no FTP publishing, and the
+      // basic-auth publishing policies below are off.
       remoteDebuggingEnabled: false
       http20Enabled: true
     }
@@ -489,7 +496,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SIGNL4_BACKOFF_SECONDS: signl4BackoffSeconds
     HALO_BASE_URL: haloBaseUrlHttps
     HALO_WEBHOOK_USERNAME: haloWebhookUsername
-    HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${haloWebhookPasswordSecret.properties.secretUri})'
+    HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloWebhookPasswordSecretName}/)'
     RELAY_INBOUND_TOKEN: '@Microsoft.KeyVault(SecretUri=${relayInboundTokenSecret.properties.secretUri})'
     RELAY_RESOLVED_STATUSES: relayResolvedStatuses
     RELAY_ACK_STATUSES: relayAckStatuses
@@ -507,6 +514,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     tableContributorAssignment
     keyVaultSecretsUserAssignment
     metricsPublisherAssignment
+    // Named, not read (see haloWebhookPasswordSecretName); skipped when the secret is not deployed.
+    haloWebhookPasswordSecret
     deploymentContainer
     outboxQueue
     outboxPoisonQueue

@@ -99,8 +99,13 @@ def is_secure(parameter: dict[str, Any]) -> bool:
 
 
 def allowed_values(parameter: dict[str, Any]) -> list[Any] | None:
+    return decorator_argument(parameter, "allowed")
+
+
+def decorator_argument(parameter: dict[str, Any], kind: str) -> Any:
+    """The argument of a parameter's decorator, by pycep's name (allowed, min_value, ...)."""
     for decorator in parameter["decorators"]:
-        if decorator["type"] == "allowed":
+        if decorator["type"] == kind:
             return decorator["argument"]
     return None
 
@@ -208,7 +213,9 @@ def test_function_app_identity_and_site_hardening(template):
     assert props["httpsOnly"] is True
     site_config = props["siteConfig"]
     assert site_config["minTlsVersion"] == "1.2"
-    assert site_config["ftpsState"] == "Disabled"
+    # Flex Consumption rejects ftpsState (ARM 51021) and has no FTP publishing; FTP stays off
+    # through the basic-auth publishing policies (test_basic_auth_publishing_is_off).
+    assert "ftpsState" not in site_config
     assert site_config["remoteDebuggingEnabled"] is False
     assert site_config["http20Enabled"] is True
 
@@ -232,14 +239,19 @@ def test_function_app_config_runtime_scale_and_package(template):
     assert config["runtime"]["name"] == "python"
     version = params[config["runtime"]["version"]]
     assert version["default"] == "3.11"
-    assert allowed_values(version) == ["3.10", "3.11", "3.12"]
+    assert allowed_values(version) == ["3.11", "3.12"], "3.10 is end of life (October 2026)"
 
     scale = config["scaleAndConcurrency"]
     memory = params[scale["instanceMemoryMB"]]
     assert memory["type"] == "int"
     assert memory["default"] == 2048
     assert allowed_values(memory) == [512, 2048, 4096]
-    assert params[scale["maximumInstanceCount"]]["type"] == "int"
+    count = params[scale["maximumInstanceCount"]]
+    assert count["type"] == "int"
+    # Flex Consumption's documented floor is 40 (lower is a regional preview).
+    assert decorator_argument(count, "min_value") == 40
+    assert decorator_argument(count, "max_value") == 1000
+    assert 40 <= count["default"] <= 1000
 
     storage = config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
@@ -379,8 +391,21 @@ def test_halo_webhook_password_is_stored_only_when_given(template):
     condition = setting["operands"]["condition"]["function"]
     assert condition == {"type": "empty", "parameters": {"item_to_test": "haloWebhookPassword"}}
     assert setting["operands"]["true_value"] == ""
-    target = key_vault_reference_target(setting["operands"]["false_value"])
-    assert target is not None
+    # The reference is built from the vault's URI and the secret's name, not read from the
+    # conditional secret (BCP318; see test_no_property_of_a_conditional_resource_is_read).
+    reference = setting["operands"]["false_value"]
+    match = re.fullmatch(
+        r"@Microsoft\.KeyVault\(SecretUri=\$\{(\w+)\.properties\.vaultUri\}secrets/\$\{(\w+)\}/\)",
+        reference,
+    )
+    assert match, reference
+    assert match.group(1) == vault_name
+    (target,) = (
+        name
+        for name, res in resources_of_type(template, "Microsoft.KeyVault/vaults/secrets").items()
+        if body(res)["name"] == match.group(2)
+    )
+    assert variable_value(template, match.group(2)) == "halo-webhook-password"
 
     secret = template["resources"][target]
     assert secret["type"] == "Microsoft.KeyVault/vaults/secrets"
@@ -389,6 +414,9 @@ def test_halo_webhook_password_is_stored_only_when_given(template):
     }
     assert body(secret)["parent"] == vault_name
     assert body(secret)["properties"]["value"] == "haloWebhookPassword"
+    # The settings wait for it explicitly (a read would have made the dependency implicit).
+    (settings_resource,) = resources_of_type(template, "Microsoft.Web/sites/config").values()
+    assert target in body(settings_resource)["dependsOn"]
 
 
 def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
@@ -418,6 +446,72 @@ def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
             for param in secure:
                 text = text.replace(json.dumps({"item_to_test": param}), "")
                 assert not re.search(rf"\b{param}\b", text), f"{name} uses secure parameter {param}"
+
+
+# Properties of a resource Bicep can name without deploying it (resourceId()-style): reading
+# them off a conditional resource is fine; anything else is a runtime reference() to a resource
+# that may not exist (Bicep >= 0.36: warning BCP318; ARM: the deployment fails).
+RESOURCE_INFO_PROPERTIES = {"id", "name", "type", "apiVersion"}
+
+
+def conditional_resource_reads(template: dict[str, Any]) -> list[str]:
+    """Every `x.prop...` expression (or `${x.prop...}` interpolation) in the template that reads
+    a property other than id/name/type/apiVersion of a conditional resource `x`."""
+    conditional = {
+        name for name, res in template["resources"].items() if "condition" in res["config"]
+    }
+    found: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, str):
+            for inner in re.findall(r"\$\{([^}]*)\}", node):
+                for symbol, prop in re.findall(r"\b(\w+)\.(\w+)", inner):
+                    if symbol in conditional and prop not in RESOURCE_INFO_PROPERTIES:
+                        found.append(f"{where}: {symbol}.{prop}")
+        elif isinstance(node, dict):
+            operator = node.get("operator")
+            if isinstance(operator, dict) and operator.get("type") == "property_accessor":
+                path = property_path(node)
+                if path[0] in conditional and path[1] not in RESOURCE_INFO_PROPERTIES:
+                    found.append(f"{where}: {'.'.join(map(str, path))}")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+
+    for section in ("resources", "variables", "outputs"):
+        for name, entry in (template.get(section) or {}).items():
+            walk(entry, f"{section}.{name}")
+    return found
+
+
+def test_no_property_of_a_conditional_resource_is_read(template):
+    """A Key Vault reference to the optional Halo password secret is built from the vault and
+    the secret's name; the alert rules name the optional action group only by id."""
+    assert conditional_resource_reads(template) == []
+
+
+def test_the_conditional_read_check_sees_a_planted_read():
+    planted = BicepParser().parse(
+        text="""
+param on bool
+resource kv 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: 'kv'
+}
+resource maybe 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (on) {
+  parent: kv
+  name: 's'
+}
+var byId = maybe.id
+var interpolated = '@Microsoft.KeyVault(SecretUri=${maybe.properties.secretUri})'
+output direct string = maybe.properties.secretUri
+"""
+    )
+    assert sorted(conditional_resource_reads(planted)) == [
+        "outputs.direct.value: maybe.properties.secretUri",
+        "variables.interpolated.value: maybe.properties",
+    ]
 
 
 def test_relay_inbound_token_is_always_stored_and_stable_across_redeploys(template):
