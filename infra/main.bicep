@@ -52,6 +52,47 @@ param keyVaultSoftDeleteRetentionDays int = 90
 param logRetentionDays int = 30
 
 // ---------------------------------------------------------------------------------------------
+// Alerting (infra only, not app settings): log alert rules on Application Insights for the
+// relay's own failures, sent to an action group (e-mail and/or a SIGNL4 webhook).
+// ---------------------------------------------------------------------------------------------
+
+@description('Create the alert rules: an event that never reached SIGNL4 (poison), 5xx answers, and events queued longer than alertBacklogMinutes. Alerts show in Azure Monitor; they notify someone when alertEmailAddress or alertSignl4WebhookUrl is set.')
+param alertsEnabled bool = true
+
+@description('E-mail address the alerts are sent to; empty: no e-mail.')
+param alertEmailAddress string = ''
+
+@description('SIGNL4 webhook URL the alerts are sent to (https://connect.signl4.com/webhook/<team secret>), so the on-call team hears when the relay itself fails; empty: none. Secure because it contains a team secret; Azure keeps it in the action group, readable by anyone with read access to that resource. https:// only (the deployment fails otherwise).')
+@secure()
+param alertSignl4WebhookUrl string = ''
+
+@description('How often each alert rule runs, and the window it looks at (ISO 8601). PT1M costs more per rule.')
+@allowed([
+  'PT1M'
+  'PT5M'
+  'PT10M'
+  'PT15M'
+  'PT30M'
+  'PT1H'
+])
+param alertEvaluationFrequency string = 'PT5M'
+
+@description('5xx alert: the share of HTTP answers in one window that are 5xx, in percent, at which it fires (1-100).')
+@minValue(1)
+@maxValue(100)
+param alertServerErrorPercent int = 10
+
+@description('5xx alert: the fewest HTTP requests in one window for the share to count (one failure out of two requests is no trend).')
+@minValue(1)
+@maxValue(100000)
+param alertServerErrorMinRequests int = 5
+
+@description('Backlog alert: minutes an event may stay queued (answered 202 queued) without the outbox sending it or giving it up, before it fires (5-720). The outbox retries for about 4 minutes (host.json) before giving up.')
+@minValue(5)
+@maxValue(720)
+param alertBacklogMinutes int = 15
+
+// ---------------------------------------------------------------------------------------------
 // Secrets: stored in Key Vault, handed to the app as Key Vault references, never output.
 // ---------------------------------------------------------------------------------------------
 
@@ -598,6 +639,198 @@ resource metricsPublisherAssignment 'Microsoft.Authorization/roleAssignments@202
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleMonitoringMetricsPublisher)
     principalId: functionApp.identity.principalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerting: three log alert rules on Application Insights over the relay's own log lines
+// (shared/relay.py) and request telemetry, and an action group when a receiver is given.
+// ---------------------------------------------------------------------------------------------
+
+// Written as !(a && b): pycep (checkov's parser) reads `!x || !y` as `!(x || !y)`.
+var alertReceiversGiven = !(empty(alertEmailAddress) && empty(alertSignl4WebhookUrl))
+var alertActionGroupName = 'ag-${environmentName}-${resourceToken}'
+
+// One ERROR line per event given up: `poison externalId=HaloPSA-<id> reason=...`.
+var alertPoisonQuery = '''
+traces
+| where message startswith "poison externalId="
+| project timestamp, message
+'''
+
+// HTTP answers only (queue-trigger invocations have no url; their failures are retries, which
+// the backlog and poison rules cover). One row when the window has enough requests and the 5xx
+// share reaches the threshold: failed / total >= percent / 100, in integers.
+var alertServerErrorQuery = format('''
+requests
+| where isnotempty(url)
+| summarize total = count(), failed = countif(toint(resultCode) >= 500)
+| where total >= {0} and failed * 100 >= total * {1}
+''', alertServerErrorMinRequests, alertServerErrorPercent)
+
+// An event answered `202 queued` logs `relay externalId=<id> ... decision=... (queued) ...`;
+// the outbox logs `outbox externalId=<id> result=...` when it sends (or refuses) it, and the
+// poison function `poison externalId=<id> ...` when it gives up. A ticket whose latest queued
+// line is older than alertBacklogMinutes with no outbox or poison line after it is overdue:
+// the outbox is not running (host down, trigger or storage access broken) or is stuck. Log
+// lines, not the storage queue's metric: that one is hourly and counts, it has no age.
+var alertBacklogQuery = format('''
+let overdue = {0}m;
+let handled = traces
+| where message startswith "outbox externalId=" or message startswith "poison externalId="
+| parse message with * "externalId=" externalId " " *
+| summarize handledAt = max(timestamp) by externalId;
+traces
+| where timestamp < ago(overdue)
+| where message startswith "relay externalId=" and message contains "(queued)"
+| parse message with "relay externalId=" externalId " " *
+| summarize queuedAt = max(timestamp) by externalId
+| join kind=leftouter handled on externalId
+| where isnull(handledAt) or handledAt < queuedAt
+| project externalId, queuedAt
+''', alertBacklogMinutes)
+
+resource alertActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (alertsEnabled && alertReceiversGiven) {
+  name: alertActionGroupName
+  location: 'Global'
+  tags: tags
+  properties: {
+    groupShortName: 'halo-relay'
+    enabled: true
+    emailReceivers: empty(alertEmailAddress) ? [] : [
+      {
+        name: 'email'
+        emailAddress: alertEmailAddress
+        useCommonAlertSchema: true
+      }
+    ]
+    // The secure URL goes here only (an action group cannot read Key Vault); plain http would
+    // send the team secret in clear, so the wrong branch fails the deployment, naming the
+    // parameter (same device as signl4WebhookUrlHttps; a variable would carry the secret).
+    webhookReceivers: empty(alertSignl4WebhookUrl) ? [] : [
+      {
+        name: 'signl4'
+        serviceUri: startsWith(toLower(alertSignl4WebhookUrl), 'https://') ? alertSignl4WebhookUrl : string(int('alertSignl4WebhookUrl must start with https://'))
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+resource poisonAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (alertsEnabled) {
+  name: 'alert-poison-${environmentName}-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'HaloPSA relay ${environmentName}: an event never reached SIGNL4'
+    description: 'The outbox gave up an event (poison line): SIGNL4 refused it for good or stayed unavailable through every retry. The alert names the ticket; see README.md, Deploy.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: alertEvaluationFrequency
+    windowSize: alertEvaluationFrequency
+    criteria: {
+      allOf: [
+        {
+          query: alertPoisonQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    // Every poison line is news: fire for each window that has one, resolve nothing.
+    autoMitigate: false
+    actions: {
+      actionGroups: alertReceiversGiven ? [
+        alertActionGroup.id
+      ] : []
+    }
+  }
+}
+
+resource serverErrorAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (alertsEnabled) {
+  name: 'alert-5xx-${environmentName}-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'HaloPSA relay ${environmentName}: 5xx answers'
+    description: 'At least alertServerErrorPercent % of the relay\'s HTTP answers in one window were 5xx (with at least alertServerErrorMinRequests requests): HaloPSA may be retrying or giving up.'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: alertEvaluationFrequency
+    windowSize: alertEvaluationFrequency
+    criteria: {
+      allOf: [
+        {
+          query: alertServerErrorQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: alertReceiversGiven ? [
+        alertActionGroup.id
+      ] : []
+    }
+  }
+}
+
+resource backlogAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (alertsEnabled) {
+  name: 'alert-backlog-${environmentName}-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'HaloPSA relay ${environmentName}: queued events not sent'
+    description: 'An event answered 202 queued was neither sent nor given up within alertBacklogMinutes: the outbox function is not running or is stuck. Looks back one day.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: alertEvaluationFrequency
+    windowSize: alertEvaluationFrequency
+    // The query ages events itself; it needs the lines from before the evaluation window.
+    overrideQueryTimeRange: 'P1D'
+    criteria: {
+      allOf: [
+        {
+          query: alertBacklogQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: alertReceiversGiven ? [
+        alertActionGroup.id
+      ] : []
+    }
   }
 }
 

@@ -138,6 +138,10 @@ def evaluate(template: dict[str, Any], node: Any, values: Mapping[str, str]) -> 
             return ev(args["true_value"] if ev(args["condition"]) else args["false_value"])
         if kind == "or":
             return ev(args["operand_1"]) or ev(args["operand_2"])
+        if kind == "and":
+            return ev(args["operand_1"]) and ev(args["operand_2"])
+        if kind == "not":
+            return not ev(args["bool_value"])
         raise NotImplementedError(kind)
     kind, args = node["function"]["type"], node["function"]["parameters"]
     if kind == "to_lower":
@@ -419,9 +423,16 @@ def test_halo_webhook_password_is_stored_only_when_given(template):
     assert target in body(settings_resource)["dependsOn"]
 
 
+# Secure parameters that cannot be Key Vault references, and why (each has its own test).
+NOT_IN_KEY_VAULT = {
+    "alertSignl4WebhookUrl": "an action group's webhook receiver takes a URL, not a reference",
+}
+
+
 def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
     secure = {name for name, p in template["parameters"].items() if is_secure(p)}
     assert {"signl4TeamSecret", "haloWebhookPassword", "relayInboundToken"} <= secure
+    assert set(NOT_IN_KEY_VAULT) <= secure
     stored = [
         body(r)["properties"]["value"]
         for r in resources_of_type(template, "Microsoft.KeyVault/vaults/secrets").values()
@@ -430,10 +441,14 @@ def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
     stored_text = json.dumps(
         [variable_value(template, v) if v in template["variables"] else v for v in stored]
     )
-    for param in secure:
+    for param in secure - set(NOT_IN_KEY_VAULT):
         assert re.search(rf"\b{param}\b", stored_text), f"{param} is not stored in Key Vault"
     for name, variable in template["variables"].items():
-        used = [p for p in secure if re.search(rf"\b{p}\b", json.dumps(variable["value"]))]
+        # A variable may test a secret for emptiness (alertReceiversGiven), never carry it.
+        text = json.dumps(variable["value"])
+        for param in secure:
+            text = text.replace(json.dumps({"item_to_test": param}), "")
+        used = [p for p in secure if re.search(rf"\b{p}\b", text)]
         assert not used or name in stored, f"variable {name} carries {used} outside Key Vault"
     for name, value in app_settings(template).items():
         if isinstance(value, str):
@@ -680,6 +695,203 @@ def test_url_parameters_take_https_only(template, setting, parameter):
 
 def test_halo_base_url_may_stay_empty(template):
     assert evaluate(template, app_settings(template)["HALO_BASE_URL"], {"haloBaseUrl": ""}) == ""
+
+
+# --------------------------------------------------------------------------------------------
+# Alerting: an action group and three log alert rules over the relay's own log lines
+# --------------------------------------------------------------------------------------------
+
+ALERT_RULE_TYPE = "Microsoft.Insights/scheduledQueryRules"
+ACTION_GROUP_TYPE = "Microsoft.Insights/actionGroups"
+SHARED_SOURCES = sorted((ROOT / "shared").rglob("*.py"))
+
+
+def alert_query(template: dict[str, Any], rule: str) -> tuple[str, list[Any]]:
+    """A rule's KQL as written (the format string, if any) and the values format() puts in."""
+    (criterion,) = body(template["resources"][rule])["properties"]["criteria"]["allOf"]
+    query = criterion["query"]
+    query = variable_value(template, query) if query in template["variables"] else query
+    if isinstance(query, str):
+        return query, []
+    call = query["function"]
+    assert call["type"] == "format", query
+    args = call["parameters"]
+    return args["format_string"], [args[f"arg_{i}"] for i in range(1, len(args))]
+
+
+def test_alert_parameters_are_infra_only_with_safe_defaults(template):
+    """On by default, nobody notified until an address or URL is given; thresholds bounded."""
+    params = template["parameters"]
+    assert params["alertsEnabled"]["type"] == "bool" and params["alertsEnabled"]["default"] is True
+    assert params["alertEmailAddress"]["default"] == ""
+    url = params["alertSignl4WebhookUrl"]
+    assert is_secure(url) and url["default"] == "", "the URL carries a SIGNL4 team secret"
+    frequency = params["alertEvaluationFrequency"]
+    assert frequency["default"] == "PT5M"
+    assert frequency["default"] in allowed_values(frequency)
+    assert all(re.fullmatch(r"PT\d+[MH]", v) for v in allowed_values(frequency))
+    bounds = {
+        name: (decorator_argument(params[name], "min_value"), params[name]["default"])
+        for name in (
+            "alertServerErrorPercent",
+            "alertServerErrorMinRequests",
+            "alertBacklogMinutes",
+        )
+    }
+    assert bounds == {
+        "alertServerErrorPercent": (1, 10),
+        "alertServerErrorMinRequests": (1, 5),
+        "alertBacklogMinutes": (5, 15),
+    }
+    assert decorator_argument(params["alertServerErrorPercent"], "max_value") == 100
+    # Not relay settings: nothing of the alerting reaches the app.
+    settings_text = json.dumps(app_settings(template))
+    assert not re.search(r"\balert\w*", settings_text)
+
+
+def test_action_group_exists_when_alerts_are_on_and_someone_is_to_be_told(template):
+    name, group = only_resource(template, ACTION_GROUP_TYPE)
+    condition = template["resources"][name]["config"]["condition"]
+    given = "alertReceiversGiven"
+    for email, url, expected in [
+        ("", "", False),
+        ("ops@example.com", "", True),
+        ("", "https://connect.signl4.com/webhook/s3cret", True),
+        ("ops@example.com", "https://connect.signl4.com/webhook/s3cret", True),
+    ]:
+        values = {"alertEmailAddress": email, "alertSignl4WebhookUrl": url}
+        assert evaluate(template, given, values) is expected, (email, url)
+        for enabled in (True, False):
+            values["alertsEnabled"] = enabled
+            assert evaluate(template, condition, values) is (enabled and expected)
+    assert group["location"] == "Global"
+    props = group["properties"]
+    assert props["enabled"] is True
+    assert 1 <= len(props["groupShortName"]) <= 12  # Azure's limit (it is the SMS sender name)
+
+    values = {"alertEmailAddress": "ops@example.com", "alertSignl4WebhookUrl": ""}
+    (email,) = evaluate(template, props["emailReceivers"], values)
+    assert email["emailAddress"] == "alertEmailAddress" and email["useCommonAlertSchema"] is True
+    assert evaluate(template, props["webhookReceivers"], values) == []
+    assert evaluate(template, props["emailReceivers"], {"alertEmailAddress": ""}) == []
+
+
+def test_the_signl4_alert_webhook_takes_https_only(template):
+    _, group = only_resource(template, ACTION_GROUP_TYPE)
+    receivers = group["properties"]["webhookReceivers"]
+    good = "https://connect.signl4.com/webhook/s3cret"
+    (receiver,) = evaluate(template, receivers, {"alertSignl4WebhookUrl": good})
+    assert receiver["useCommonAlertSchema"] is True
+    assert evaluate(template, receiver["serviceUri"], {"alertSignl4WebhookUrl": good}) == good
+    for bad in ("http://connect.signl4.com/webhook/s3cret", "connect.signl4.com/webhook/s3cret"):
+        with pytest.raises(DeploymentFails, match=r"^alertSignl4WebhookUrl must "):
+            evaluate(template, receiver["serviceUri"], {"alertSignl4WebhookUrl": bad})
+
+
+def test_the_signl4_alert_webhook_url_goes_to_the_action_group_only(template):
+    """The one secure parameter outside Key Vault: only in the action group's webhook receiver
+    (never a variable, an app setting, an output or another resource)."""
+    group_name, group = only_resource(template, ACTION_GROUP_TYPE)
+    param = "alertSignl4WebhookUrl"
+    pattern = rf"\b{param}\b"
+    for name, resource in template["resources"].items():
+        text = json.dumps(body(resource))
+        if name != group_name:
+            assert not re.search(pattern, text), f"{name} uses {param}"
+    outside = {k: v for k, v in group["properties"].items() if k != "webhookReceivers"}
+    assert not re.search(pattern, json.dumps(outside))
+    for name, variable in template["variables"].items():
+        # tested for emptiness (alertReceiversGiven), never carried
+        text = json.dumps(variable["value"]).replace(json.dumps({"item_to_test": param}), "")
+        assert not re.search(pattern, text), name
+    assert not re.search(pattern, json.dumps(template["outputs"]))
+
+
+def test_alert_rules_watch_application_insights_and_notify_the_action_group(template):
+    insights_name, _ = only_resource(template, "Microsoft.Insights/components")
+    group_name, _ = only_resource(template, ACTION_GROUP_TYPE)
+    rules = resources_of_type(template, ALERT_RULE_TYPE)
+    assert set(rules) == {"poisonAlert", "serverErrorAlert", "backlogAlert"}
+    for name, rule in rules.items():
+        assert rule["config"]["condition"] == "alertsEnabled", name
+        assert body(rule)["kind"] == "LogAlert"
+        props = body(rule)["properties"]
+        assert props["enabled"] is True
+        assert props["severity"] in (1, 2), name
+        assert [property_path(scope) for scope in props["scopes"]] == [[insights_name, "id"]]
+        assert props["evaluationFrequency"] == "alertEvaluationFrequency"
+        assert props["windowSize"] == "alertEvaluationFrequency"
+        (criterion,) = props["criteria"]["allOf"]
+        # Every query returns one row per problem: any row fires.
+        assert (criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == (
+            "Count",
+            "GreaterThan",
+            0,
+        ), name
+        actions = props["actions"]["actionGroups"]["operator"]
+        assert actions["type"] == "conditional"
+        assert actions["operands"]["condition"] == "alertReceiversGiven"
+        assert [property_path(a) for a in actions["operands"]["true_value"]] == [[group_name, "id"]]
+        assert actions["operands"]["false_value"] == []
+    # A poison line is news each time; the rate and the backlog are states that clear.
+    assert body(rules["poisonAlert"])["properties"]["autoMitigate"] is False
+    assert body(rules["serverErrorAlert"])["properties"]["autoMitigate"] is True
+    assert body(rules["backlogAlert"])["properties"]["autoMitigate"] is True
+
+
+def test_alert_queries_match_the_lines_the_relay_logs(template):
+    """Each prefix a query filters on is the start of a log format string in shared/, so a
+    renamed log line breaks this test instead of silencing the alert."""
+    code = "\n".join(path.read_text() for path in SHARED_SOURCES)
+    prefixes = set()
+    for rule in ("poisonAlert", "serverErrorAlert", "backlogAlert"):
+        query, _ = alert_query(template, rule)
+        prefixes |= set(re.findall(r'startswith "([^"]+)"', query))
+    assert prefixes == {"poison externalId=", "outbox externalId=", "relay externalId="}
+    for prefix in prefixes:
+        assert f'"{prefix}%s ' in code, f"no log line starts with {prefix!r}"
+    poison, _ = alert_query(template, "poisonAlert")
+    assert poison.split()[0] == "traces"
+    # The queued marker the backlog query looks for is what the relay appends to its decision.
+    backlog, _ = alert_query(template, "backlogAlert")
+    assert 'contains "(queued)"' in backlog
+    assert '" (queued)"' in code
+
+
+def test_server_error_alert_fires_on_the_5xx_share_of_enough_http_requests(template):
+    query, args = alert_query(template, "serverErrorAlert")
+    assert args == ["alertServerErrorMinRequests", "alertServerErrorPercent"]
+    assert "requests" in query.split()[0] and "isnotempty(url)" in query
+    assert "countif(toint(resultCode) >= 500)" in query
+    (where,) = re.findall(r"^\| where (total .*)$", query, flags=re.M)
+    # The KQL predicate is integer arithmetic with `and`: read as Python with the defaults.
+    predicate = where.format(5, 10)
+
+    def fires(total: int, failed: int) -> bool:
+        return bool(eval(predicate, {"__builtins__": {}}, {"total": total, "failed": failed}))
+
+    assert fires(10, 1)  # 10 %
+    assert not fires(11, 1)  # 9 %
+    assert fires(5, 5)
+    assert not fires(4, 4), "too few requests to count"
+    assert not fires(100, 0)
+
+
+def test_backlog_alert_looks_past_its_window_for_events_queued_and_never_handled(template):
+    query, args = alert_query(template, "backlogAlert")
+    assert args == ["alertBacklogMinutes"]
+    assert "let overdue = {0}m;" in query
+    assert "where timestamp < ago(overdue)" in query
+    assert "join kind=leftouter handled on externalId" in query
+    assert "where isnull(handledAt) or handledAt < queuedAt" in query
+    props = body(template["resources"]["backlogAlert"])["properties"]
+    # The query range (one day) must reach back past the longest overdue time allowed.
+    assert props["overrideQueryTimeRange"] == "P1D"
+    longest = decorator_argument(template["parameters"]["alertBacklogMinutes"], "max_value")
+    assert longest * 60 < 24 * 3600
+    # Poison and 5xx rules look at their window only.
+    for rule in ("poisonAlert", "serverErrorAlert"):
+        assert "overrideQueryTimeRange" not in body(template["resources"][rule])["properties"]
 
 
 # --------------------------------------------------------------------------------------------
