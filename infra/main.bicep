@@ -4,8 +4,10 @@
 //   azd up                      (azure.yaml at the repo root; parameters from infra/main.parameters.json)
 //
 // Every resource is declared here directly (no registry or local modules) so the offline
-// checks (.ci/checkov.sh, tests/test_infra.py) see all of it. Keep to syntax pycep parses:
-// no nullable types, user-defined functions/types, imports, union(), `?.` or `??`.
+// checks (.ci/checkov.sh, tests/test_infra.py, and tests/test_infra_types.py against the
+// Bicep compiler's type data) see all of it. Keep to syntax pycep parses: no nullable types,
+// user-defined functions/types, imports, union(), `?.` or `??`; and write `!(a && b)`, not
+// `!a || !b` (pycep reads that as `!(a || !b)`).
 
 targetScope = 'resourceGroup'
 
