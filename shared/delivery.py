@@ -115,6 +115,11 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
         )
         if decision.action == "skip" or decision.status is None:
             trace.decision = "skip"
+            if state.pending_count and delivery.outbox is not None:
+                # A redelivered event skipped because its own claim is in the mailbox: that
+                # claim's nudge may have died with its invocation (property tests found a
+                # mailbox left behind this way). A spare nudge finds nothing to do.
+                _nudge(delivery.outbox, external_id, state.status, state.seq, {}, "nudged again")
             return Outcome("skipped", external_id, reason=decision.reason)
         status = decision.status
         trace.decision = status.value

@@ -20,7 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from devhost.queues import MemoryQueues, Queues, QueueRunner, StorageQueues
+from devhost.queues import MemoryQueues, QueueRunner, Queues, StorageQueues
 from shared.settings import RelaySettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
