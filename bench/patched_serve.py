@@ -5,7 +5,7 @@
 Patches (each one the smallest change the named idea would make):
 - quiet: the relay process logs at WARNING instead of INFO (no per-request log lines), to show
   what per-request logging costs.
-- phases: times the ledger's table calls (Ledger.get/claim/confirm) and the SIGNL4 send inside
+- phases: times the ledger's store calls (Ledger.read/apply) and the SIGNL4 send inside
   the relay and prints `PHASE <name> <ms>` per call to its log (bench/results/relay.log), which
   run.py summarises. A diagnostic: it adds a few microseconds per call.
 
@@ -47,12 +47,12 @@ def _timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def patch_phases() -> None:
-    from shared import relay
+    from shared import delivery, relay
     from shared.ledger import Ledger
 
-    for method in ("get", "claim", "confirm"):
+    for method in ("read", "apply"):
         setattr(Ledger, method, _timed(f"ledger.{method}", getattr(Ledger, method)))
-    relay.send_event = _timed("signl4.send", relay.send_event)  # type: ignore[assignment]
+    delivery.send_event = _timed("signl4.send", delivery.send_event)  # type: ignore[assignment]
     relay.relay_event = _timed("relay_event", relay.relay_event)  # type: ignore[assignment]
 
 

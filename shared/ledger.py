@@ -1,26 +1,23 @@
-"""The delivery ledger: per ticket, what the relay claimed, what SIGNL4 got, and what waits.
+"""The delivery ledger (service): conversations stored in a PartitionStore, read, changed by a
+pure transition (shared/conversation.py) and written back conditionally.
 
-One Azure Table partition per external id:
+One partition per external id, in the row schema the relay has always used (table
+`relayledger`), so existing rows still read:
 - row `alert`: the state. `Status`/`Seq` is the last status claimed for sending and its
   per-ticket sequence number; `DeliveredSeq`/`EventId` the last one SIGNL4 accepted;
-  `PendingCount` how many events wait in the ticket's mailbox; `SendingSeq` is set by the queue
-  function just before it sends (found again after a crash, it means "presumably delivered");
-  `FailedReason` why the last event was given up.
-- rows `pending-<seq>`: the ticket's mailbox, events SIGNL4 could not take yet, with their
-  exact payloads. They are sent strictly in sequence order by the outbox function, and while
-  any wait, newer events for the ticket join the mailbox instead of overtaking it. Without
-  that, a queued "resolved" sent after a newer "new" would close the reopened ticket's alert.
+  `PendingCount` how many events wait in the ticket's mailbox; `InflightSeq`/`InflightUtc` an
+  inline send in progress; `SendingSeq`/`SendingUtc` set by the queue function just before it
+  sends (found again after a crash, it means "presumably delivered"); `FailedReason` why the
+  last event was given up.
+- rows `pending-<seq:010d>`: the ticket's mailbox, events SIGNL4 could not take yet, with their
+  exact payloads (`Seq`, `Status`, `Payload`, `Reason`, `QueuedUtc`).
 
-Every write that decides something is conditional (ETag, or an entity-group transaction within
-the partition), so two workers cannot both claim one transition or both send one event.
+Every write is conditional (create-if-absent, replace-if-ETag, an entity-group transaction for
+the state row and one mailbox row), so two workers cannot both claim one transition or both send
+one event. Sizes stay inside Azure Table's limits by construction: a mailbox row keeps one
+payload fitted to signl4.PAYLOAD_MAX_BYTES (below a string property's 32,768 UTF-16 units),
+reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTION_MAX_ROWS rows.
 
-Sizes stay inside Azure Table's limits by construction: a mailbox row keeps one payload, fitted
-to signl4.PAYLOAD_MAX_BYTES (below a string property's 32,768 UTF-16 units), and reasons are cut
-at REASON_MAX_CHARS, so no entity comes near 1 MiB; and every transaction writes at most
-TRANSACTION_MAX_ROWS rows (the state row and one mailbox row), far inside an entity-group
-transaction's 100 entities and 4 MiB. Several waiting payloads are several rows, never one.
-
-azure-data-tables (and azure-identity in Azure) are imported on first use, not at cold start.
 If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
 better than a lost one.
 """
@@ -29,69 +26,60 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from shared import conversation as core
+from shared.conversation import Arrival, Conversation, Pending, Step
 from shared.halo import AlertStatus
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
 from shared.signl4 import fit_payload
+from shared.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
+from shared.table_store import (  # noqa: F401  (re-exported: the limits the schema is sized for)
+    TABLE_ENTITY_MAX_BYTES,
+    TABLE_NAME,
+    TABLE_STRING_MAX_UTF16_UNITS,
+    TABLE_TRANSACTION_MAX_BYTES,
+    TABLE_TRANSACTION_MAX_ENTITIES,
+    TRANSACTION_MAX_ROWS,
+    TableStore,
+    open_table_store,
+    quiet_azure_sdk,
+)
 
-TABLE_NAME = "relayledger"
 STATE_ROW = "alert"
 PENDING_PREFIX = "pending-"
-# Azure Table limits (Table service data model): a string property holds at most 64 KiB of
-# UTF-16, i.e. 32,768 code units; an entity at most 1 MiB; an entity-group transaction at most
-# 100 entities and 4 MiB.
-TABLE_STRING_MAX_UTF16_UNITS = 32 * 1024
-TABLE_ENTITY_MAX_BYTES = 1024 * 1024
-TABLE_TRANSACTION_MAX_ENTITIES = 100
-TABLE_TRANSACTION_MAX_BYTES = 4 * 1024 * 1024
-# What this module ever writes in one transaction: the state row and one mailbox row.
-TRANSACTION_MAX_ROWS = 2
 REASON_MAX_CHARS = 500
 
 logger = logging.getLogger(__name__)
 
-
-class LedgerUnavailable(Exception):
-    """The table could not be read or written (network, auth, Azurite not running)."""
-
-
-class LedgerConflict(Exception):
-    """Another delivery changed this ticket between our read and our write."""
+# The ledger's errors are the store's.
+LedgerUnavailable = Unavailable
+LedgerConflict = Conflict
+PendingEvent = Pending
 
 
-class LedgerEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
+@dataclass(frozen=True)
+class LedgerEntry(Conversation):
+    """A conversation as the ledger hands it out, with wall-clock helpers for callers."""
 
-    external_id: str
-    status: AlertStatus
-    seq: int
-    delivered_seq: int = 0
-    sending_seq: int = 0
-    sending_since: datetime | None = None
-    # An HTTP claim being sent inline right now: later events must not overtake it.
-    inflight_seq: int = 0
-    inflight_since: datetime | None = None
-    pending_count: int = 0
-    event_id: str | None = None
-    failed_reason: str | None = None
-    etag: str | None = None
+    @property
+    def external_id(self) -> str:
+        return self.key
+
+    @property
+    def etag(self) -> str | None:
+        return self.version
 
     def inflight(self, limit_seconds: float) -> bool:
-        return _recent(self.inflight_seq, self.inflight_since, limit_seconds)
+        return self.inflight_at(_now(), limit_seconds)
 
     def sending(self, limit_seconds: float) -> bool:
-        return _recent(self.sending_seq, self.sending_since, limit_seconds)
-
-    def already_has(self, status: AlertStatus) -> bool:
-        """Sending `status` again would be a repeat: claimed (delivered or waiting), not failed."""
-        return self.status is status and not self.failed_reason
+        return self.sending_at(_now(), limit_seconds)
 
 
 def short_reason(text: str) -> str:
@@ -105,221 +93,229 @@ def utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _recent(seq: int, since: datetime | None, limit_seconds: float) -> bool:
-    if not seq or since is None:
-        return False
-    return (datetime.now(timezone.utc) - since).total_seconds() < limit_seconds
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-class PendingEvent(BaseModel):
-    """An event in a ticket's mailbox."""
+def _value(status: Hashable) -> str:
+    return str(getattr(status, "value", status))
 
-    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
 
-    seq: int
-    status: AlertStatus
-    payload: dict[str, Any]
-    reason: str = ""
-    etag: str | None = None
+# --- the row schema <-> the core's state ---
+
+
+def pending_key(seq: int) -> str:
+    return f"{PENDING_PREFIX}{seq:010d}"
+
+
+def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable]) -> Conversation:
+    """The conversation stored in `rows` (a partition, or just its state row)."""
+    row = rows.get(STATE_ROW)
+    if row is None:
+        return core.absent(key)
+    entity = row.entity
+    mailbox = tuple(
+        Pending(
+            seq=int(r.entity["Seq"]),
+            status=status_type(r.entity["Status"]),
+            payload=json.loads(r.entity["Payload"]),
+            reason=r.entity.get("Reason") or "",
+            version=r.etag,
+        )
+        for name, r in sorted(rows.items())
+        if name.startswith(PENDING_PREFIX)
+    )
+    return Conversation(
+        key=key,
+        status=status_type(entity["Status"]),
+        seq=int(entity.get("Seq") or 0),
+        delivered_seq=int(entity.get("DeliveredSeq") or 0),
+        sending_seq=int(entity.get("SendingSeq") or 0),
+        sending_since=entity.get("SendingUtc") if entity.get("SendingSeq") else None,
+        inflight_seq=int(entity.get("InflightSeq") or 0),
+        inflight_since=entity.get("InflightUtc") if entity.get("InflightSeq") else None,
+        pending_count=int(entity.get("PendingCount") or 0),
+        event_id=entity.get("EventId") or None,
+        failed_reason=entity.get("FailedReason") or None,
+        exists=True,
+        version=row.etag,
+        mailbox=mailbox,
+    )
+
+
+def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "Status": _value(state.status),
+        "Seq": state.seq,
+        "DeliveredSeq": state.delivered_seq,
+        "SendingSeq": state.sending_seq,
+        "PendingCount": state.pending_count,
+        "EventId": state.event_id or "",
+        "InflightSeq": state.inflight_seq,
+        "FailedReason": short_reason(state.failed_reason or ""),
+        "UpdatedUtc": now,
+    }
+    if state.sending_seq and state.sending_since:
+        entity["SendingUtc"] = state.sending_since
+    if state.inflight_seq and state.inflight_since:
+        entity["InflightUtc"] = state.inflight_since
+    return entity
+
+
+def _pending_entity(pending: Pending, now: datetime) -> dict[str, Any]:
+    # Fitted again here, whatever built it: this one property is what could outgrow the table.
+    return {
+        "Seq": pending.seq,
+        "Status": _value(pending.status),
+        "Payload": json.dumps(fit_payload(pending.payload), ensure_ascii=False),
+        "Reason": short_reason(pending.reason),
+        "QueuedUtc": now,
+    }
+
+
+def operations(old: Conversation, step: Step, now: datetime) -> list[Op]:
+    """The conditional writes that turn `old` (as read) into `step.state`."""
+    new = step.state
+    ops: list[Op] = []
+    if new.exists and not old.exists:
+        ops.append(Op("create", STATE_ROW, _state_entity(new, now)))
+    elif new.exists:
+        ops.append(Op("replace", STATE_ROW, _state_entity(new, now), old.version))
+    elif old.exists:
+        ops.append(Op("delete", STATE_ROW, etag=old.version))
+    if step.add is not None:
+        ops.append(Op("create", pending_key(step.add.seq), _pending_entity(step.add, now)))
+    if step.remove:
+        version = next((p.version for p in old.mailbox if p.seq == step.remove), None)
+        ops.append(Op("delete", pending_key(step.remove), etag=version))
+    return ops
+
+
+# --- the ledger: read, transition, conditional write ---
 
 
 class Ledger:
-    """The table behind the ledger. Thread-safe: azure-data-tables clients may be shared."""
+    """Conversations in a PartitionStore. `clock` gives "now" (the tests' is fake)."""
 
-    def __init__(self, table_client: Any, create_table: bool = False) -> None:
-        self._table = table_client
-        # Locally (Azurite) nobody deployed the table; in Azure the Bicep template did.
-        self._table_missing = create_table
+    def __init__(
+        self,
+        store: PartitionStore,
+        *,
+        clock: Callable[[], datetime] = _now,
+        status_type: Callable[[str], Hashable] = AlertStatus,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self._status_type = status_type
 
-    # -- reads --
+    def read(self, key: str, *, mailbox: bool = False) -> Conversation:
+        rows = self.store.read(key, None if mailbox else STATE_ROW)
+        return load(key, rows, self._status_type)
+
+    def apply(self, old: Conversation, step: Step) -> Conversation:
+        """Write `step` conditionally on `old` still being current; the new state (new ETag).
+        Raises Conflict when someone else wrote first, Unavailable when the store is down."""
+        if not step.changed:
+            return old
+        etags = self.store.commit(old.key, operations(old, step, self.clock()))
+        return replace(step.state, version=etags.get(STATE_ROW))
+
+    def retry(
+        self, key: str, transition: Callable[[Conversation], Step], *, mailbox: bool = False
+    ) -> tuple[Conversation, Step]:
+        """Read, transition and write until the write wins (a conflict means someone changed
+        the conversation meanwhile: read again and decide again)."""
+        for _ in range(100):
+            state = self.read(key, mailbox=mailbox)
+            step = transition(state)
+            try:
+                return self.apply(state, step), step
+            except Conflict:
+                continue
+        raise Conflict(f"{key} changed 100 times in a row")
+
+    # -- the calls of the row-level API (tests, bench) --
 
     def get(self, external_id: str) -> LedgerEntry | None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-        self._ensure_table()
-        try:
-            entity = self._table.get_entity(partition_key=external_id, row_key=STATE_ROW)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as error:
-            raise LedgerUnavailable(_describe(error)) from None
-        return _entry(entity)
+        state = self.read(external_id)
+        return _entry(state) if state.exists else None
 
     def pending(self, external_id: str) -> list[PendingEvent]:
         """The ticket's mailbox, oldest first (row keys sort by zero-padded sequence)."""
-        from azure.core.exceptions import AzureError
-
-        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-        params = {"pk": external_id, "lo": PENDING_PREFIX, "hi": PENDING_PREFIX[:-1] + "."}
-        try:
-            rows = list(self._table.query_entities(query, parameters=params))
-        except AzureError as error:
-            raise LedgerUnavailable(_describe(error)) from None
-        return [
-            PendingEvent(
-                seq=int(row["Seq"]),
-                status=AlertStatus(row["Status"]),
-                payload=json.loads(row["Payload"]),
-                reason=row.get("Reason") or "",
-                etag=(getattr(row, "metadata", None) or {}).get("etag"),
-            )
-            for row in sorted(rows, key=lambda row: row["RowKey"])
-        ]
-
-    def _ensure_table(self) -> None:
-        if not self._table_missing:
-            return
-        from azure.core.exceptions import AzureError
-
-        try:
-            self._table.create_table()
-        except AzureError as error:
-            if getattr(error, "status_code", None) != 409:  # 409: it exists already
-                raise LedgerUnavailable(_describe(error)) from None
-        self._table_missing = False
-
-    # -- the HTTP path --
+        return list(self.read(external_id, mailbox=True).mailbox)
 
     def claim(
         self,
         external_id: str,
         status: AlertStatus,
-        previous: LedgerEntry | None,
+        previous: Conversation | None,
         *,
         mailbox: dict[str, Any] | None = None,
         reason: str = "",
     ) -> LedgerEntry:
-        """Record that `status` is about to be sent; conditional on `previous` being current.
-
-        With `mailbox` (the payload), the event joins the ticket's mailbox in the same
-        transaction instead of being sent inline.
-        """
-        seq = (previous.seq if previous else 0) + 1
-        state = {
-            "PartitionKey": external_id,
-            "RowKey": STATE_ROW,
-            "Status": status.value,
-            "Seq": seq,
-            "DeliveredSeq": previous.delivered_seq if previous else 0,
-            "SendingSeq": previous.sending_seq if previous else 0,
-            "PendingCount": (previous.pending_count if previous else 0) + (1 if mailbox else 0),
-            "EventId": previous.event_id if previous and previous.event_id else "",
-            "FailedReason": "",
-            "UpdatedUtc": _now(),
-        }
-        if mailbox is None:
-            state.update(InflightSeq=seq, InflightUtc=_now())
-        elif previous is not None and previous.inflight_seq:
-            state.update(InflightSeq=previous.inflight_seq, InflightUtc=previous.inflight_since)
-        if previous is not None and previous.sending_seq and previous.sending_since:
-            state["SendingUtc"] = previous.sending_since
-        operations: list[tuple[Any, ...]] = [_write_state(state, previous)]
-        if mailbox is not None:
-            operations.append(("create", _pending_row(external_id, seq, status, mailbox, reason)))
-        etag = self._transact(external_id, operations)
-        return _entry({**state, "etag": etag})
+        """Record that `status` is about to be sent; conditional on `previous` being current
+        (None: the ticket has no state yet). With `mailbox` (the payload), the event joins the
+        ticket's mailbox in the same transaction instead of being sent inline."""
+        state = previous or core.absent(external_id)
+        arrival = Arrival(status, mailbox or {}, can_queue=mailbox is not None)
+        step = core.claim(
+            state, arrival, (reason or "queued") if mailbox is not None else "", self.clock()
+        )
+        return _entry(self.apply(state, step))
 
     def add_to_mailbox(
         self,
-        entry: LedgerEntry,
+        entry: Conversation,
         seq: int,
         status: AlertStatus,
         payload: dict[str, Any],
         reason: str,
     ) -> LedgerEntry:
-        """SIGNL4 could not take claim `seq` inline: park it in the mailbox. `entry` is the
-        current state (the claim itself, or a fresher read after a conflict); the mailbox is
-        ordered by `seq`, so an older claim parked late still goes first."""
-        changes: dict[str, Any] = {"PendingCount": entry.pending_count + 1}
-        if entry.inflight_seq == seq:
-            changes["InflightSeq"] = 0
-        state = _state_of(entry, **changes)
-        row = _pending_row(entry.external_id, seq, status, payload, reason)
-        etag = self._transact(entry.external_id, [_write_state(state, entry), ("create", row)])
-        return _entry({**state, "etag": etag})
-
-    def confirm(self, claimed: LedgerEntry, event_id: str | None) -> None:
-        """SIGNL4 accepted the claim inline. Best effort: a failure here only risks a duplicate."""
-        self._merge_or_warn(
-            claimed.external_id,
-            DeliveredSeq=claimed.seq,
-            EventId=event_id or "",
-            FailedReason="",
-            InflightSeq=0,
-        )
-
-    def release(self, claimed: LedgerEntry, previous: LedgerEntry | None) -> None:
-        """Undo a claim SIGNL4 refused for good, so a corrected retry is not a 'duplicate'."""
-        from azure.core.exceptions import AzureError
-
-        try:
-            if previous is None:
-                self._transact(
-                    claimed.external_id,
-                    [("delete", _key(claimed.external_id), _if_match(claimed.etag))],
-                )
-            else:
-                self._merge(
-                    claimed.external_id,
-                    Status=previous.status.value,
-                    FailedReason="",
-                    InflightSeq=0,
-                )
-        except (AzureError, LedgerConflict, LedgerUnavailable) as error:
-            logger.warning(
-                "ledger: could not release %s: %s",
-                log_safe(claimed.external_id),
-                # An SDK error's text can carry request URLs: its kind and status only.
-                _describe(error) if isinstance(error, AzureError) else log_safe(error),
+        """Park claim `seq` in the mailbox; `entry` is the current state."""
+        step = core.park(entry, Pending(seq, status, payload, reason), self.clock(), 0.0)
+        if not step.changed:  # superseded: the caller decides; park it anyway for this API
+            step = Step(
+                replace(entry, pending_count=entry.pending_count + 1),
+                add=Pending(seq, status, payload, reason),
             )
+        return _entry(self.apply(entry, step))
 
-    # -- the outbox function --
+    def confirm(self, claimed: Conversation, event_id: str | None) -> None:
+        """SIGNL4 accepted the claim inline. Best effort: a failure here only risks a duplicate."""
+        self._best_effort(claimed, lambda s: core.accepted(s, claimed.seq, event_id), "update")
 
-    def begin_send(self, entry: LedgerEntry, event: PendingEvent) -> LedgerEntry:
+    def release(self, claimed: Conversation, previous: Conversation | None) -> None:
+        """Undo a claim SIGNL4 refused for good, so a corrected retry is not a 'duplicate'."""
+        before = previous or core.absent(claimed.key)
+        self._best_effort(claimed, lambda s: core.refused(s, claimed.seq, before), "release")
+
+    def begin_send(self, entry: Conversation, event: Pending) -> LedgerEntry:
         """Mark `event` as being sent. Conditional: only one worker may send it."""
-        state = _state_of(entry, SendingSeq=event.seq, SendingUtc=_now())
-        etag = self._transact(entry.external_id, [_write_state(state, entry)])
-        return _entry({**state, "etag": etag})
+        step = Step(replace(entry, sending_seq=event.seq, sending_since=self.clock()))
+        return _entry(self.apply(entry, step))
 
     def settle(
         self,
-        entry: LedgerEntry,
-        event: PendingEvent,
+        entry: Conversation,
+        event: Pending,
         *,
         event_id: str | None = None,
         failed_reason: str | None = None,
     ) -> LedgerEntry:
         """Take `event` out of the mailbox: delivered (event id) or given up (reason)."""
-        fields: dict[str, Any] = {
-            "SendingSeq": 0,
-            "PendingCount": max(0, entry.pending_count - 1),
-        }
-        if failed_reason is None:
-            fields.update(DeliveredSeq=event.seq, EventId=event_id or "")
-        else:
-            fields.update(FailedReason=short_reason(failed_reason))
-        state = _state_of(entry, **fields)
-        etag = self._transact(
-            entry.external_id,
-            [_write_state(state, entry), ("delete", _pending_key(entry.external_id, event.seq))],
-        )
-        return _entry({**state, "etag": etag})
+        state = entry if entry.mailbox else replace(entry, mailbox=(event,))
+        step = core.settle(state, event.seq, event_id=event_id, failed_reason=failed_reason)
+        return _entry(self.apply(state, step))
 
     def clear_sending(self, external_id: str, seq: int) -> None:
-        """The send of `seq` did not happen (or failed): remove its mark, or a retry would take
-        it for a crash after sending and settle the event unsent. Only our own mark: another
-        worker's must stay. Tried harder than other writes."""
+        """The send of `seq` did not happen (or failed): remove its mark. Only our own mark:
+        another worker's must stay. Tried harder than other writes."""
         last: Exception | None = None
         for attempt in range(4):
             try:
-                entry = self.get(external_id)
-                if entry is None or entry.sending_seq != seq:
-                    return
-                self._transact(external_id, [_write_state(_state_of(entry, SendingSeq=0), entry)])
+                self.retry(external_id, lambda s: core.clear_sending(s, seq))
                 return
-            except LedgerConflict:
-                continue  # changed meanwhile: read again
-            except LedgerUnavailable as error:
+            except Unavailable as error:
                 last = error
                 time.sleep(0.2 * (attempt + 1))
         logger.warning(
@@ -333,209 +329,85 @@ class Ledger:
         leave it, so a re-send from Halo is sent once, not behind stale copies."""
         abandoned: list[PendingEvent] = []
         for _ in range(100):
-            entry = self.get(external_id)
-            events = self.pending(external_id) if entry else []
-            if entry is None or not events:
+            _, step = self.retry(
+                external_id,
+                lambda s: (
+                    core.settle(s, s.mailbox[0].seq, failed_reason=reason)
+                    if s.exists and s.mailbox
+                    else Step(s, changed=False)
+                ),
+                mailbox=True,
+            )
+            if not isinstance(step.effect, core.Settled):
                 break
-            try:
-                self.settle(entry, events[0], failed_reason=reason)
-                abandoned.append(events[0])
-            except LedgerConflict:
-                continue
+            abandoned.append(step.effect.pending)
         return abandoned
 
     def mark_failed(self, external_id: str, reason: str) -> None:
         """Recorded by the poison function: a later delivery of the same status is not a duplicate."""
-        self._merge_or_warn(external_id, FailedReason=short_reason(reason))
-
-    # -- plumbing --
-
-    def _transact(self, external_id: str, operations: list[tuple[Any, ...]]) -> str | None:
-        """Run the operations atomically; returns the state row's new ETag."""
-        from azure.core.exceptions import AzureError, HttpResponseError
-
-        if len(operations) > TRANSACTION_MAX_ROWS:
-            raise ValueError(
-                f"{len(operations)} rows in one transaction; sized for {TRANSACTION_MAX_ROWS}"
-            )
-        self._ensure_table()
         try:
-            if len(operations) == 1:
-                # One row is atomic on its own, and a plain call costs a fraction of a batch
-                # (bench: ~1.8 ms against ~8 ms per claim on Azurite).
-                results = [self._single(*operations[0])]
-            else:
-                results = self._table.submit_transaction(operations)
-        except HttpResponseError as error:
-            # 409 exists, 412 ETag mismatch, 404 gone: someone else wrote first.
-            if error.status_code in (404, 409, 412):
-                raise LedgerConflict(external_id) from None
-            raise LedgerUnavailable(_describe(error)) from None
-        except AzureError as error:
-            raise LedgerUnavailable(_describe(error)) from None
-        first = results[0] if results else {}
-        return first.get("etag") if isinstance(first, dict) else None
-
-    def _single(self, kind: str, entity: dict[str, Any], options: Any = None) -> Any:
-        options = options or {}
-        if kind == "create":
-            return self._table.create_entity(entity=entity)
-        if kind == "update":
-            return self._table.update_entity(entity=entity, **options)
-        if kind == "delete":
-            self._table.delete_entity(
-                partition_key=entity["PartitionKey"], row_key=entity["RowKey"], **options
-            )
-            return {}
-        raise ValueError(f"unknown table operation {kind!r}")
-
-    def _merge_or_warn(self, external_id: str, **fields: Any) -> None:
-        from azure.core.exceptions import AzureError
-
-        try:
-            self._merge(external_id, **fields)
-        except AzureError as error:
+            self.retry(external_id, lambda s: core.mark_failed(s, short_reason(reason)))
+        except (Unavailable, Conflict) as error:
             logger.warning(
-                "ledger: could not update %s: %s", log_safe(external_id), _describe(error)
+                "ledger: could not update %s: %s", log_safe(external_id), log_safe(error)
             )
 
-    def _merge(self, external_id: str, **fields: Any) -> None:
-        from azure.data.tables import UpdateMode
+    def _best_effort(
+        self, known: Conversation, transition: Callable[[Conversation], Step], what: str
+    ) -> None:
+        state = known
+        for _ in range(8):
+            try:
+                self.apply(state, transition(state))
+                return
+            except Conflict:
+                try:
+                    state = self.read(known.key)
+                except Unavailable as error:
+                    self._warn(known.key, what, error)
+                    return
+            except Unavailable as error:
+                self._warn(known.key, what, error)
+                return
+        self._warn(known.key, what, Conflict("changed concurrently"))
 
-        self._ensure_table()
-        self._table.upsert_entity(
-            entity={**_key(external_id), "UpdatedUtc": _now(), **fields}, mode=UpdateMode.MERGE
-        )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _key(external_id: str) -> dict[str, str]:
-    return {"PartitionKey": external_id, "RowKey": STATE_ROW}
-
-
-def _pending_key(external_id: str, seq: int) -> dict[str, str]:
-    return {"PartitionKey": external_id, "RowKey": f"{PENDING_PREFIX}{seq:010d}"}
-
-
-def _pending_row(
-    external_id: str, seq: int, status: AlertStatus, payload: dict[str, Any], reason: str
-) -> dict[str, Any]:
-    # Fitted again here, whatever built it: this one property is what could outgrow the table.
-    return {
-        **_pending_key(external_id, seq),
-        "Seq": seq,
-        "Status": status.value,
-        "Payload": json.dumps(fit_payload(payload), ensure_ascii=False),
-        "Reason": short_reason(reason),
-        "QueuedUtc": _now(),
-    }
+    @staticmethod
+    def _warn(key: str, what: str, error: Exception) -> None:
+        logger.warning("ledger: could not %s %s: %s", what, log_safe(key), log_safe(error))
 
 
-def _if_match(etag: str | None) -> dict[str, Any]:
-    from azure.core import MatchConditions
-
-    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+def _entry(state: Conversation) -> LedgerEntry:
+    return LedgerEntry(**{f.name: getattr(state, f.name) for f in fields(Conversation)})
 
 
-def _write_state(state: dict[str, Any], previous: LedgerEntry | None) -> tuple[Any, ...]:
-    """Create the state row, or replace it only if nobody changed it since we read it."""
-    from azure.data.tables import UpdateMode
-
-    if previous is None:
-        return ("create", state)
-    return ("update", state, {"mode": UpdateMode.REPLACE, **_if_match(previous.etag)})
-
-
-def _state_of(entry: LedgerEntry, **changes: Any) -> dict[str, Any]:
-    state = {
-        **_key(entry.external_id),
-        "Status": entry.status.value,
-        "Seq": entry.seq,
-        "DeliveredSeq": entry.delivered_seq,
-        "SendingSeq": entry.sending_seq,
-        "PendingCount": entry.pending_count,
-        "EventId": entry.event_id or "",
-        "InflightSeq": entry.inflight_seq,
-        **({"SendingUtc": entry.sending_since} if entry.sending_since else {}),
-        **({"InflightUtc": entry.inflight_since} if entry.inflight_since else {}),
-        "FailedReason": entry.failed_reason or "",
-        "UpdatedUtc": _now(),
-    }
-    state.update(changes)
-    return state
-
-
-def _entry(entity: Any) -> LedgerEntry:
-    metadata = getattr(entity, "metadata", None) or {}
-    return LedgerEntry(
-        external_id=entity["PartitionKey"],
-        status=AlertStatus(entity["Status"]),
-        seq=int(entity.get("Seq") or 0),
-        delivered_seq=int(entity.get("DeliveredSeq") or 0),
-        sending_seq=int(entity.get("SendingSeq") or 0),
-        sending_since=entity.get("SendingUtc") if entity.get("SendingSeq") else None,
-        inflight_seq=int(entity.get("InflightSeq") or 0),
-        inflight_since=entity.get("InflightUtc") if entity.get("InflightSeq") else None,
-        pending_count=int(entity.get("PendingCount") or 0),
-        event_id=entity.get("EventId") or None,
-        failed_reason=entity.get("FailedReason") or None,
-        etag=entity.get("etag") or metadata.get("etag"),
-    )
-
-
-def quiet_azure_sdk() -> None:
-    """The SDK logs every storage request at INFO: three per event would flood the log (and
-    Application Insights ingestion). Warnings and errors still come through."""
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
-    logging.getLogger("azure.identity").setLevel(logging.WARNING)
-
-
-def _describe(error: BaseException) -> str:
-    # Azure SDK messages can carry request URLs and account details: keep the kind and status.
-    status = getattr(error, "status_code", None)
-    return f"{type(error).__name__}" + (f" (HTTP {status})" if status else "")
-
-
-# -- opening the table: once per worker, lazily --
-
-_ledgers: dict[tuple[str | None, str | None], Ledger | None] = {}
-_ledgers_lock = threading.Lock()
+# AzureWebJobsStorage=memory: the ledger in this process's memory (tests, local runs): the same
+# conditional semantics as the table, gone when the process stops.
+MEMORY_STORAGE = "memory"
+_memory_store = MemoryStore()
 
 
 def open_ledger(settings: RelaySettings) -> Ledger | None:
     """The ledger for these settings, or None when no storage is configured at all."""
-    key = (
-        settings.storage_connection.get_secret_value() if settings.storage_connection else None,
-        settings.storage_account_name,
-    )
-    if key == (None, None):
-        return None
-    with _ledgers_lock:
-        if key not in _ledgers:
-            _ledgers[key] = _open(settings)
-        return _ledgers[key]
+    connection = settings.storage_connection
+    if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
+        return Ledger(_memory_store)
+    store = open_table_store(settings)
+    return Ledger(store) if store is not None else None
 
 
-def _open(settings: RelaySettings) -> Ledger | None:
-    from azure.data.tables import TableClient
-
-    quiet_azure_sdk()
-    # Short timeouts and one retry: the ledger must never hold up a page for long.
-    transport = {"connection_timeout": 2, "read_timeout": 5, "retry_total": 1}
-    if settings.storage_connection is not None:
-        client = TableClient.from_connection_string(
-            settings.storage_connection.get_secret_value(), table_name=TABLE_NAME, **transport
-        )
-        return Ledger(client, create_table=True)
-    from azure.identity import DefaultAzureCredential
-
-    client = TableClient(
-        endpoint=f"https://{settings.storage_account_name}.table.core.windows.net",
-        table_name=TABLE_NAME,
-        credential=DefaultAzureCredential(),
-        **transport,
-    )
-    return Ledger(client)
+__all__ = [
+    "REASON_MAX_CHARS",
+    "TABLE_ENTITY_MAX_BYTES",
+    "TABLE_NAME",
+    "TABLE_STRING_MAX_UTF16_UNITS",
+    "Ledger",
+    "LedgerConflict",
+    "LedgerEntry",
+    "LedgerUnavailable",
+    "PendingEvent",
+    "TableStore",
+    "open_ledger",
+    "quiet_azure_sdk",
+    "short_reason",
+    "utf16_units",
+]

@@ -18,29 +18,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import __version__
+from shared.delivery import (
+    Delivery,
+    EventTrace,
+    Outcome,
+    deliver_halo_event,
+    deliver_queued,
+    give_up,
+)
 from shared.errors import (
     BatchTooLarge,
     ConfigurationError,
     PayloadTooLarge,
     RelayError,
-    Signl4Unavailable,
     Unauthorized,
     UnsupportedPayload,
 )
-from shared.halo import AlertStatus, HaloEvent, parse_event, parse_json_body
-from shared.ledger import Ledger, LedgerConflict, LedgerEntry, LedgerUnavailable, open_ledger
-from shared.outbox import OutboxMessage, deliver_queued, describe_poison
-from shared.policy import NEW_TICKET_EVENT, decide
+from shared.halo import parse_event, parse_json_body
+from shared.ledger import Ledger, open_ledger
+from shared.outbox import describe_poison
 from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
-from shared.signl4 import build_payload, send_event
-from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
+from shared.signl4_query import parse_signal_params
 
 MAX_BODY_BYTES = 1024 * 1024
 # A batch stops sending inline after this long and queues the rest: host.json's functionTimeout
 # is 120 s, and the event being sent when the time runs out still needs its own retry budget.
 BATCH_INLINE_SECONDS = 60.0
-SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
 BASIC_REALM = 'Basic realm="halopsa-signl4-relay", charset="UTF-8"'
 # The inbound token may come in this header instead of the path (keeps it out of request URLs).
 TOKEN_HEADER = "X-Relay-Token"
@@ -138,21 +142,6 @@ def _check_batch(parsed: Any, settings: RelaySettings) -> None:
         )
 
 
-@dataclass
-class Delivery:
-    """What one request delivers with: settings, ledger, outbox, and what it learned so far."""
-
-    settings: RelaySettings
-    ledger: Ledger | None = None
-    outbox: list[str] | None = None
-    # Once SIGNL4 was unavailable for one element of a batch (or the batch ran out of inline
-    # time), the rest are parked without trying inline, for this reason: a batch must not
-    # spend (elements x retry budget) past functionTimeout.
-    park_reason: str = ""
-    # SIGNL4's query parameters of the request.
-    params: SignalParams = NO_PARAMS
-
-
 def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
     if settings.dry_run:
         return None  # a dry run must not claim anything a live run would then call a duplicate
@@ -166,12 +155,12 @@ def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
 def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
     """One event, start to finish. Errors are answered, not raised, so a batch answers per element."""
     started = time.perf_counter()
-    trace = _EventTrace()
+    trace = EventTrace()
     try:
         event = parse_event(obj, delivery.params)
         trace.external_id = event.ticket.external_id
         trace.halo_event = event.event
-        return _relay_parsed(event, delivery, trace)
+        return _answer(deliver_halo_event(event, delivery, trace))
     except RelayError as error:
         trace.signl4_status = getattr(error, "signl4_status", None)
         trace.decision += f" -> {error.code}"
@@ -192,269 +181,29 @@ def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
         )
 
 
-@dataclass
-class _EventTrace:
-    """What the per-event log line reports."""
-
-    external_id: str | None = None
-    halo_event: str | None = None
-    decision: str = "error"
-    signl4_status: int | None = None
-
-
-def _relay_parsed(event: HaloEvent, delivery: Delivery, trace: _EventTrace) -> RelayResponse:
-    settings, ledger = delivery.settings, delivery.ledger
-    external_id = event.ticket.external_id
-    # Two rounds at most: a lost claim race means another delivery just changed the entry.
-    for _ in range(2):
-        entry, ledger_ok = _read_ledger(ledger, external_id)
-        decision = decide(
-            event, settings, last_sent=entry.status if entry else None, params=delivery.params
-        )
-        if decision.action == "skip" or decision.status is None:
-            trace.decision = "skip"
-            return RelayResponse(
-                200, {"result": "skipped", "externalId": external_id, "reason": decision.reason}
-            )
-        status = decision.status
-        trace.decision = status.value
-        if entry is not None and _is_repeat(entry, status, event):
-            trace.decision += " (duplicate)"
-            if entry.pending_count and delivery.outbox is not None:
-                # Its queue message may never have been written (an invocation that died):
-                # nudge the mailbox again. A spare nudge finds nothing to do.
-                _nudge(delivery.outbox, external_id, status, entry.seq, {}, "nudged again")
-            return RelayResponse(
-                200,
-                {
-                    "result": "duplicate",
-                    "externalId": external_id,
-                    "status": status.value,
-                    "eventId": entry.event_id,
-                },
-            )
-        payload = build_payload(event, decision, settings)
-        if settings.dry_run:
-            trace.decision += " (dry-run)"
-            return RelayResponse(
-                200,
-                {
-                    "result": "dry-run",
-                    "externalId": external_id,
-                    "status": status.value,
-                    "payload": payload,
-                },
-            )
-        if ledger is None or not ledger_ok:
-            return _deliver(external_id, status, payload, delivery, None, None, trace)
-        wait_reason = _must_wait(entry, delivery)
-        try:
-            if wait_reason and delivery.outbox is not None:
-                # Earlier events of this ticket still wait or are in flight: join the mailbox
-                # instead of overtaking them.
-                claimed = ledger.claim(
-                    external_id, status, entry, mailbox=payload, reason=wait_reason
-                )
-                return _queued(
-                    external_id, status, claimed.seq, payload, delivery.outbox, trace, wait_reason
-                )
-            claimed = ledger.claim(external_id, status, entry)
-        except LedgerConflict:
-            continue
-        except LedgerUnavailable as error:
-            logger.warning(
-                "relay: ledger unreachable (%s); sending %s unrecorded",
-                log_safe(error),
-                log_safe(external_id),
-            )
-            return _deliver(external_id, status, payload, delivery, None, None, trace)
-        return _deliver(external_id, status, payload, delivery, entry, claimed, trace)
-    # Two lost races in a row: another delivery for this ticket is busy. Do not make Halo
-    # retry; deliver it as if the ledger were down (a duplicate beats a lost page).
-    logger.warning(
-        "relay: %s changed concurrently twice; sending unrecorded", log_safe(external_id)
-    )
-    return _deliver(external_id, status, payload, delivery, None, None, trace)
-
-
-def _is_repeat(entry: LedgerEntry, status: AlertStatus, event: HaloEvent) -> bool:
-    """Already claimed (delivered or on its way); or Halo re-sending the creation of a ticket
-    the ledger knows, which would otherwise open a second alert after the ticket closed."""
-    if entry.already_has(status):
-        return True
-    return status is AlertStatus.NEW and event.event == NEW_TICKET_EVENT and not entry.failed_reason
-
-
-def _must_wait(entry: LedgerEntry | None, delivery: Delivery) -> str:
-    """Why this event cannot go inline now ('' when it can)."""
-    if delivery.park_reason:
-        return delivery.park_reason
-    if entry is None:
-        return ""
-    if entry.pending_count:
-        return f"{entry.pending_count} earlier event(s) of this ticket are still queued"
-    if entry.inflight(delivery.settings.relay_inflight_seconds):
-        return "an earlier event of this ticket is being sent"
-    return ""
-
-
-def _read_ledger(ledger: Ledger | None, external_id: str) -> tuple[LedgerEntry | None, bool]:
-    if ledger is None:
-        return None, False
-    try:
-        return ledger.get(external_id), True
-    except LedgerUnavailable as error:
-        logger.warning(
-            "relay: ledger unreachable (%s); %s may be paged twice",
-            log_safe(error),
-            log_safe(external_id),
-        )
-        return None, False
-
-
-def _deliver(
-    external_id: str,
-    status: AlertStatus,
-    payload: dict[str, Any],
-    delivery: Delivery,
-    previous: LedgerEntry | None,
-    claimed: LedgerEntry | None,
-    trace: _EventTrace,
-) -> RelayResponse:
-    """Send inline; if SIGNL4 cannot take it now, park it and nudge the outbox. `claimed` is
-    None when the ledger is out of the picture (unreachable, or lost races)."""
-    ledger, outbox = delivery.ledger, delivery.outbox
-    if delivery.park_reason and outbox is not None:
-        # Without a claim to park, the queue message itself carries the event.
-        if claimed is not None and ledger is not None:
-            return _park(
-                external_id, status, payload, delivery, claimed, trace, delivery.park_reason
-            )
-        return _queued(external_id, status, 0, payload, outbox, trace, delivery.park_reason)
-    try:
-        result = send_event(payload, delivery.settings)
-    except Signl4Unavailable as error:
-        trace.signl4_status = error.signl4_status
-        delivery.park_reason = SIGNL4_DOWN
-        if outbox is None:
-            if ledger is not None and claimed is not None:
-                ledger.release(claimed, previous)
-            raise
-        if ledger is not None and claimed is not None:
-            return _park(external_id, status, payload, delivery, claimed, trace, error.message)
-        return _queued(external_id, status, 0, payload, outbox, trace, error.message)
-    except Exception:
-        # SIGNL4 refused for good, or anything unexpected: the claim must not stand, or Halo's
-        # retry would be answered 'duplicate' for an event that was never delivered.
-        if ledger is not None and claimed is not None:
-            ledger.release(claimed, previous)
-        raise
-    trace.signl4_status = result.status_code
-    if ledger is not None and claimed is not None:
-        ledger.confirm(claimed, result.event_id)
-    return RelayResponse(
-        200,
-        {
-            "result": "sent",
-            "externalId": external_id,
-            "status": status.value,
-            "eventId": result.event_id,
-        },
-    )
-
-
-def _park(
-    external_id: str,
-    status: AlertStatus,
-    payload: dict[str, Any],
-    delivery: Delivery,
-    claimed: LedgerEntry,
-    trace: _EventTrace,
-    reason: str,
-) -> RelayResponse:
-    """Put claim `claimed.seq` in the ticket's mailbox (by sequence, so it still goes before
-    any newer event that joined meanwhile) and nudge the outbox."""
-    assert delivery.ledger is not None and delivery.outbox is not None
-    current: LedgerEntry | None = claimed
-    for _ in range(4):
-        if current is None:
-            break
-        if (
-            not current.pending_count
-            and current.seq > claimed.seq
-            and not current.inflight(delivery.settings.relay_inflight_seconds)
-        ):
-            # A newer event for the ticket was already sent inline: this older one would
-            # arrive after it and undo it.
-            logger.warning(
-                "relay: %s #%d superseded by #%d", log_safe(external_id), claimed.seq, current.seq
-            )
-            trace.decision += " (superseded)"
-            return RelayResponse(
-                200,
-                {
-                    "result": "skipped",
-                    "externalId": external_id,
-                    "reason": f"superseded by a newer event for this ticket (#{current.seq})",
-                },
-            )
-        try:
-            delivery.ledger.add_to_mailbox(current, claimed.seq, status, payload, reason)
-            return _queued(
-                external_id, status, claimed.seq, payload, delivery.outbox, trace, reason
-            )
-        except LedgerConflict:
-            current = _read_ledger(delivery.ledger, external_id)[0]
-        except LedgerUnavailable as error:
-            logger.warning(
-                "relay: could not park %s in its mailbox (%s)",
-                log_safe(external_id),
-                log_safe(error),
-            )
-            break
-    # Still not lost: the queue message carries the payload itself.
-    return _queued(external_id, status, 0, payload, delivery.outbox, trace, reason)
-
-
-def _nudge(
-    outbox: list[str],
-    external_id: str,
-    status: AlertStatus,
-    seq: int,
-    payload: dict[str, Any],
-    reason: str,
-) -> None:
-    """seq > 0: the event is in the ticket's mailbox; 0: it is not, and the message's own
-    payload is what gets sent."""
-    outbox.append(
-        OutboxMessage(
-            externalId=external_id, status=status, seq=seq, payload=payload, reason=reason
-        ).to_json()
-    )
-
-
-def _queued(
-    external_id: str,
-    status: AlertStatus,
-    seq: int,
-    payload: dict[str, Any],
-    outbox: list[str],
-    trace: _EventTrace,
-    reason: str,
-) -> RelayResponse:
-    _nudge(outbox, external_id, status, seq, payload, reason)
-    trace.decision += " (queued)"
-    return RelayResponse(
-        202,
-        {"result": "queued", "externalId": external_id, "status": status.value, "reason": reason},
-    )
+def _answer(outcome: Outcome) -> RelayResponse:
+    """An event's outcome as the JSON answer Halo gets."""
+    body: dict[str, Any] = {"result": outcome.result, "externalId": outcome.external_id}
+    if outcome.result == "skipped":
+        body["reason"] = outcome.reason
+        return RelayResponse(200, body)
+    assert outcome.status is not None
+    body["status"] = outcome.status.value
+    if outcome.result == "queued":
+        body["reason"] = outcome.reason
+        return RelayResponse(202, body)
+    if outcome.result == "dry-run":
+        body["payload"] = outcome.payload
+    else:
+        body["eventId"] = outcome.event_id
+    return RelayResponse(200, body)
 
 
 def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | None:
     """The queue function's body. Returns JSON for the poison queue when SIGNL4 refused for good;
     raises (SIGNL4 unavailable, bad settings) so the queue extension redelivers the message."""
     started = time.perf_counter()
-    settings = RelaySettings.from_env(environ)
+    settings = load_settings(environ)
     outcome = deliver_queued(raw, settings, _ledger_or_none(settings))
     logger.log(
         logging.ERROR if outcome.result == "poison" else logging.INFO,
@@ -473,22 +222,8 @@ def report_poison(raw: str, environ: Mapping[str, str]) -> None:
     """The alertable ERROR line for a message in the poison queue. A mailbox nudge that ran out
     of attempts gives up the ticket's waiting events, so a re-send from Halo pages once."""
     external_id, reason, seq = describe_poison(raw)
-    settings = RelaySettings.from_env(environ)
-    ledger = _ledger_or_none(settings)
-    given_up = ""
-    if ledger is not None and external_id != "-":
-        try:
-            if seq:
-                abandoned = ledger.abandon(external_id, reason)
-                given_up = ", ".join(f"#{e.seq} {e.status.value}" for e in abandoned)
-            else:
-                ledger.mark_failed(external_id, reason)
-        except LedgerUnavailable as error:
-            logger.warning(
-                "relay: ledger unreachable (%s) while giving up %s",
-                log_safe(error),
-                log_safe(external_id),
-            )
+    settings = load_settings(environ)
+    given_up = give_up(external_id, reason, seq, _ledger_or_none(settings))
     logger.error(
         "poison externalId=%s reason=%s%s: never reached SIGNL4",
         log_safe(external_id),

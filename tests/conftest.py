@@ -20,7 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from devhost.queues import QueueRunner, StorageQueues
+from devhost.queues import MemoryQueues, QueueRunner, Queues, StorageQueues
 from shared.settings import RelaySettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -280,14 +280,23 @@ OUTBOX, POISON = "signl4-outbox", "signl4-outbox-poison"
 
 
 class Harness:
-    """Plays the Functions host: HTTP calls, output bindings onto Azurite, queue triggers."""
+    """Plays the Functions host: HTTP calls, output bindings onto Azurite, queue triggers.
+    With storage "memory", the ledger is the in-memory store and the queues in-process ones."""
 
     def __init__(
         self, functions: dict[str, Callable[..., Any]], indexed: list[Any], storage: str
     ) -> None:
         self.functions = functions
-        self.queues = StorageQueues(storage)
+        self.queues: Queues = MemoryQueues() if storage == "memory" else StorageQueues(storage)
         self.runner = QueueRunner(indexed, self.queues, visibility_timeout=1, max_dequeue_count=3)
+
+    def clear(self, queue: str) -> None:
+        """Drop every message of `queue` (as if its writer died before the output binding)."""
+        if isinstance(self.queues, MemoryQueues):
+            with self.queues._lock:
+                self.queues._items[queue] = []
+        else:
+            self.queues._client(queue).clear_messages()
 
     def post(self, body: Any) -> tuple[int, dict]:
         response, queued = call_halopsa(self.functions, http_post(body))
@@ -296,6 +305,8 @@ class Harness:
         return answer(response)
 
     def depth(self, queue: str) -> int:
+        if isinstance(self.queues, MemoryQueues):
+            return len(self.queues._items.get(queue, []))
         client = self.queues._client(queue)
         return int(client.get_queue_properties().approximate_message_count or 0)
 
@@ -311,3 +322,21 @@ class Harness:
 @pytest.fixture
 def harness(functions: dict, indexed_functions: list, storage_env: str, live_env: dict) -> Harness:
     return Harness(functions, indexed_functions, storage_env)
+
+
+@pytest.fixture(params=["table", "memory"])
+def any_harness(
+    request: pytest.FixtureRequest,
+    functions: dict,
+    indexed_functions: list,
+    live_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Harness:
+    """The host-less harness over either ledger adapter: TableStore on Azurite, or MemoryStore
+    (AzureWebJobsStorage=memory) with in-process queues."""
+    if request.param == "table":
+        storage = request.getfixturevalue("storage_env")
+    else:
+        storage = "memory"
+        monkeypatch.setenv("AzureWebJobsStorage", storage)
+    return Harness(functions, indexed_functions, storage)

@@ -10,11 +10,16 @@ import pytest
 from shared.halo import AlertStatus
 from shared.ledger import Ledger, LedgerConflict, LedgerUnavailable, open_ledger
 from shared.settings import RelaySettings
+from shared.store import MemoryStore
 from tests.conftest import new_ticket_id
 
 
-@pytest.fixture
-def ledger(azurite: str) -> Ledger:
+@pytest.fixture(params=["table", "memory"])
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    """Every case runs over both adapters: TableStore on Azurite, and MemoryStore."""
+    if request.param == "memory":
+        return Ledger(MemoryStore())
+    azurite = request.getfixturevalue("azurite")
     opened = open_ledger(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
     assert opened is not None
     return opened

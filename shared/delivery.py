@@ -1,0 +1,523 @@
+"""The delivery service: runs the core (shared/conversation.py) against the ledger's store and
+SIGNL4. Each step reads the ticket's conversation, asks the core what to do, writes the result
+conditionally, then performs the effect (send, park, nudge the outbox) and records its outcome;
+a lost race (Conflict) reads again and decides again.
+
+HTTP path (`deliver_halo_event`): inline first; parked in the mailbox with an outbox nudge when
+SIGNL4 is unavailable, or when earlier events of the ticket wait or are in flight; duplicates
+answered as such; the ledger down, or two lost races: sent unrecorded (a duplicate beats a lost
+page). The first event of a ticket is a create-if-absent claim, without a read first.
+Queue path (`deliver_queued`): the mailbox is sent oldest first, each event marked as sending
+before it goes; a permanent refusal goes to the poison queue and the mailbox carries on.
+Poison path (`give_up`): the ticket's waiting events leave the mailbox with the reason.
+
+Ports: a Ledger (any PartitionStore), a sender (`send_event` by default) and the outbox list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from shared import conversation as core
+from shared.conversation import Arrival, Conversation, Pending
+from shared.errors import Signl4Rejected, Signl4Unavailable
+from shared.halo import AlertStatus, HaloEvent
+from shared.ledger import Ledger
+from shared.outbox import OutboxMessage, PoisonRecord, QueueOutcome, parse_message
+from shared.policy import NEW_TICKET_EVENT, decide
+from shared.redaction import log_safe
+from shared.settings import RelaySettings
+from shared.signl4 import SendResult, build_payload, send_event
+from shared.signl4_query import NO_PARAMS, SignalParams
+from shared.store import Conflict, Unavailable
+
+SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
+MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next try
+FLUSH_SECONDS = 60.0  # per queue message: well inside host.json's functionTimeout (120 s)
+
+Sender = Callable[[dict[str, Any], RelaySettings], SendResult]
+
+logger = logging.getLogger("shared.relay")
+
+
+@dataclass
+class Delivery:
+    """What one request delivers with: settings, ledger, outbox, and what it learned so far."""
+
+    settings: RelaySettings
+    ledger: Ledger | None = None
+    outbox: list[str] | None = None
+    # Once SIGNL4 was unavailable for one element of a batch (or the batch ran out of inline
+    # time), the rest are parked without trying inline, for this reason: a batch must not
+    # spend (elements x retry budget) past functionTimeout.
+    park_reason: str = ""
+    # SIGNL4's query parameters of the request.
+    params: SignalParams = NO_PARAMS
+    # The sender port; None: shared.signl4.send_event.
+    sender: Sender | None = None
+
+    def send(self, payload: dict[str, Any]) -> SendResult:
+        return (self.sender or send_event)(payload, self.settings)
+
+
+@dataclass
+class EventTrace:
+    """What the per-event log line reports."""
+
+    external_id: str | None = None
+    halo_event: str | None = None
+    decision: str = "error"
+    signl4_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one HTTP event; relay.py turns it into the answer."""
+
+    result: Literal["sent", "duplicate", "queued", "skipped", "dry-run"]
+    external_id: str
+    status: AlertStatus | None = None
+    event_id: str | None = None
+    reason: str = ""
+    payload: dict[str, Any] | None = None
+
+
+# --- the HTTP path ---
+
+
+def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) -> Outcome:
+    settings, ledger = delivery.settings, delivery.ledger
+    external_id = event.ticket.external_id
+    creation = event.event == NEW_TICKET_EVENT
+    # The first event of a ticket: claim by create-if-absent, without reading first. The row
+    # exists already (a repeat, a known ticket): the create fails, and the normal way reads.
+    optimistic = ledger is not None and creation
+    rounds = 3 if optimistic else 2  # a lost race means another delivery just changed it
+    payload: dict[str, Any] = {}
+    status: AlertStatus | None = None
+    for attempt in range(rounds):
+        if optimistic and attempt == 0:
+            state, ledger_ok = core.absent(external_id), True
+        else:
+            state, ledger_ok = _read(ledger, external_id)
+        decision = decide(
+            event,
+            settings,
+            last_sent=state.status if state.exists else None,  # type: ignore[arg-type]
+            params=delivery.params,
+        )
+        if decision.action == "skip" or decision.status is None:
+            trace.decision = "skip"
+            if state.pending_count and delivery.outbox is not None:
+                # A redelivered event skipped because its own claim is in the mailbox: that
+                # claim's nudge may have died with its invocation (property tests found a
+                # mailbox left behind this way). A spare nudge finds nothing to do.
+                _nudge(delivery.outbox, external_id, state.status, state.seq, {}, "nudged again")
+            return Outcome("skipped", external_id, reason=decision.reason)
+        status = decision.status
+        trace.decision = status.value
+        arrival = Arrival(
+            status,
+            {},
+            creation=creation,
+            park_reason=delivery.park_reason,
+            can_queue=delivery.outbox is not None,
+        )
+        if core.is_repeat(state, arrival):
+            trace.decision += " (duplicate)"
+            if state.pending_count and delivery.outbox is not None:
+                # Its queue message may never have been written (an invocation that died):
+                # nudge the mailbox again. A spare nudge finds nothing to do.
+                _nudge(delivery.outbox, external_id, status, state.seq, {}, "nudged again")
+            return Outcome("duplicate", external_id, status, event_id=state.event_id)
+        payload = build_payload(event, decision, settings)
+        if settings.dry_run:
+            trace.decision += " (dry-run)"
+            return Outcome("dry-run", external_id, status, payload=payload)
+        if ledger is None or not ledger_ok:
+            return _deliver(external_id, status, payload, delivery, None, None, trace)
+        arrival = Arrival(
+            status,
+            payload,
+            creation=creation,
+            park_reason=delivery.park_reason,
+            can_queue=delivery.outbox is not None,
+        )
+        step = core.arrive(state, arrival, ledger.clock(), settings.relay_inflight_seconds)
+        try:
+            claimed = ledger.apply(state, step)
+        except Conflict:
+            continue
+        except Unavailable as error:
+            logger.warning(
+                "relay: ledger unreachable (%s); sending %s unrecorded",
+                log_safe(error),
+                log_safe(external_id),
+            )
+            return _deliver(external_id, status, payload, delivery, None, None, trace)
+        if isinstance(step.effect, core.Queued):
+            # Earlier events of this ticket still wait or are in flight: it joined the mailbox
+            # instead of overtaking them.
+            assert delivery.outbox is not None
+            return _queued(
+                external_id,
+                status,
+                claimed.seq,
+                payload,
+                delivery.outbox,
+                trace,
+                step.effect.reason,
+            )
+        return _deliver(external_id, status, payload, delivery, state, claimed, trace)
+    # Lost races in a row: another delivery for this ticket is busy. Do not make Halo retry;
+    # deliver it as if the ledger were down (a duplicate beats a lost page).
+    logger.warning(
+        "relay: %s changed concurrently twice; sending unrecorded", log_safe(external_id)
+    )
+    assert status is not None
+    return _deliver(external_id, status, payload, delivery, None, None, trace)
+
+
+def _read(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:
+    if ledger is None:
+        return core.absent(external_id), False
+    try:
+        return ledger.read(external_id), True
+    except Unavailable as error:
+        logger.warning(
+            "relay: ledger unreachable (%s); %s may be paged twice",
+            log_safe(error),
+            log_safe(external_id),
+        )
+        return core.absent(external_id), False
+
+
+def _deliver(
+    external_id: str,
+    status: AlertStatus,
+    payload: dict[str, Any],
+    delivery: Delivery,
+    previous: Conversation | None,
+    claimed: Conversation | None,
+    trace: EventTrace,
+) -> Outcome:
+    """Send inline; if SIGNL4 cannot take it now, park it and nudge the outbox. `claimed` is
+    None when the ledger is out of the picture (unreachable, or lost races)."""
+    ledger, outbox = delivery.ledger, delivery.outbox
+    if delivery.park_reason and outbox is not None:
+        # Without a claim to park, the queue message itself carries the event.
+        if claimed is not None and ledger is not None:
+            return _park(
+                external_id, status, payload, delivery, claimed, trace, delivery.park_reason
+            )
+        return _queued(external_id, status, 0, payload, outbox, trace, delivery.park_reason)
+    try:
+        result = delivery.send(payload)
+    except Signl4Unavailable as error:
+        trace.signl4_status = error.signl4_status
+        delivery.park_reason = SIGNL4_DOWN
+        if outbox is None:
+            if ledger is not None and claimed is not None:
+                ledger.release(claimed, previous)
+            raise
+        if ledger is not None and claimed is not None:
+            return _park(external_id, status, payload, delivery, claimed, trace, error.message)
+        return _queued(external_id, status, 0, payload, outbox, trace, error.message)
+    except Exception:
+        # SIGNL4 refused for good, or anything unexpected: the claim must not stand, or Halo's
+        # retry would be answered 'duplicate' for an event that was never delivered.
+        if ledger is not None and claimed is not None:
+            ledger.release(claimed, previous)
+        raise
+    trace.signl4_status = result.status_code
+    if ledger is not None and claimed is not None:
+        ledger.confirm(claimed, result.event_id)
+    return Outcome("sent", external_id, status, event_id=result.event_id)
+
+
+def _park(
+    external_id: str,
+    status: AlertStatus,
+    payload: dict[str, Any],
+    delivery: Delivery,
+    claimed: Conversation,
+    trace: EventTrace,
+    reason: str,
+) -> Outcome:
+    """Put claim `claimed.seq` in the ticket's mailbox (by sequence, so it still goes before
+    any newer event that joined meanwhile) and nudge the outbox."""
+    ledger, outbox = delivery.ledger, delivery.outbox
+    assert ledger is not None and outbox is not None
+    pending = Pending(claimed.seq, status, payload, reason)
+    current = claimed
+    for _ in range(4):
+        if not current.exists:
+            break
+        step = core.park(current, pending, ledger.clock(), delivery.settings.relay_inflight_seconds)
+        if isinstance(step.effect, core.Superseded):
+            # A newer event for the ticket was already sent inline: this older one would
+            # arrive after it and undo it.
+            logger.warning(
+                "relay: %s #%d superseded by #%d",
+                log_safe(external_id),
+                claimed.seq,
+                step.effect.by_seq,
+            )
+            trace.decision += " (superseded)"
+            return Outcome(
+                "skipped",
+                external_id,
+                reason=f"superseded by a newer event for this ticket (#{step.effect.by_seq})",
+            )
+        try:
+            ledger.apply(current, step)
+            return _queued(external_id, status, claimed.seq, payload, outbox, trace, reason)
+        except Conflict:
+            try:
+                current = ledger.read(external_id)
+            except Unavailable:
+                break
+        except Unavailable as error:
+            logger.warning(
+                "relay: could not park %s in its mailbox (%s)",
+                log_safe(external_id),
+                log_safe(error),
+            )
+            break
+    # Still not lost: the queue message carries the payload itself.
+    return _queued(external_id, status, 0, payload, outbox, trace, reason)
+
+
+def _nudge(
+    outbox: list[str],
+    external_id: str,
+    status: AlertStatus,
+    seq: int,
+    payload: dict[str, Any],
+    reason: str,
+) -> None:
+    """seq > 0: the event is in the ticket's mailbox; 0: it is not, and the message's own
+    payload is what gets sent."""
+    outbox.append(
+        OutboxMessage(
+            externalId=external_id, status=status, seq=seq, payload=payload, reason=reason
+        ).to_json()
+    )
+
+
+def _queued(
+    external_id: str,
+    status: AlertStatus,
+    seq: int,
+    payload: dict[str, Any],
+    outbox: list[str],
+    trace: EventTrace,
+    reason: str,
+) -> Outcome:
+    _nudge(outbox, external_id, status, seq, payload, reason)
+    trace.decision += " (queued)"
+    return Outcome("queued", external_id, status, reason=reason)
+
+
+# --- the queue path ---
+
+
+class MailboxUnavailable(Exception):
+    """The ticket's mailbox cannot be read or is being sent by another worker: retry later."""
+
+
+def deliver_queued(
+    raw: str, settings: RelaySettings, ledger: Ledger | None, sender: Sender | None = None
+) -> QueueOutcome:
+    """Deliver what a queue message stands for.
+
+    With the ledger (the message has a sequence number) the message is a nudge: the ticket's
+    mailbox is sent oldest first, so events reach SIGNL4 in the order Halo sent them. Without
+    it (the ledger was unreachable when the event was queued) the message's own payload is sent.
+    Raises Signl4Unavailable (or MailboxUnavailable) when the queue should try again later.
+    """
+    send = sender or send_event
+    try:
+        message = parse_message(raw)
+    except ValidationError as error:
+        reason = f"unreadable outbox message ({error.error_count()} error(s))"
+        return QueueOutcome(
+            result="poison",
+            reason=reason,
+            poison=[json.dumps({"reason": reason, "raw": raw[:2000]})],
+        )
+    if ledger is None or not message.seq:
+        return _send_unrecorded(message, settings, send)
+    try:
+        return flush_mailbox(message.external_id, settings, ledger, send)
+    except Unavailable as error:
+        # The mailbox holds the events in order; without it, sending the message's own copy
+        # could overtake them. Try again later.
+        raise MailboxUnavailable(
+            f"ledger unreachable ({error}); {message.external_id} waits"
+        ) from None
+
+
+def _send_unrecorded(message: OutboxMessage, settings: RelaySettings, send: Sender) -> QueueOutcome:
+    try:
+        result = send(message.payload, settings)
+    except Signl4Rejected as error:
+        record = PoisonRecord(
+            externalId=message.external_id,
+            status=message.status,
+            reason=error.message,
+            message=message,
+        )
+        return QueueOutcome(
+            external_id=message.external_id,
+            result="poison",
+            reason=error.message,
+            poison=[record.to_json()],
+        )
+    return QueueOutcome(
+        external_id=message.external_id, result="sent", sent=1, event_id=result.event_id
+    )
+
+
+def flush_mailbox(
+    external_id: str, settings: RelaySettings, ledger: Ledger, send: Sender
+) -> QueueOutcome:
+    """Send the ticket's mailbox, oldest first."""
+    sent, poison, reasons = 0, [], []
+    event_id: str | None = None
+    # A mark younger than this is a live sender; older, a dead one (no invocation outlives
+    # host.json's functionTimeout, which RELAY_INFLIGHT_SECONDS exceeds).
+    alive = settings.relay_inflight_seconds
+    deadline = time.monotonic() + FLUSH_SECONDS
+    for _ in range(MAX_FLUSH_STEPS):
+        state = ledger.read(external_id, mailbox=True)
+        if not state.exists or not state.pending_count or not state.mailbox:
+            break
+        if time.monotonic() > deadline:
+            # Stay well inside functionTimeout; the queue brings the message back to go on.
+            raise MailboxUnavailable(
+                f"{external_id}: {len(state.mailbox)} event(s) left for the next try"
+            )
+        step = core.next_send(state, ledger.clock(), alive)
+        effect = step.effect
+        if isinstance(effect, core.Wait):
+            raise MailboxUnavailable(effect.reason)
+        if isinstance(effect, core.Settled):
+            # The worker that marked it died after (presumably) sending: paging twice is the
+            # worse failure here, so it counts as delivered.
+            try:
+                ledger.apply(state, step)
+            except Conflict:
+                continue
+            reasons.append(effect.note)
+            continue
+        if not isinstance(effect, core.Send):
+            break
+        try:
+            marked = ledger.apply(state, step)
+        except Conflict:
+            continue  # changed under us (a new event joined): read again
+        except Unavailable:
+            # The mark may have been written before the answer was lost: take it back, since
+            # nothing was sent, then let the queue try again.
+            ledger.clear_sending(external_id, effect.seq)
+            raise
+        head = state.mailbox[0]
+        try:
+            result = send(effect.payload, settings)
+        except Signl4Unavailable:
+            ledger.clear_sending(external_id, effect.seq)
+            raise
+        except Signl4Rejected as error:
+            _settle(ledger, marked, effect.seq, failed_reason=error.message)
+            message = OutboxMessage(
+                externalId=external_id,
+                status=head.status,  # type: ignore[arg-type]
+                seq=head.seq,
+                payload=head.payload,
+                reason=head.reason,
+            )
+            poison.append(
+                PoisonRecord(
+                    externalId=external_id,
+                    status=head.status,  # type: ignore[arg-type]
+                    reason=error.message,
+                    message=message,
+                ).to_json()
+            )
+            reasons.append(f"#{head.seq} {error.message}")
+            continue
+        _settle(ledger, marked, effect.seq, event_id=result.event_id)
+        sent, event_id = sent + 1, result.event_id
+    else:
+        raise MailboxUnavailable(
+            f"{external_id}: more than {MAX_FLUSH_STEPS} steps; continuing later"
+        )
+    if poison:
+        return QueueOutcome(
+            external_id=external_id,
+            result="poison",
+            sent=sent,
+            reason="; ".join(reasons),
+            poison=poison,
+        )
+    if sent:
+        return QueueOutcome(
+            external_id=external_id,
+            result="sent",
+            sent=sent,
+            event_id=event_id,
+            reason="; ".join(reasons),
+        )
+    return QueueOutcome(
+        external_id=external_id,
+        result="duplicate",
+        reason="; ".join(reasons) or "nothing left to send",
+    )
+
+
+def _settle(ledger: Ledger, marked: Conversation, seq: int, **outcome: Any) -> None:
+    """Take the event out of the mailbox, re-reading when a new event joined meanwhile."""
+    try:
+        ledger.apply(marked, core.settle(marked, seq, **outcome))
+        return
+    except Conflict:
+        pass
+    try:
+        ledger.retry(marked.key, lambda state: core.settle(state, seq, **outcome), mailbox=True)
+    except Conflict:
+        raise MailboxUnavailable(f"{marked.key}: could not settle #{seq}") from None
+
+
+# --- the poison path ---
+
+
+def give_up(external_id: str, reason: str, seq: int, ledger: Ledger | None) -> str:
+    """The ledger's side of giving up: a nudge (seq > 0) that ran out of attempts abandons the
+    ticket's mailbox, so a re-send from Halo pages once; anything else marks the ticket failed,
+    so a re-send is not a duplicate. Returns the events given up ('#3 new, #4 resolved')."""
+    if ledger is None or external_id == "-":
+        return ""
+    try:
+        if seq:
+            abandoned = ledger.abandon(external_id, reason)
+            return ", ".join(f"#{e.seq} {_value(e.status)}" for e in abandoned)
+        ledger.mark_failed(external_id, reason)
+    except Unavailable as error:
+        logger.warning(
+            "relay: ledger unreachable (%s) while giving up %s",
+            log_safe(error),
+            log_safe(external_id),
+        )
+    return ""
+
+
+def _value(status: Any) -> str:
+    return str(getattr(status, "value", status))
