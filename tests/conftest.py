@@ -17,6 +17,8 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -28,6 +30,14 @@ TEAM_SECRET = "s3cr3t-TEAM-4f9a1c"
 WEBHOOK_PATH = f"/webhook/{TEAM_SECRET}"
 # SIGNL4_TIMEOUT_SECONDS for tests that expect answers: the loopback fake never takes this long.
 GENEROUS_TIMEOUT = "30"
+
+
+# Property tests judge behaviour, never speed: Hypothesis's default 200 ms deadline per example
+# and its too_slow health check would fail them on a loaded machine.
+hypothesis_settings.register_profile(
+    "speed-proof", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("speed-proof")
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -212,7 +222,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for service, port in zip(("blob", "queue", "table"), AZURITE_PORTS, strict=True):
         command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
     proc = subprocess.Popen(command, cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a hang guard: Node starts slowly on a loaded machine
     while not all(_listening(port) for port in AZURITE_PORTS):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()

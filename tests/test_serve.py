@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,23 +47,31 @@ def start_serve(cwd: Path, env_overrides: dict[str, str], *args: str) -> Served:
         text=True,
     )
     served = Served(proc, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 20
+    # Waits until it answers; the clock only guards against a hang (a loaded machine may
+    # take seconds to import the app, or to answer the first request once it listens).
+    deadline = time.monotonic() + START_GUARD_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"serve exited {proc.returncode}: {proc.communicate()[0]}")
         try:
-            requests.get(served.base_url + "/api/health", timeout=1)
+            requests.get(served.base_url + "/api/health", timeout=5)
             return served
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     proc.kill()
-    pytest.fail("serve did not answer within 20 s")
+    pytest.fail(f"serve did not answer within {START_GUARD_SECONDS} s")
+
+
+START_GUARD_SECONDS = 60
 
 
 def stop_serve(served: Served) -> str:
-    served.proc.terminate()
+    """Ctrl+C, as a user stops it: the queue runner finishes the message in hand (and logs
+    it) before the process ends, so the output is complete however slow the machine."""
+    if served.proc.poll() is None:
+        served.proc.send_signal(signal.SIGINT)
     try:
-        served.output = served.proc.communicate(timeout=10)[0]
+        served.output = served.proc.communicate(timeout=30)[0]
     except subprocess.TimeoutExpired:
         served.proc.kill()
         served.output = served.proc.communicate()[0]
