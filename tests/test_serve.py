@@ -38,14 +38,25 @@ def start_serve(cwd: Path, env_overrides: dict[str, str], *args: str) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNL4_", "HALO_", "RELAY_"))}
     env.update(env_overrides)
     env["PYTHONPATH"] = str(REPO_ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared", "serve", "--port", str(port), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # A run started in the background (nohup, `cmd &` in a script, some CI runners) ignores
+    # SIGINT and a child inherits that, so stop_serve's Ctrl+C would wait out its guard and
+    # kill. A caught SIGINT is reset to the default in the child, where Python turns it into
+    # KeyboardInterrupt again.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared", "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     served = Served(proc, f"http://127.0.0.1:{port}")
     # Waits until it answers; the clock only guards against a hang (a loaded machine may
     # take seconds to import the app, or to answer the first request once it listens).
