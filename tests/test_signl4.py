@@ -168,7 +168,8 @@ def test_retry_after_past_the_budget_gives_up_at_once(
     started = time.monotonic()
     with pytest.raises(Signl4Unavailable, match="retry budget") as raised:
         send_event(PAYLOAD, _settings(live_env))
-    assert time.monotonic() - started < 2
+    # It did not sleep the 60 s: the bound is half of them, not a bar a slow machine can miss.
+    assert time.monotonic() - started < 30
     assert raised.value.signl4_status == 429
     assert len(signl4.events) == 1
 
@@ -211,16 +212,16 @@ def test_signl4_echoing_the_secret_in_any_form_is_scrubbed(
 
 
 def test_hang_past_the_timeout_is_retried(signl4: Signl4Fake, live_env: dict[str, str]) -> None:
-    signl4.hang_seconds = 0.6
-    signl4.script("hang")
-    result = send_event(PAYLOAD, _settings(live_env, SIGNL4_TIMEOUT_SECONDS="0.2"))
+    signl4.script("hang")  # held until teardown: the first attempt's timeout always fires
+    # One timeout covers both attempts, so the retry's 201 must come within it: 1 s is the
+    # one clock bar left (a loopback answer; far above what a loaded machine takes).
+    result = send_event(PAYLOAD, _settings(live_env, SIGNL4_TIMEOUT_SECONDS="1"))
     assert result.attempts == 2
     assert len(signl4.events) == 2  # the hung call did reach SIGNL4: a possible duplicate
 
 
 def test_hang_every_time_is_unavailable(signl4: Signl4Fake, live_env: dict[str, str]) -> None:
-    signl4.hang_seconds = 0.4
-    signl4.script("hang", "hang")
+    signl4.script("hang", "hang")  # held until teardown: every attempt times out
     env = _settings(live_env, SIGNL4_TIMEOUT_SECONDS="0.2", SIGNL4_MAX_ATTEMPTS="2")
     with pytest.raises(Signl4Unavailable, match="timed out"):
         send_event(PAYLOAD, env)
