@@ -367,3 +367,63 @@ def test_html_to_text_never_raises_and_reads_each_character_once(
     check()
     report(capsys, f"fuzz: {cases} html cases, none raised, every input read once")
     assert cases >= 1000
+
+
+# --- the token route: SIGNL4's query parameters with hostile names and values ---
+
+FUZZ_TOKEN = "fuzz-token-7Qe9"
+_PARAM_NAMES = st.sampled_from(
+    ["ExtIDParam", "extidparam", "ExtStatusParam", "ResolvedStatus", "AckStatus", "NewStatus"]
+)
+_OTHER_PARAMS = st.sampled_from(["code", "x", "EXTSTATUSPARAM"])
+_queries = st.dictionaries(_PARAM_NAMES | _OTHER_PARAMS, st.one_of(st.sampled_from(_KEYS), _scalars.map(str)))
+
+
+def test_the_token_route_with_any_query_is_answered_with_documented_json(
+    functions: Functions,
+    dry_run: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same guarantees on /api/webhook/{token}, whatever SIGNL4 parameters the method path
+    carries; a wrong token is the route-not-found 404, and the token is never echoed."""
+    import azure.functions as func
+
+    from devhost.functions import OutValue
+
+    monkeypatch.setenv("RELAY_INBOUND_TOKEN", FUZZ_TOKEN)
+    counter = Counter()
+
+    @settings(FUZZ, max_examples=600)
+    # The guide body is what this route gets; other shapes and junk now and then.
+    @given(body=_guide_bodies | _bodies, query=_queries, right_token=st.booleans())
+    def check(body: Any, query: dict[str, str], right_token: bool) -> None:
+        token = FUZZ_TOKEN if right_token else FUZZ_TOKEN[:-1]
+        request = func.HttpRequest(
+            method="POST",
+            url=f"http://localhost:7071/api/webhook/{token}",
+            headers={"Content-Type": "application/json"},
+            params=query,
+            route_params={"token": token},
+            body=json.dumps(body).encode("utf-8"),
+        )
+        queued = OutValue()
+        response = functions["webhook"](request, queued=queued)
+        text = response.get_body().decode("utf-8")
+        assert FUZZ_TOKEN[:-1] not in text, text
+        answer = json.loads(text)
+        counter.cases += 1
+        if not right_token:
+            assert response.status_code == 404, answer
+            counter.answers["404"] = counter.answers.get("404", 0) + 1
+            return
+        assert response.status_code < 500, answer
+        for element in answer.get("results", [answer]):
+            key = element.get("error") or element.get("result")
+            assert key in CALLER_ERRORS | RESULTS, element
+            counter.answers[key] = counter.answers.get(key, 0) + 1
+
+    check()
+    report(capsys, counter.summary("token-route"))
+    assert counter.cases >= 600
+    assert {"404", "dry-run", "missing_ticket_id"} <= counter.answers.keys()
