@@ -570,9 +570,9 @@ def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict
     CPU is the client's share (azure-core pipeline, signing, JSON); the rest is waiting on
     Azurite. An unauthenticated keep-alive GET (answered 403) is Azurite's bare round trip.
     """
-    from shared.halo import AlertStatus
     from shared.ledger import Ledger, open_ledger
     from shared.settings import RelaySettings
+    from shared.signl4 import AlertStatus
 
     settings = RelaySettings.from_env(
         {"SIGNL4_TEAM_SECRET": TEAM_SECRET, "AzureWebJobsStorage": connection}

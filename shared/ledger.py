@@ -34,10 +34,9 @@ from typing import Any
 
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending, Step
-from shared.halo import AlertStatus
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
-from shared.signl4 import fit_payload
+from shared.signl4 import AlertStatus, fit_payload
 from shared.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
 from shared.table_store import (  # noqa: F401  (re-exported: the limits the schema is sized for)
     TABLE_ENTITY_MAX_BYTES,

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from shared.halo import AlertStatus
 from shared.ledger import Ledger, LedgerConflict, LedgerUnavailable, open_ledger
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from shared.store import MemoryStore
 from tests.conftest import new_ticket_id
 

@@ -14,9 +14,9 @@ import azure.functions as func
 import pytest
 
 from shared import relay
-from shared.halo import AlertStatus
 from shared.outbox import OutboxMessage
 from shared.relay import MAX_BODY_BYTES
+from shared.signl4 import AlertStatus
 from tests.conftest import (
     TEAM_SECRET,
     Harness,
