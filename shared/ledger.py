@@ -394,6 +394,17 @@ def open_ledger(settings: RelaySettings) -> Ledger | None:
     return Ledger(store) if store is not None else None
 
 
+def describe_ledger(settings: RelaySettings) -> str:
+    """Where open_ledger keeps the ledger, for `python -m devhost serve`'s start-up lines.
+    Names no connection string (it holds the account key)."""
+    connection = settings.storage_connection
+    if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
+        return "ledger: in memory; lost when serve stops"
+    if connection is not None or settings.storage_account_name:
+        return f"ledger: Azure Table {TABLE_NAME} (AzureWebJobsStorage)"
+    return "ledger: none (AzureWebJobsStorage is not set): a redelivered event is sent again"
+
+
 __all__ = [
     "REASON_MAX_CHARS",
     "TABLE_ENTITY_MAX_BYTES",
@@ -405,6 +416,7 @@ __all__ = [
     "LedgerUnavailable",
     "PendingEvent",
     "TableStore",
+    "describe_ledger",
     "open_ledger",
     "quiet_azure_sdk",
     "short_reason",

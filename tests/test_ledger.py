@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from shared.ledger import Ledger, LedgerConflict, LedgerUnavailable, open_ledger
+from shared.ledger import (
+    Ledger,
+    LedgerConflict,
+    LedgerUnavailable,
+    describe_ledger,
+    open_ledger,
+)
 from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus
 from shared.store import MemoryStore
@@ -146,3 +152,16 @@ def test_unreachable_table_fails_fast(unused_port: int) -> None:
         ledger.get("HaloPSA-1")
     assert time.monotonic() - started < 10
     assert "AccountKey" not in str(raised.value) and "Eby8" not in str(raised.value)
+
+
+def test_describe_ledger_names_the_store_never_the_connection_string() -> None:
+    key = "c2VjcmV0LWFjY291bnQta2V5"
+    connection = f"DefaultEndpointsProtocol=http;AccountName=dev;AccountKey={key};"
+    described = {
+        storage: describe_ledger(RelaySettings.from_env({"AzureWebJobsStorage": storage}))
+        for storage in ("memory", connection, "")
+    }
+    assert described["memory"] == "ledger: in memory; lost when serve stops"
+    assert described[connection].startswith("ledger: Azure Table relayledger")
+    assert key not in described[connection]
+    assert described[""].startswith("ledger: none")

@@ -423,3 +423,11 @@ def test_secret_values_feed_the_local_hosts_access_log(monkeypatch: pytest.Monke
 
     monkeypatch.setenv("SIGNL4_TEAM_SECRET", TEAM_SECRET)
     assert function_app.local_host_secrets() == [TEAM_SECRET]
+
+
+def test_the_in_memory_storage_setting_is_not_scrubbed_as_a_secret() -> None:
+    """`python -m devhost serve` sets AzureWebJobsStorage=memory when it is unset: the word is
+    no secret, and scrubbing it would turn "in-memory" into "in-***" in every traceback."""
+    connection = "UseDevelopmentStorage=true"
+    assert relay.secret_values({"AzureWebJobsStorage": connection}) == [connection]
+    assert relay.secret_values({"AzureWebJobsStorage": " memory "}) == []
