@@ -233,7 +233,9 @@ class Ledger:
                 continue
         raise Conflict(f"{key} changed 100 times in a row")
 
-    # -- the calls of the row-level API (tests, bench) --
+    # -- the row-level API: the service uses confirm, release, clear_sending, abandon and
+    # mark_failed; get, pending, claim, add_to_mailbox, begin_send and settle are kept for the
+    # tests only (the bench times the service now) --
 
     def get(self, external_id: str) -> LedgerEntry | None:
         state = self.read(external_id)
