@@ -35,6 +35,19 @@ def test_no_storage_setting_means_no_ledger() -> None:
     assert open_ledger(RelaySettings.from_env({})) is None
 
 
+def test_describe_ledger_names_the_store_never_the_connection_string() -> None:
+    key = "c2VjcmV0LWFjY291bnQta2V5"
+    connection = f"DefaultEndpointsProtocol=http;AccountName=dev;AccountKey={key};"
+    described = {
+        storage: describe_ledger(RelaySettings.from_env({"AzureWebJobsStorage": storage}))
+        for storage in ("memory", connection, "")
+    }
+    assert described["memory"] == "ledger: in memory; lost when serve stops"
+    assert described[connection].startswith("ledger: Azure Table relayledger")
+    assert key not in described[connection]
+    assert described[""].startswith("ledger: none")
+
+
 def test_claim_confirm_and_read_back(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
     assert ledger.get(external_id) is None
@@ -152,16 +165,3 @@ def test_unreachable_table_fails_fast(unused_port: int) -> None:
         ledger.get("HaloPSA-1")
     assert time.monotonic() - started < 10
     assert "AccountKey" not in str(raised.value) and "Eby8" not in str(raised.value)
-
-
-def test_describe_ledger_names_the_store_never_the_connection_string() -> None:
-    key = "c2VjcmV0LWFjY291bnQta2V5"
-    connection = f"DefaultEndpointsProtocol=http;AccountName=dev;AccountKey={key};"
-    described = {
-        storage: describe_ledger(RelaySettings.from_env({"AzureWebJobsStorage": storage}))
-        for storage in ("memory", connection, "")
-    }
-    assert described["memory"] == "ledger: in memory; lost when serve stops"
-    assert described[connection].startswith("ledger: Azure Table relayledger")
-    assert key not in described[connection]
-    assert described[""].startswith("ledger: none")
