@@ -7,8 +7,9 @@ moving it to `<queue>-poison`. This module does the same for the local host:
 - `StorageQueues`: the real queues of the `AzureWebJobsStorage` connection string (Azurite
   locally), messages base64-encoded like the host's, so `func start` on the same Azurite sees
   them too;
-- `MemoryQueues`: the same semantics in-process, used when no storage is configured or it
-  cannot be reached; queued events then survive SIGNL4 outages but not a restart of the process.
+- `MemoryQueues`: the same semantics in-process, used when no storage is configured (or
+  `AzureWebJobsStorage=memory`) or it cannot be reached; queued events then survive SIGNL4
+  outages but not a restart of the process.
 
 `QueueRunner` polls the queues that have a queue-triggered function and invokes it.
 """
@@ -29,6 +30,7 @@ from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
 
 from devhost.functions import OutValue
+from shared.ledger import MEMORY_STORAGE
 from shared.redaction import log_safe
 
 log = logging.getLogger(__name__)
@@ -275,8 +277,13 @@ class QueueRunner:
 
 
 def open_queues(connection_string: str | None, queue_names: list[str]) -> Queues:
-    """Storage queues when a connection string works, else in-process ones (and say why)."""
-    if connection_string:
+    """Storage queues when a connection string works, else in-process ones (and say why).
+    `memory` (the in-memory ledger's setting) is in-process queues, Azure is never tried."""
+    if (connection_string or "").strip() == MEMORY_STORAGE:
+        memory = MemoryQueues()
+        memory.description += f"; AzureWebJobsStorage={MEMORY_STORAGE}"
+        return memory
+    if connection_string and connection_string.strip():
         try:
             queues = StorageQueues(connection_string)
             queues.check(queue_names)

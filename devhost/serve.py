@@ -1,4 +1,9 @@
-"""`python -m devhost serve`: load settings, import the app, and serve it with its queues."""
+"""`python -m devhost serve`: load settings, import the app, and serve it with its queues.
+
+Without `AzureWebJobsStorage` it sets `AzureWebJobsStorage=memory` for the app, the storage the
+tests use: the relay's ledger is then the in-memory store (one per process, so the HTTP
+functions and the queue runner share it) and the queues are in-process ones.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from devhost.errors import LocalHostError
 from devhost.functions import index_functions
 from devhost.http_host import LocalHost, url_host
 from devhost.queues import QueueRunner, open_queues
+from shared.ledger import MEMORY_STORAGE
 
 
 def serve(
@@ -32,6 +38,10 @@ def serve(
     if applied:
         print(f"Loaded {len(applied)} setting(s) from local.settings.json", flush=True)
     route_prefix = read_route_prefix(root / "host.json")
+    storage = os.environ.get("AzureWebJobsStorage")  # noqa: SIM112
+    if not (storage or "").strip():
+        # Before the app is imported: every read of the settings sees it.
+        os.environ["AzureWebJobsStorage"] = MEMORY_STORAGE  # noqa: SIM112
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
@@ -50,7 +60,7 @@ def serve(
         for f in functions
         if f.get_trigger() is not None and f.get_trigger().get_binding_name() == "queueTrigger"
     ]
-    queues = open_queues(os.environ.get("AzureWebJobsStorage"), queue_names)  # noqa: SIM112
+    queues = open_queues(storage, queue_names)
     runner = QueueRunner(
         functions,
         queues,

@@ -28,13 +28,14 @@ from pydantic import ValidationError
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending
 from shared.errors import Signl4Rejected, Signl4Unavailable
-from shared.halo import AlertStatus, HaloEvent
+from shared.halo import HaloEvent
 from shared.ledger import Ledger
 from shared.outbox import OutboxMessage, PoisonRecord, QueueOutcome, parse_message
 from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
-from shared.signl4 import SendResult, build_payload, send_event
+from shared.signl4 import AlertStatus, build_payload
+from shared.signl4_client import SendResult, send_event
 from shared.signl4_query import NO_PARAMS, SignalParams
 from shared.store import Conflict, Unavailable
 
@@ -60,7 +61,7 @@ class Delivery:
     park_reason: str = ""
     # SIGNL4's query parameters of the request.
     params: SignalParams = NO_PARAMS
-    # The sender port; None: shared.signl4.send_event.
+    # The sender port; None: shared.signl4_client.send_event.
     sender: Sender | None = None
 
     def send(self, payload: dict[str, Any]) -> SendResult:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -29,18 +28,10 @@ from shared.errors import (
     UnsupportedPayload,
 )
 from shared.html_text import html_to_plain
+from shared.signl4 import AlertStatus
 from shared.signl4_query import NO_PARAMS, SignalParams
 
 EXTERNAL_ID_PREFIX = "HaloPSA-"
-DETAILS_MAX_CHARS = 4000
-
-
-class AlertStatus(str, Enum):
-    """The three values of SIGNL4's X-S4-Status."""
-
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
 
 
 # --- coercions: Halo sends nulls, "", numbers as strings, objects where names are expected ---

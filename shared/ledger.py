@@ -34,10 +34,9 @@ from typing import Any
 
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending, Step
-from shared.halo import AlertStatus
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
-from shared.signl4 import fit_payload
+from shared.signl4 import AlertStatus, fit_payload
 from shared.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
 from shared.table_store import (  # noqa: F401  (re-exported: the limits the schema is sized for)
     TABLE_ENTITY_MAX_BYTES,
@@ -234,7 +233,9 @@ class Ledger:
                 continue
         raise Conflict(f"{key} changed 100 times in a row")
 
-    # -- the calls of the row-level API (tests, bench) --
+    # -- the row-level API: the service uses confirm, release, clear_sending, abandon and
+    # mark_failed; get, pending, claim, add_to_mailbox, begin_send and settle are kept for the
+    # tests only (the bench times the service now) --
 
     def get(self, external_id: str) -> LedgerEntry | None:
         state = self.read(external_id)
@@ -395,6 +396,17 @@ def open_ledger(settings: RelaySettings) -> Ledger | None:
     return Ledger(store) if store is not None else None
 
 
+def describe_ledger(settings: RelaySettings) -> str:
+    """Where open_ledger keeps the ledger, for `python -m devhost serve`'s start-up lines.
+    Names no connection string (it holds the account key)."""
+    connection = settings.storage_connection
+    if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
+        return "ledger: in memory; lost when serve stops"
+    if connection is not None or settings.storage_account_name:
+        return f"ledger: Azure Table {TABLE_NAME} (AzureWebJobsStorage)"
+    return "ledger: none (AzureWebJobsStorage is not set): a redelivered event is sent again"
+
+
 __all__ = [
     "REASON_MAX_CHARS",
     "TABLE_ENTITY_MAX_BYTES",
@@ -406,6 +418,7 @@ __all__ = [
     "LedgerUnavailable",
     "PendingEvent",
     "TableStore",
+    "describe_ledger",
     "open_ledger",
     "quiet_azure_sdk",
     "short_reason",

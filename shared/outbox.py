@@ -17,9 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.halo import AlertStatus
 from shared.ledger import short_reason
-from shared.signl4 import fit_payload
+from shared.signl4 import AlertStatus, fit_payload
 
 OUTBOX_QUEUE = "signl4-outbox"
 POISON_QUEUE = "signl4-outbox-poison"

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.halo import AlertStatus, HaloEvent
+from shared.halo import HaloEvent
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from shared.signl4_query import NO_PARAMS, SignalParams
 
 NEW_TICKET_EVENT = "new ticket logged"

@@ -35,7 +35,7 @@ from shared.errors import (
     UnsupportedPayload,
 )
 from shared.halo import parse_event, parse_json_body
-from shared.ledger import Ledger, open_ledger
+from shared.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
 from shared.outbox import describe_poison
 from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
@@ -321,11 +321,12 @@ def health(environ: Mapping[str, str]) -> RelayResponse:
 
 def secret_values(environ: Mapping[str, str]) -> list[str]:
     """The values of every secret setting that is set: `python -m devhost serve` scrubs them
-    from its access log (a team secret pasted into a URL, say)."""
+    from its access log (a team secret pasted into a URL, say). `AzureWebJobsStorage=memory`
+    names no account: scrubbing the word would only garble tracebacks."""
     return [
         environ[name].strip()
         for name in RelaySettings.secret_setting_names()
-        if environ.get(name, "").strip()
+        if environ.get(name, "").strip() not in ("", MEMORY_STORAGE)
     ]
 
 
@@ -339,4 +340,4 @@ def describe_mode(environ: Mapping[str, str]) -> str:
         return (
             f"Relay is in DRY-RUN ({why}): events are answered with the payload, nothing is sent."
         )
-    return "Relay is LIVE: events are sent to SIGNL4."
+    return f"Relay is LIVE: events are sent to SIGNL4.\n{describe_ledger(settings)}"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.halo import AlertStatus
 from shared.ledger import LedgerEntry, open_ledger
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from tests.conftest import (
     GENEROUS_TIMEOUT,
     OUTBOX,

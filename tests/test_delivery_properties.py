@@ -34,7 +34,7 @@ from shared.halo import parse_event
 from shared.ledger import Ledger
 from shared.outbox import describe_poison
 from shared.settings import RelaySettings
-from shared.signl4 import SendResult
+from shared.signl4_client import SendResult
 from shared.store import MemoryStore, Row
 
 EXAMPLES = 2000

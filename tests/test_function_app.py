@@ -103,14 +103,14 @@ def test_every_annotation_passes_the_workers_type_check(indexed_functions: list[
 _COLD_START_PROBE = """
 import json, sys
 import function_app
-from shared import ledger, outbox, signl4
+from shared import ledger, outbox, signl4_client
 
 def loaded():
     heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core")
     return sorted(m for m in sys.modules if m.startswith(heavy))
 
 deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, ledger.LedgerEntry,
-            ledger.PendingEvent, signl4.SendResult)
+            ledger.PendingEvent, signl4_client.SendResult)
 at_import = {"loaded": loaded(), "built": [m.__name__ for m in deferred if getattr(m, "__pydantic_complete__", False)]}
 body = open("tests/fixtures/webhook_new_full.json", "rb").read()
 answer = function_app.relay.handle_halo_request(body, {}, {}, [], {})

@@ -16,7 +16,6 @@ from shared.errors import (
     UnsupportedPayload,
 )
 from shared.halo import (
-    AlertStatus,
     html_to_text,
     parse_event,
     parse_halo_date,
@@ -24,6 +23,7 @@ from shared.halo import (
 )
 from shared.html_text import strip_tags
 from shared.html_text import tokens as html_tokens
+from shared.signl4 import AlertStatus
 from tests.conftest import Signl4Fake, answer, call_halopsa, fixture_bytes, fixture_json, http_post
 
 

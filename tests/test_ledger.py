@@ -9,9 +9,15 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared.halo import AlertStatus
-from shared.ledger import Ledger, LedgerConflict, LedgerUnavailable, open_ledger
+from shared.ledger import (
+    Ledger,
+    LedgerConflict,
+    LedgerUnavailable,
+    describe_ledger,
+    open_ledger,
+)
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from shared.store import MemoryStore
 from tests.conftest import new_ticket_id
 
@@ -29,6 +35,19 @@ def ledger(request: pytest.FixtureRequest) -> Ledger:
 
 def test_no_storage_setting_means_no_ledger() -> None:
     assert open_ledger(RelaySettings.from_env({})) is None
+
+
+def test_describe_ledger_names_the_store_never_the_connection_string() -> None:
+    key = "c2VjcmV0LWFjY291bnQta2V5"
+    connection = f"DefaultEndpointsProtocol=http;AccountName=dev;AccountKey={key};"
+    described = {
+        storage: describe_ledger(RelaySettings.from_env({"AzureWebJobsStorage": storage}))
+        for storage in ("memory", connection, "")
+    }
+    assert described["memory"] == "ledger: in memory; lost when serve stops"
+    assert described[connection].startswith("ledger: Azure Table relayledger")
+    assert key not in described[connection]
+    assert described[""].startswith("ledger: none")
 
 
 def test_claim_confirm_and_read_back(ledger: Ledger) -> None:

@@ -16,7 +16,7 @@ import azure.functions as func
 import pytest
 
 from shared import relay
-from shared.halo import AlertStatus, HaloEvent, Ticket, parse_event
+from shared.halo import HaloEvent, Ticket, parse_event
 from shared.ledger import (
     REASON_MAX_CHARS,
     TABLE_ENTITY_MAX_BYTES,
@@ -34,7 +34,13 @@ from shared.outbox import (
 from shared.policy import decide
 from shared.relay import MAX_BODY_BYTES
 from shared.settings import DEFAULT_MAX_BATCH, RelaySettings
-from shared.signl4 import PAYLOAD_MAX_BYTES, build_payload, encoded_size, fit_payload
+from shared.signl4 import (
+    PAYLOAD_MAX_BYTES,
+    AlertStatus,
+    build_payload,
+    encoded_size,
+    fit_payload,
+)
 from tests.conftest import (
     Harness,
     Signl4Fake,

@@ -157,3 +157,71 @@ def test_python_m_shared_points_to_the_local_host() -> None:
     assert result.returncode == 2
     assert "python -m devhost serve" in result.stderr
     assert result.stdout == ""
+
+
+def runtime_imports(source: str) -> set[str]:
+    """The absolute modules a module imports when it is imported: top-level statements only,
+    outside `if TYPE_CHECKING:` blocks (lazy imports inside functions are not counted)."""
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            continue
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_runtime_imports_reads_top_level_only() -> None:
+    source = (
+        "import json\n"
+        "from shared.halo import parse_event\n"
+        "if TYPE_CHECKING:\n"
+        "    from shared.policy import Decision\n"
+        "def later():\n"
+        "    import requests\n"
+    )
+    assert runtime_imports(source) == {"json", "shared.halo"}
+
+
+def test_the_signl4_payload_is_pure_and_apart_from_the_client() -> None:
+    """shared/signl4.py (SIGNL4's vocabulary and the payload) needs no other module of ours at
+    import, so shared/halo.py can take AlertStatus from it without a cycle, and nothing of the
+    HTTP client; shared/signl4_client.py posts and builds no payload."""
+    vocabulary = (REPO_ROOT / "shared" / "signl4.py").read_text(encoding="utf-8")
+    standard = {"__future__", "json", "re", "collections.abc", "enum", "typing"}
+    assert runtime_imports(vocabulary) <= standard
+    assert not forbidden_imports(vocabulary, {"requests", "urllib3", "shared.signl4_client"})
+    client = (REPO_ROOT / "shared" / "signl4_client.py").read_text(encoding="utf-8")
+    assert "def build_payload" not in client and "def send_event" in client
+    assert "shared.halo" not in imported_modules(client)
+    assert "shared.policy" not in imported_modules(client)
+
+
+def test_alert_status_is_imported_from_the_signl4_vocabulary_everywhere() -> None:
+    """AlertStatus is SIGNL4's X-S4-Status: defined in shared/signl4.py, imported from there,
+    and not re-exported by the Halo model."""
+    sources = [
+        REPO_ROOT / "function_app.py",
+        *(
+            path
+            for folder in ("shared", "tests", "bench", "devhost")
+            for path in (REPO_ROOT / folder).rglob("*.py")
+        ),
+    ]
+    elsewhere = {
+        f"{path.relative_to(REPO_ROOT)}: from {node.module}"
+        for path in sources
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and any(alias.name == "AlertStatus" for alias in node.names)
+        and node.module != "shared.signl4"
+    }
+    assert elsewhere == set()
+    defined = {
+        path.name
+        for path in (REPO_ROOT / "shared").glob("*.py")
+        if "class AlertStatus(" in path.read_text(encoding="utf-8")
+    }
+    assert defined == {"signl4.py"}

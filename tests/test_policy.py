@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from shared.halo import AlertStatus, parse_event
+from shared.halo import parse_event
 from shared.policy import decide
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from tests.conftest import fixture_json
 
 DEFAULTS = RelaySettings.from_env({})

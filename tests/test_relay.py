@@ -14,9 +14,10 @@ import azure.functions as func
 import pytest
 
 from shared import relay
-from shared.halo import AlertStatus
+from shared.errors import ConfigurationError
 from shared.outbox import OutboxMessage
 from shared.relay import MAX_BODY_BYTES
+from shared.signl4 import AlertStatus
 from tests.conftest import (
     TEAM_SECRET,
     Harness,
@@ -423,3 +424,51 @@ def test_secret_values_feed_the_local_hosts_access_log(monkeypatch: pytest.Monke
 
     monkeypatch.setenv("SIGNL4_TEAM_SECRET", TEAM_SECRET)
     assert function_app.local_host_secrets() == [TEAM_SECRET]
+
+
+def test_the_in_memory_storage_setting_is_not_scrubbed_as_a_secret() -> None:
+    """`python -m devhost serve` sets AzureWebJobsStorage=memory when it is unset: the word is
+    no secret, and scrubbing it would turn "in-memory" into "in-***" in every traceback."""
+    connection = "UseDevelopmentStorage=true"
+    assert relay.secret_values({"AzureWebJobsStorage": connection}) == [connection]
+    assert relay.secret_values({"AzureWebJobsStorage": " memory "}) == []
+
+
+def test_a_bad_setting_is_a_configuration_error_on_every_path(
+    functions: Functions,
+    signl4: Signl4Fake,
+    live_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The HTTP, queue and poison functions read settings through one loader (relay's
+    load_settings): a bad value is answered (HTTP) or raised (queue, poison: the host retries
+    the message) as configuration_error naming the setting, never its value."""
+    from devhost.functions import OutValue
+
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "lots")
+    queued = OutboxMessage(
+        externalId="HaloPSA-8", status=AlertStatus.NEW, payload={"Title": "t"}
+    ).to_json()
+    poison_record = json.dumps({"externalId": "HaloPSA-8", "seq": 1, "reason": "SIGNL4 down"})
+
+    code, body = post(functions, fixture_json("guide_new.json"))
+    raised: list[ConfigurationError] = []
+    with pytest.raises(ConfigurationError) as on_queue:
+        functions["signl4_outbox"](message_of(queued), poison=OutValue())
+    raised.append(on_queue.value)
+    with pytest.raises(ConfigurationError) as on_poison:
+        functions["signl4_outbox_poison"](message_of(poison_record))
+    raised.append(on_poison.value)
+
+    assert (code, body["error"]) == (500, "configuration_error")
+    for error in raised:
+        assert error.code == "configuration_error"
+        assert error.message == body["message"]  # the same loader, the same words
+    assert "SIGNL4_MAX_ATTEMPTS" in body["message"] and "lots" not in body["message"]
+    assert signl4.events == []
+    assert TEAM_SECRET not in caplog.text
+
+
+def message_of(text: str) -> func.QueueMessage:
+    return func.QueueMessage(id="m-1", body=text.encode("utf-8"), pop_receipt="r-1")

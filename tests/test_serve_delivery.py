@@ -95,6 +95,58 @@ def test_serve_without_storage_retries_queued_events_in_process(
     assert "AzureWebJobsStorage is not set" in output
 
 
+def post_closed(served: Served, ticket_id: int) -> requests.Response:
+    body = {"event": "closed", "object_id": ticket_id, "ticket": {"id": ticket_id, "summary": "x"}}
+    return requests.post(served.base_url + "/api/halopsa", json=body, timeout=15)
+
+
+@pytest.mark.parametrize("storage", [None, "memory"])
+def test_serve_without_storage_keeps_its_ledger_in_memory(
+    signl4: Signl4Fake, tmp_path: Path, storage: str | None
+) -> None:
+    """No AzureWebJobsStorage (or `memory`): the ledger is the in-memory one, so a redelivery
+    is still answered `duplicate`, and the queues are in-process (never Azure's)."""
+    served = start_serve(tmp_path, relay_env(signl4, storage), *FAST_QUEUE)
+    try:
+        tid = new_ticket_id()
+        first = post_new(served, tid)
+        again = post_new(served, tid)  # Halo redelivers the webhook
+    finally:
+        output = stop_serve(served)
+    assert (first.status_code, first.json()["result"]) == (200, "sent")
+    assert (again.status_code, again.json()["result"]) == (200, "duplicate")
+    assert again.json()["eventId"] == first.json()["eventId"]
+    assert len(signl4.events) == 1
+    assert "ledger: in memory; lost when serve stops" in output
+    assert "may be paged twice" not in output and "unrecorded" not in output
+    assert "signl4_outbox: queue signl4-outbox on in-process queues" in output
+    assert "storage queues" not in output and "unreachable" not in output
+    reason = "AzureWebJobsStorage is not set" if storage is None else "AzureWebJobsStorage=memory"
+    assert reason in output
+
+
+def test_serve_without_storage_shares_one_ledger_between_http_and_queue(
+    signl4: Signl4Fake, tmp_path: Path
+) -> None:
+    """The queue runner reads the mailbox the HTTP path wrote: a queued opening and the close
+    behind it reach SIGNL4 once each and in order, and a late redelivery is a duplicate."""
+    signl4.script(503, 503, 503)  # the opening's inline attempts; the queue then gets 201s
+    served = start_serve(tmp_path, relay_env(signl4, None), *FAST_QUEUE)
+    try:
+        tid = new_ticket_id()
+        opened = post_new(served, tid)
+        closed = post_closed(served, tid)  # queued behind it, or sent once it was delivered
+        wait_for(lambda: len(signl4.events) >= 5)
+        redelivered = post_new(served, tid)
+    finally:
+        output = stop_serve(served)
+    assert (opened.status_code, opened.json()["result"]) == (202, "queued")
+    assert closed.json()["result"] in {"queued", "sent"}
+    assert redelivered.json()["result"] == "duplicate"
+    assert [event["X-S4-Status"] for event in signl4.events] == ["new"] * 4 + ["resolved"]
+    assert "may be paged twice" not in output and "unrecorded" not in output
+
+
 def test_serve_with_azurite_says_so(signl4: Signl4Fake, tmp_path: Path, storage_env: str) -> None:
     served = start_serve(tmp_path, relay_env(signl4, storage_env), *FAST_QUEUE)
     output = stop_serve(served)

@@ -14,10 +14,11 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 import pytest
 
 from shared.errors import Signl4Rejected, Signl4Unavailable
-from shared.halo import AlertStatus, parse_event
+from shared.halo import parse_event
 from shared.policy import Decision, decide
 from shared.settings import RelaySettings
-from shared.signl4 import build_payload, send_event, webhook_url
+from shared.signl4 import AlertStatus, build_payload
+from shared.signl4_client import send_event, webhook_url
 from tests.conftest import TEAM_SECRET, Signl4Fake, fixture_json
 
 
@@ -248,7 +249,7 @@ def test_every_urllib3_logger_is_scrubbed(
     signl4: Signl4Fake, live_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """urllib3.connection logs the URL on a malformed answer: it is covered like the rest."""
-    from shared.signl4 import URLLIB3_LOGGERS
+    from shared.signl4_client import URLLIB3_LOGGERS
 
     caplog.set_level(logging.DEBUG)
     send_event(PAYLOAD, _settings(live_env))  # installs the filters

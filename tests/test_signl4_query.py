@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from shared.errors import MissingTicketId
-from shared.halo import AlertStatus, parse_event
+from shared.halo import parse_event
 from shared.policy import decide
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 
 DEFAULTS = RelaySettings.from_env({})
