@@ -222,7 +222,18 @@ def report_poison(raw: str, environ: Mapping[str, str]) -> None:
     """The alertable ERROR line for a message in the poison queue. A mailbox nudge that ran out
     of attempts gives up the ticket's waiting events, so a re-send from Halo pages once."""
     external_id, reason, seq = describe_poison(raw)
-    settings = load_settings(environ)
+    try:
+        settings = load_settings(environ)
+    except ConfigurationError as error:
+        # The line the alert rule watches for goes out whatever the settings; the mailbox is
+        # given up when the host retries the message with usable settings.
+        logger.error(
+            "poison externalId=%s reason=%s: never reached SIGNL4 (mailbox kept: %s)",
+            log_safe(external_id),
+            log_safe(reason),
+            log_safe(error.message),
+        )
+        raise
     given_up = give_up(external_id, reason, seq, _ledger_or_none(settings))
     logger.error(
         "poison externalId=%s reason=%s%s: never reached SIGNL4",

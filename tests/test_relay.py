@@ -468,6 +468,10 @@ def test_a_bad_setting_is_a_configuration_error_on_every_path(
     assert "SIGNL4_MAX_ATTEMPTS" in body["message"] and "lots" not in body["message"]
     assert signl4.events == []
     assert TEAM_SECRET not in caplog.text
+    # The alertable line is written even so: the event never reached SIGNL4 either way.
+    [poison_line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poison")]
+    assert poison_line.startswith("poison externalId=HaloPSA-8 reason=delivery attempts exhausted")
+    assert "mailbox kept" in poison_line and "lots" not in poison_line
 
 
 def message_of(text: str) -> func.QueueMessage:
