@@ -16,7 +16,8 @@ Every write is conditional (create-if-absent, replace-if-ETag, an entity-group t
 the state row and one mailbox row), so two workers cannot both claim one transition or both send
 one event. Sizes stay inside Azure Table's limits by construction: a mailbox row keeps one
 payload fitted to signl4.PAYLOAD_MAX_BYTES (below a string property's 32,768 UTF-16 units),
-reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTION_MAX_ROWS rows.
+reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTION_MAX_ROWS rows
+(state, one mailbox row, and a write-back's `seen-<notification id>` row).
 
 If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
 better than a lost one.
