@@ -78,6 +78,34 @@ def signl4_outbox_poison(msg: func.QueueMessage) -> None:
     relay.report_poison(msg.get_body().decode("utf-8"), os.environ)
 
 
+# Two-way sync: the target of a SIGNL4 outbound webhook (URL with ?code=<function key>).
+@app.route(route="signl4", methods=["POST"])
+@app.queue_output(arg_name="queued", queue_name=outbox.HALO_OUTBOX_QUEUE, connection=STORAGE)
+def signl4(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpResponse:
+    """SIGNL4 acknowledged, closed, escalated or annotated one of our alerts: note it in Halo.
+    Write-backs Halo cannot take now are queued."""
+    messages: list[str] = []
+    response = relay.handle_signl4_request(req.get_body(), os.environ, messages)
+    if messages:
+        queued.set(messages)
+    return _http(response)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=outbox.HALO_OUTBOX_QUEUE, connection=STORAGE)
+@app.queue_output(arg_name="poison", queue_name=outbox.HALO_POISON_QUEUE, connection=STORAGE)
+def halo_outbox(msg: func.QueueMessage, poison: func.Out[QueueMessages]) -> None:
+    """Writes queued write-backs into Halo, per ticket in order; raising retries later."""
+    records = relay.deliver_halo_outbox_message(msg.get_body().decode("utf-8"), os.environ)
+    if records:
+        poison.set(records)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=outbox.HALO_POISON_QUEUE, connection=STORAGE)
+def halo_outbox_poison(msg: func.QueueMessage) -> None:
+    """Every write-back the relay gave up on ends here: one error line to alert on."""
+    relay.report_poison(msg.get_body().decode("utf-8"), os.environ, halo=True)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _http(relay.health(os.environ))

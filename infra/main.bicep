@@ -111,9 +111,9 @@ param haloWebhookPassword string = ''
 @secure()
 param relayInboundToken string = ''
 
-// Later (HaloPSA API client secret): add `@secure() param haloClientSecret string = ''`, a
-// conditional `Microsoft.KeyVault/vaults/secrets` resource like `haloWebhookPasswordSecret`
-// below, and an app setting holding its Key Vault reference (empty when not set).
+@description('Two-way sync: client secret of the HaloPSA API application (client credentials). Empty: two-way sync off. Stored in Key Vault when set.')
+@secure()
+param haloClientSecret string = ''
 
 // ---------------------------------------------------------------------------------------------
 // Relay settings (shared/settings.py RelaySettings). Defaults are the code's defaults; the
@@ -140,6 +140,33 @@ param haloBaseUrl string = ''
 
 @description('User name HaloPSA sends with Basic auth on the webhook; empty disables the check.')
 param haloWebhookUsername string = ''
+
+@description('Two-way sync: client id of the HaloPSA API application. Empty: off. Needs haloBaseUrl and haloClientSecret.')
+param haloClientId string = ''
+
+@description('Two-way sync: Halo authorisation server (the token is at /token). Empty: what {haloBaseUrl}/api/authinfo names, else {haloBaseUrl}/auth.')
+param haloAuthUrl string = ''
+
+@description('Two-way sync: Halo tenant (hosted instances only).')
+param haloTenant string = ''
+
+@description('Two-way sync: scopes of the token (space-separated; least privilege).')
+param haloScope string = 'read:tickets edit:tickets'
+
+@description('Two-way sync: outcome (by name) of the notes the relay writes.')
+param haloNoteOutcome string = 'Private Note'
+
+@description('Two-way sync: outcome id of the notes (wins over haloNoteOutcome). Empty: by name.')
+param haloNoteOutcomeId string = ''
+
+@description('Two-way sync: Halo status id set when SIGNL4 acknowledges. Empty: status unchanged.')
+param haloAckStatusId string = ''
+
+@description('Two-way sync: Halo status id set when SIGNL4 closes the alert. Empty (default): unchanged; closing tickets from a pager is a policy choice.')
+param haloCloseStatusId string = ''
+
+@description('Two-way sync: assign the ticket to the Halo agent whose e-mail is the responder\'s (true/false).')
+param haloAssignOnAck string = 'false'
 
 @description('Comma-separated Halo status ids/names that resolve the SIGNL4 alert.')
 param relayResolvedStatuses string = '9,Closed,Resolved,Cancelled'
@@ -199,6 +226,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 // its Key Vault reference from the vault and this name instead of reading the conditional
 // resource (Bicep >= 0.36 warns BCP318 on that read; ARM fails it when the secret is absent).
 var haloWebhookPasswordSecretName = 'halo-webhook-password'
+var haloClientSecretSecretName = 'halo-client-secret'
 
 var relayInboundTokenValue = empty(relayInboundToken) ? guid(signl4TeamSecret, resourceGroup().id, environmentName, 'relay-inbound-token') : relayInboundToken
 
@@ -339,6 +367,17 @@ resource outboxPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queu
   name: 'signl4-outbox-poison'
 }
 
+// Two-way sync: write-backs Halo could not take inline, and those given up.
+resource haloOutboxQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'halo-outbox'
+}
+
+resource haloOutboxPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'halo-outbox-poison'
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -400,6 +439,20 @@ resource haloWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01
   name: haloWebhookPasswordSecretName
   properties: {
     value: haloWebhookPassword
+    contentType: 'text/plain'
+    attributes: {
+      enabled: true
+    }
+  }
+}
+
+resource haloClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(haloClientSecret)) {
+  // checkov:skip=CKV_AZURE_41: an expiry date would silently stop two-way sync when it passes; rotate together with the HaloPSA API application instead.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside the body of a conditional (`if`) resource.
+  parent: keyVault
+  name: haloClientSecretSecretName
+  properties: {
+    value: haloClientSecret
     contentType: 'text/plain'
     attributes: {
       enabled: true
@@ -541,6 +594,16 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HALO_WEBHOOK_USERNAME: haloWebhookUsername
     HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloWebhookPasswordSecretName}/)'
     RELAY_INBOUND_TOKEN: '@Microsoft.KeyVault(SecretUri=${relayInboundTokenSecret.properties.secretUri})'
+    HALO_CLIENT_ID: haloClientId
+    HALO_CLIENT_SECRET: empty(haloClientSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloClientSecretSecretName}/)'
+    HALO_AUTH_URL: haloAuthUrl
+    HALO_TENANT: haloTenant
+    HALO_SCOPE: haloScope
+    HALO_NOTE_OUTCOME: haloNoteOutcome
+    HALO_NOTE_OUTCOME_ID: haloNoteOutcomeId
+    HALO_ACK_STATUS_ID: haloAckStatusId
+    HALO_CLOSE_STATUS_ID: haloCloseStatusId
+    HALO_ASSIGN_ON_ACK: haloAssignOnAck
     RELAY_RESOLVED_STATUSES: relayResolvedStatuses
     RELAY_ACK_STATUSES: relayAckStatuses
     RELAY_PAGE_PRIORITIES: relayPagePriorities
@@ -554,14 +617,19 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     blobOwnerAssignment
     queueContributorAssignment
     poisonQueueContributorAssignment
+    haloQueueContributorAssignment
+    haloPoisonQueueContributorAssignment
     tableContributorAssignment
     keyVaultSecretsUserAssignment
     metricsPublisherAssignment
     // Named, not read (see haloWebhookPasswordSecretName); skipped when the secret is not deployed.
     haloWebhookPasswordSecret
+    haloClientSecretSecret
     deploymentContainer
     outboxQueue
     outboxPoisonQueue
+    haloOutboxQueue
+    haloOutboxPoisonQueue
     ledgerTable
   ]
 }
@@ -603,6 +671,27 @@ resource queueContributorAssignment 'Microsoft.Authorization/roleAssignments@202
 resource poisonQueueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(outboxPoisonQueue.id, functionApp.id, roleStorageQueueDataContributor)
   scope: outboxPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The same on the two-way sync's queues (halo-outbox and its poison queue).
+resource haloQueueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(haloOutboxQueue.id, functionApp.id, roleStorageQueueDataContributor)
+  scope: haloOutboxQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
+    principalId: functionApp.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource haloPoisonQueueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(haloOutboxPoisonQueue.id, functionApp.id, roleStorageQueueDataContributor)
+  scope: haloOutboxPoisonQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageQueueDataContributor)
     principalId: functionApp.identity.principalId

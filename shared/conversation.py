@@ -347,3 +347,17 @@ def mark_failed(state: Conversation, reason: str) -> Step:
     if not state.exists:
         return _same(state)  # nothing recorded (it went unrecorded): nothing to mark
     return Step(replace(state, failed_reason=reason))
+
+
+# --- the other side's own changes (two-way sync) ---
+
+
+def learned(state: Conversation, status: Hashable, now: datetime, alive: float) -> Step:
+    """The other side reached `status` on its own (SIGNL4 acknowledged or closed the alert):
+    record it as the last status, so the same status coming back from Halo (the echo of the
+    relay's own write-back, or an engineer closing the ticket afterwards) is a repeat and is not
+    sent. Events still waiting or in flight keep their claim: they go out as they are."""
+    busy = state.pending_count or state.inflight_at(now, alive)
+    if state.exists and (state.status == status or busy):
+        return _same(state)
+    return Step(replace(state, status=status, failed_reason=None, exists=True, mailbox=()))

@@ -16,8 +16,10 @@ Ports: a Ledger (any PartitionStore), a sender (`send_event` by default) and the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,17 +29,17 @@ from pydantic import ValidationError
 
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending
-from shared.errors import Signl4Rejected, Signl4Unavailable
+from shared.errors import DeliveryRejected, DeliveryUnavailable
 from shared.halo import HaloEvent
-from shared.ledger import Ledger
-from shared.outbox import OutboxMessage, PoisonRecord, QueueOutcome, parse_message
+from shared.ledger import Ledger, load
+from shared.outbox import EventStatus, OutboxMessage, PoisonRecord, QueueOutcome, parse_message
 from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus, build_payload
 from shared.signl4_client import SendResult, send_event
 from shared.signl4_query import NO_PARAMS, SignalParams
-from shared.store import Conflict, Unavailable
+from shared.store import Conflict, Op, Unavailable
 
 SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
 MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next try
@@ -84,7 +86,7 @@ class Outcome:
 
     result: Literal["sent", "duplicate", "queued", "skipped", "dry-run"]
     external_id: str
-    status: AlertStatus | None = None
+    status: EventStatus | None = None
     event_id: str | None = None
     reason: str = ""
     payload: dict[str, Any] | None = None
@@ -111,7 +113,7 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
         decision = decide(
             event,
             settings,
-            last_sent=state.status if state.exists else None,  # type: ignore[arg-type]
+            last_sent=state.status if state.exists else None,
             params=delivery.params,
         )
         if decision.action == "skip" or decision.status is None:
@@ -186,6 +188,125 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
     return _deliver(external_id, status, payload, delivery, None, None, trace)
 
 
+# --- the HTTP path of the write-back direction (SIGNL4 -> Halo) ---
+
+SEEN_PREFIX = "seen-"
+_SAFE_ROW_KEY = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+def seen_key(notification_id: str) -> str:
+    """The row that says a notification was taken (Azure Table keys refuse / \\ # ? and
+    control characters: an id that holds any is hashed)."""
+    if _SAFE_ROW_KEY.fullmatch(notification_id):
+        return SEEN_PREFIX + notification_id
+    return SEEN_PREFIX + "sha256-" + hashlib.sha256(notification_id.encode("utf-8")).hexdigest()
+
+
+def deliver_notification(
+    key: str,
+    notification_id: str,
+    payload: dict[str, Any],
+    delivery: Delivery,
+    trace: EventTrace,
+) -> Outcome:
+    """One write-back, exactly once per notification id, in order per ticket.
+
+    The notification's `seen-<id>` row is created in the same transaction as its claim, so a
+    redelivered notification finds it and is a duplicate; the claim itself is a conversation
+    event like a SIGNL4 one (status: the notification id), so the write is sent inline, or
+    joins the ticket's mailbox behind earlier ones, with the same core transitions. Halo
+    refusing it for good releases the claim and the row (the error is raised to the caller);
+    the ledger down: written unrecorded (a note twice beats a lost one)."""
+    ledger = delivery.ledger
+    if ledger is None:
+        return _deliver(key, notification_id, payload, delivery, None, None, trace)
+    row = seen_key(notification_id)
+    for _ in range(3):
+        try:
+            rows = ledger.store.read(key)
+        except Unavailable as error:
+            logger.warning(
+                "relay: ledger unreachable (%s); writing %s unrecorded",
+                log_safe(error),
+                log_safe(key),
+            )
+            return _deliver(key, notification_id, payload, delivery, None, None, trace)
+        state = load(key, rows, str)
+        if row in rows:
+            trace.decision += " (duplicate)"
+            if state.pending_count and delivery.outbox is not None:
+                _nudge(delivery.outbox, key, state.status, state.seq, {}, "nudged again")
+            return Outcome("duplicate", key, None, event_id=rows[row].entity.get("Notification"))
+        arrival = Arrival(
+            notification_id,
+            payload,
+            park_reason=delivery.park_reason,
+            can_queue=delivery.outbox is not None,
+        )
+        step = core.arrive(state, arrival, ledger.clock(), delivery.settings.relay_inflight_seconds)
+        seen = Op("create", row, {"Notification": notification_id[:200], "SeenUtc": ledger.clock()})
+        try:
+            claimed = ledger.apply(state, step, [seen])
+        except Conflict:
+            continue
+        except Unavailable as error:
+            logger.warning(
+                "relay: ledger unreachable (%s); writing %s unrecorded",
+                log_safe(error),
+                log_safe(key),
+            )
+            return _deliver(key, notification_id, payload, delivery, None, None, trace)
+        if isinstance(step.effect, core.Queued):
+            assert delivery.outbox is not None
+            return _queued(
+                key,
+                notification_id,
+                claimed.seq,
+                payload,
+                delivery.outbox,
+                trace,
+                step.effect.reason,
+            )
+        try:
+            return _deliver(key, notification_id, payload, delivery, state, claimed, trace)
+        except DeliveryRejected:
+            _forget_seen(ledger, key, row)
+            raise
+    logger.warning("relay: %s changed concurrently three times; writing unrecorded", log_safe(key))
+    return _deliver(key, notification_id, payload, delivery, None, None, trace)
+
+
+def _forget_seen(ledger: Ledger, key: str, row: str) -> None:
+    """Halo refused the write for good: SIGNL4's redelivery (after the permission is fixed,
+    say) must be tried again, not answered 'duplicate'."""
+    try:
+        ledger.store.commit(key, [Op("delete", row)])
+    except (Conflict, Unavailable) as error:
+        logger.warning("ledger: could not forget %s in %s: %s", row, log_safe(key), log_safe(error))
+
+
+def learn_status(
+    ledger: Ledger | None, external_id: str, status: AlertStatus, alive: float
+) -> None:
+    """SIGNL4 reached `status` on its own: record it in the SIGNL4 direction's conversation so
+    Halo's echo of the write-back is answered 'duplicate' (no loop). Best effort: if it fails,
+    the echo may send SIGNL4 a status it already has, which changes nothing there."""
+    if ledger is None:
+        return
+    signl4_side = Ledger(ledger.store, clock=ledger.clock)
+    try:
+        signl4_side.retry(
+            external_id, lambda state: core.learned(state, status, signl4_side.clock(), alive)
+        )
+    except (Conflict, Unavailable) as error:
+        logger.warning(
+            "ledger: could not record %s %s: %s",
+            log_safe(external_id),
+            status.value,
+            log_safe(error),
+        )
+
+
 def _read(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:
     if ledger is None:
         return core.absent(external_id), False
@@ -202,7 +323,7 @@ def _read(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:
 
 def _deliver(
     external_id: str,
-    status: AlertStatus,
+    status: EventStatus,
     payload: dict[str, Any],
     delivery: Delivery,
     previous: Conversation | None,
@@ -221,8 +342,8 @@ def _deliver(
         return _queued(external_id, status, 0, payload, outbox, trace, delivery.park_reason)
     try:
         result = delivery.send(payload)
-    except Signl4Unavailable as error:
-        trace.signl4_status = error.signl4_status
+    except DeliveryUnavailable as error:
+        trace.signl4_status = error.remote_status
         delivery.park_reason = SIGNL4_DOWN
         if outbox is None:
             if ledger is not None and claimed is not None:
@@ -245,7 +366,7 @@ def _deliver(
 
 def _park(
     external_id: str,
-    status: AlertStatus,
+    status: EventStatus,
     payload: dict[str, Any],
     delivery: Delivery,
     claimed: Conversation,
@@ -299,7 +420,7 @@ def _park(
 def _nudge(
     outbox: list[str],
     external_id: str,
-    status: AlertStatus,
+    status: EventStatus,
     seq: int,
     payload: dict[str, Any],
     reason: str,
@@ -315,7 +436,7 @@ def _nudge(
 
 def _queued(
     external_id: str,
-    status: AlertStatus,
+    status: EventStatus,
     seq: int,
     payload: dict[str, Any],
     outbox: list[str],
@@ -342,7 +463,8 @@ def deliver_queued(
     With the ledger (the message has a sequence number) the message is a nudge: the ticket's
     mailbox is sent oldest first, so events reach SIGNL4 in the order Halo sent them. Without
     it (the ledger was unreachable when the event was queued) the message's own payload is sent.
-    Raises Signl4Unavailable (or MailboxUnavailable) when the queue should try again later.
+    Raises the sender's DeliveryUnavailable (Signl4Unavailable, HaloUnavailable) or
+    MailboxUnavailable when the queue should try again later.
     """
     send = sender or send_event
     try:
@@ -369,7 +491,7 @@ def deliver_queued(
 def _send_unrecorded(message: OutboxMessage, settings: RelaySettings, send: Sender) -> QueueOutcome:
     try:
         result = send(message.payload, settings)
-    except Signl4Rejected as error:
+    except DeliveryRejected as error:
         record = PoisonRecord(
             externalId=message.external_id,
             status=message.status,
@@ -433,14 +555,14 @@ def flush_mailbox(
         head = state.mailbox[0]
         try:
             result = send(effect.payload, settings)
-        except Signl4Unavailable:
+        except DeliveryUnavailable:
             ledger.clear_sending(external_id, effect.seq)
             raise
-        except Signl4Rejected as error:
+        except DeliveryRejected as error:
             _settle(ledger, marked, effect.seq, failed_reason=error.message)
             message = OutboxMessage(
                 externalId=external_id,
-                status=head.status,  # type: ignore[arg-type]
+                status=head.status,
                 seq=head.seq,
                 payload=head.payload,
                 reason=head.reason,
@@ -448,7 +570,7 @@ def flush_mailbox(
             poison.append(
                 PoisonRecord(
                     externalId=external_id,
-                    status=head.status,  # type: ignore[arg-type]
+                    status=head.status,
                     reason=error.message,
                     message=message,
                 ).to_json()

@@ -66,7 +66,23 @@ class InvalidField(RelayError):
     status_code = 422
 
 
-class Signl4Rejected(RelayError):
+class DeliveryRejected(RelayError):
+    """The receiving side (SIGNL4, or Halo for write-backs) refused for good: never retried."""
+
+    code = "rejected"
+    status_code = 502
+    remote_status: int | None = None
+
+
+class DeliveryUnavailable(RelayError):
+    """The receiving side could not take it now (5xx, 429, timeout): kept and retried later."""
+
+    code = "unavailable"
+    status_code = 503
+    remote_status: int | None = None
+
+
+class Signl4Rejected(DeliveryRejected):
     """SIGNL4 answered 4xx: retrying will not help (and SIGNL4 throttles erroneous calls)."""
 
     code = "signl4_rejected"
@@ -75,9 +91,10 @@ class Signl4Rejected(RelayError):
     def __init__(self, message: str, signl4_status: int) -> None:
         super().__init__(message)
         self.signl4_status = signl4_status
+        self.remote_status = signl4_status
 
 
-class Signl4Unavailable(RelayError):
+class Signl4Unavailable(DeliveryUnavailable):
     """Retries exhausted (5xx, 429, timeout, connection failure): the caller may retry later."""
 
     code = "signl4_unavailable"
@@ -86,6 +103,7 @@ class Signl4Unavailable(RelayError):
     def __init__(self, message: str, signl4_status: int | None = None) -> None:
         super().__init__(message)
         self.signl4_status = signl4_status
+        self.remote_status = signl4_status
 
 
 class ConfigurationError(RelayError):
@@ -93,3 +111,26 @@ class ConfigurationError(RelayError):
 
     code = "configuration_error"
     status_code = 500
+
+
+class HaloRejected(DeliveryRejected):
+    """Halo answered 4xx to a write-back (permission, unknown outcome, bad credentials): never
+    retried; the event goes to the poison queue with Halo's message."""
+
+    code = "halo_rejected"
+    status_code = 502
+
+    def __init__(self, message: str, halo_status: int | None) -> None:
+        super().__init__(message)
+        self.remote_status = halo_status
+
+
+class HaloUnavailable(DeliveryUnavailable):
+    """Halo answered 429/5xx or timed out through every retry: the write-back is queued."""
+
+    code = "halo_unavailable"
+    status_code = 503
+
+    def __init__(self, message: str, halo_status: int | None = None) -> None:
+        super().__init__(message)
+        self.remote_status = halo_status

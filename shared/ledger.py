@@ -16,7 +16,8 @@ Every write is conditional (create-if-absent, replace-if-ETag, an entity-group t
 the state row and one mailbox row), so two workers cannot both claim one transition or both send
 one event. Sizes stay inside Azure Table's limits by construction: a mailbox row keeps one
 payload fitted to signl4.PAYLOAD_MAX_BYTES (below a string property's 32,768 UTF-16 units),
-reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTION_MAX_ROWS rows.
+reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTION_MAX_ROWS rows
+(state, one mailbox row, and a write-back's `seen-<notification id>` row).
 
 If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
 better than a lost one.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -211,12 +212,15 @@ class Ledger:
         rows = self.store.read(key, None if mailbox else STATE_ROW)
         return load(key, rows, self._status_type)
 
-    def apply(self, old: Conversation, step: Step) -> Conversation:
+    def apply(self, old: Conversation, step: Step, extra: Sequence[Op] = ()) -> Conversation:
         """Write `step` conditionally on `old` still being current; the new state (new ETag).
-        Raises Conflict when someone else wrote first, Unavailable when the store is down."""
+        `extra`: rows of the same partition written in the same transaction (a notification
+        id seen, for the write-back direction). Raises Conflict when someone else wrote first,
+        Unavailable when the store is down."""
         if not step.changed:
             return old
-        etags = self.store.commit(old.key, operations(old, step, self.clock()))
+        ops = operations(old, step, self.clock()) + list(extra)
+        etags = self.store.commit(old.key, ops)
         return replace(step.state, version=etags.get(STATE_ROW))
 
     def retry(
@@ -387,13 +391,16 @@ MEMORY_STORAGE = "memory"
 _memory_store = MemoryStore()
 
 
-def open_ledger(settings: RelaySettings) -> Ledger | None:
-    """The ledger for these settings, or None when no storage is configured at all."""
+def open_ledger(
+    settings: RelaySettings, *, status_type: Callable[[str], Hashable] = AlertStatus
+) -> Ledger | None:
+    """The ledger for these settings, or None when no storage is configured at all.
+    `status_type` reads a stored status (SIGNL4's AlertStatus; `str` for write-backs)."""
     connection = settings.storage_connection
     if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
-        return Ledger(_memory_store)
+        return Ledger(_memory_store, status_type=status_type)
     store = open_table_store(settings)
-    return Ledger(store) if store is not None else None
+    return Ledger(store, status_type=status_type) if store is not None else None
 
 
 def describe_ledger(settings: RelaySettings) -> str:

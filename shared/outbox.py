@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.ledger import short_reason
 from shared.signl4 import AlertStatus, fit_payload
 
+# A SIGNL4 status, or (write-backs to Halo) the notification id the event stands for. SIGNL4's
+# statuses are tried first, so existing messages read exactly as before.
+EventStatus = Annotated[AlertStatus | str, Field(union_mode="left_to_right")]
+
 OUTBOX_QUEUE = "signl4-outbox"
 POISON_QUEUE = "signl4-outbox-poison"
+# Two-way sync: write-backs Halo could not take inline (same messages, same machinery).
+HALO_OUTBOX_QUEUE = "halo-outbox"
+HALO_POISON_QUEUE = "halo-outbox-poison"
 # Azure Queue Storage takes at most 64 KiB (65,536 bytes) of message text per message, and the
 # Functions host writes our messages base64-encoded (queues extension 5.x: messageEncoding
 # base64 by default), 4 bytes for every 3 of UTF-8 JSON: at most 49,152 bytes of JSON. A
@@ -37,7 +44,7 @@ class OutboxMessage(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)  # built on first use
 
     external_id: str = Field(alias="externalId", max_length=EXTERNAL_ID_MAX_CHARS)
-    status: AlertStatus
+    status: EventStatus
     # The ledger claim this event belongs to; 0 when the ledger was unreachable at claim time.
     seq: int = 0
     payload: dict[str, Any]
@@ -72,7 +79,7 @@ class PoisonRecord(BaseModel):
     model_config = ConfigDict(defer_build=True)  # built on first use
 
     external_id: str = Field(alias="externalId", max_length=EXTERNAL_ID_MAX_CHARS)
-    status: AlertStatus
+    status: EventStatus
     reason: str
     message: OutboxMessage
 

@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from shared.delivery import (
 from shared.errors import (
     BatchTooLarge,
     ConfigurationError,
+    HaloRejected,
     PayloadTooLarge,
     RelayError,
     Unauthorized,
@@ -39,6 +40,7 @@ from shared.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
 from shared.outbox import describe_poison
 from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
+from shared.signl4 import AlertStatus
 from shared.signl4_query import parse_signal_params
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -142,11 +144,13 @@ def _check_batch(parsed: Any, settings: RelaySettings) -> None:
         )
 
 
-def _ledger_or_none(settings: RelaySettings) -> Ledger | None:
-    if settings.dry_run:
+def _ledger_or_none(
+    settings: RelaySettings, *, status_type: Callable[[str], Hashable] = AlertStatus
+) -> Ledger | None:
+    if settings.dry_run and status_type is AlertStatus:
         return None  # a dry run must not claim anything a live run would then call a duplicate
     try:
-        return open_ledger(settings)
+        return open_ledger(settings, status_type=status_type)
     except Exception:
         logger.exception("relay: the ledger could not be opened; delivering without it")
         return None
@@ -218,9 +222,10 @@ def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | 
     return outcome.poison or None
 
 
-def report_poison(raw: str, environ: Mapping[str, str]) -> None:
+def report_poison(raw: str, environ: Mapping[str, str], *, halo: bool = False) -> None:
     """The alertable ERROR line for a message in the poison queue. A mailbox nudge that ran out
-    of attempts gives up the ticket's waiting events, so a re-send from Halo pages once."""
+    of attempts gives up the ticket's waiting events, so a re-send from Halo pages once.
+    `halo`: a write-back (halo-outbox-poison): the same line, saying it never reached Halo."""
     external_id, reason, seq = describe_poison(raw)
     try:
         settings = load_settings(environ)
@@ -228,18 +233,21 @@ def report_poison(raw: str, environ: Mapping[str, str]) -> None:
         # The line the alert rule watches for goes out whatever the settings; the mailbox is
         # given up when the host retries the message with usable settings.
         logger.error(
-            "poison externalId=%s reason=%s: never reached SIGNL4 (mailbox kept: %s)",
+            "poison externalId=%s reason=%s: never reached %s (mailbox kept: %s)",
             log_safe(external_id),
             log_safe(reason),
+            "Halo" if halo else "SIGNL4",
             log_safe(error.message),
         )
         raise
-    given_up = give_up(external_id, reason, seq, _ledger_or_none(settings))
+    ledger = _ledger_or_none(settings, status_type=str if halo else AlertStatus)
+    given_up = give_up(external_id, reason, seq, ledger)
     logger.error(
-        "poison externalId=%s reason=%s%s: never reached SIGNL4",
+        "poison externalId=%s reason=%s%s: never reached %s",
         log_safe(external_id),
         log_safe(reason),
         f" events={log_safe(given_up)}" if given_up else "",
+        "Halo" if halo else "SIGNL4",
     )
 
 
@@ -325,6 +333,7 @@ def health(environ: Mapping[str, str]) -> RelayResponse:
             "status": "ok",
             "signl4": "dry-run" if settings.dry_run else "configured",
             "webhookRoute": "off" if settings.relay_inbound_token is None else "on",
+            "halo": "configured" if settings.two_way else "off",
             "version": __version__,
         },
     )
@@ -352,3 +361,143 @@ def describe_mode(environ: Mapping[str, str]) -> str:
             f"Relay is in DRY-RUN ({why}): events are answered with the payload, nothing is sent."
         )
     return f"Relay is LIVE: events are sent to SIGNL4.\n{describe_ledger(settings)}"
+
+
+# --- two-way sync: SIGNL4's outbound webhook -> notes, status and assignment in Halo ---
+
+TWO_WAY_OFF = "two-way sync is off (set HALO_CLIENT_ID and HALO_CLIENT_SECRET)"
+
+
+def handle_signl4_request(
+    body: bytes, environ: Mapping[str, str], outbox: list[str] | None = None
+) -> RelayResponse:
+    """POST /api/signl4: one SIGNL4 outbound notification. Never raises.
+
+    Answers `written` (Halo's action id), `duplicate` (the notification id was taken before),
+    `ignored` with the reason (two-way off, not one of our alerts, test and duty events),
+    `recorded` (alert created: SIGNL4's alert id kept), 202 `queued` (Halo could not take it
+    now; `outbox` collects the halo-outbox messages), or an error as on /api/halopsa."""
+    from shared import signl4_outbound, writeback
+    from shared.delivery import deliver_notification, learn_status
+
+    started = time.perf_counter()
+    trace = EventTrace()
+    event = "-"
+    try:
+        settings = load_settings(environ)
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"the body is {len(body)} bytes; the relay takes at most {MAX_BODY_BYTES} (1 MiB)"
+            )
+        if not settings.two_way:
+            trace.decision = "ignored (two-way off)"
+            return RelayResponse(200, {"result": "ignored", "reason": TWO_WAY_OFF})
+        notification = signl4_outbound.parse_notification(parse_json_body(body))
+        event = str(notification.event_type)
+        if notification.status_code is not None:
+            event += f"/{notification.status_code}"
+        planned = writeback.plan(notification, settings)
+        if isinstance(planned, writeback.Ignore):
+            trace.decision = "ignored"
+            return RelayResponse(
+                200,
+                {"result": "ignored", "notificationId": notification.id, "reason": planned.reason},
+            )
+        external_id = writeback.signl4_key(planned.ticket_id)
+        trace.external_id = writeback.conversation_key(planned.ticket_id)
+        ledger = _ledger_or_none(settings, status_type=str)
+        if isinstance(planned, writeback.RecordAlert):
+            trace.decision = "recorded"
+            _record_alert(ledger, trace.external_id, planned.alert_id, notification.id)
+            return RelayResponse(
+                200,
+                {"result": "recorded", "externalId": external_id, "alertId": planned.alert_id},
+            )
+        trace.decision = planned.kind
+        if planned.signl4_status is not None:
+            # First, before Halo is written: its echo may come back before the write returns.
+            learn_status(
+                ledger, external_id, planned.signl4_status, settings.relay_inflight_seconds
+            )
+        from shared.halo_api import write_back
+
+        delivery = Delivery(settings, ledger, outbox, sender=write_back)
+        outcome = deliver_notification(
+            trace.external_id, notification.id, planned.payload, delivery, trace
+        )
+        return _writeback_answer(outcome, external_id, notification.id)
+    except RelayError as error:
+        trace.signl4_status = getattr(error, "remote_status", None)
+        trace.decision += f" -> {error.code}"
+        if isinstance(error, HaloRejected):
+            # Never retried: the alertable line, as the poison function writes it.
+            logger.error(
+                "poison externalId=%s reason=%s: never reached Halo",
+                log_safe(trace.external_id or "-"),
+                log_safe(error.message),
+            )
+        return _error_response(error, trace.external_id)
+    except Exception:
+        logger.exception("relay: unexpected fault for a SIGNL4 notification")
+        return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
+    finally:
+        logger.info(
+            "relay externalId=%s signl4Event=%s decision=%s haloStatus=%s elapsedMs=%.1f",
+            log_safe(trace.external_id or "-"),
+            log_safe(event),
+            log_safe(trace.decision),
+            trace.signl4_status if trace.signl4_status is not None else "-",
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+def _writeback_answer(outcome: Outcome, external_id: str, notification_id: str) -> RelayResponse:
+    body: dict[str, Any] = {"externalId": external_id, "notificationId": notification_id}
+    if outcome.result == "queued":
+        return RelayResponse(202, {"result": "queued", **body, "reason": outcome.reason})
+    if outcome.result == "duplicate":
+        return RelayResponse(200, {"result": "duplicate", **body})
+    if outcome.result == "skipped":  # superseded: cannot happen for notes (each is new)
+        return RelayResponse(200, {"result": "ignored", **body, "reason": outcome.reason})
+    return RelayResponse(200, {"result": "written", **body, "haloActionId": outcome.event_id})
+
+
+def _record_alert(ledger: Ledger | None, key: str, alert_id: str | None, notification: str) -> None:
+    """Keep SIGNL4's alert id for the ticket (row `signl4-alert` of its write-back partition)."""
+    from shared.store import Conflict, Op, Unavailable
+
+    if ledger is None or not alert_id:
+        return
+    entity = {"AlertId": alert_id, "Notification": notification[:200]}
+    try:
+        try:
+            ledger.store.commit(key, [Op("create", "signl4-alert", entity)])
+        except Conflict:
+            ledger.store.commit(key, [Op("replace", "signl4-alert", entity)])
+    except (Conflict, Unavailable) as error:
+        logger.warning(
+            "ledger: could not record the alert id of %s: %s", log_safe(key), log_safe(error)
+        )
+
+
+def deliver_halo_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | None:
+    """The halo-outbox function's body: the ticket's waiting write-backs, oldest first, with
+    the same machinery as the SIGNL4 outbox. Raises (Halo unavailable) to be redelivered."""
+    from shared.halo_api import write_back
+
+    started = time.perf_counter()
+    settings = load_settings(environ)
+    outcome = deliver_queued(
+        raw, settings, _ledger_or_none(settings, status_type=str), sender=write_back
+    )
+    logger.log(
+        logging.ERROR if outcome.result == "poison" else logging.INFO,
+        "outbox externalId=%s result=%s sent=%d haloActionId=%s reason=%s elapsedMs=%.1f",
+        log_safe(outcome.external_id or "-"),
+        outcome.result,
+        outcome.sent,
+        log_safe(outcome.event_id or "-"),
+        log_safe(outcome.reason or "-"),
+        (time.perf_counter() - started) * 1000,
+    )
+    return outcome.poison or None

@@ -27,6 +27,10 @@ DEFAULT_RESOLVED_STATUSES = "9,Closed,Resolved,Cancelled"
 # 100 events per request: below SIGNL4's throttle (150 events per 15 s), and 100 inline sends at
 # SIGNL4's usual fraction of a second stay well inside host.json's functionTimeout (120 s).
 DEFAULT_MAX_BATCH = 100
+# Halo API scopes for write-back: read and edit tickets (notes are ticket actions).
+DEFAULT_HALO_SCOPE = "read:tickets edit:tickets"
+# The outcome of the relay's notes, by name ("Private Note" on default tenants).
+DEFAULT_HALO_NOTE_OUTCOME = "Private Note"
 
 
 class SettingsError(Exception):
@@ -85,6 +89,22 @@ class RelaySettings(BaseModel):
     # The credential of POST /api/webhook/{token} (SIGNL4's URL shape); unset: the route is off.
     relay_inbound_token: SecretStr | None = Field(None, alias="RELAY_INBOUND_TOKEN")
 
+    # Two-way sync (SIGNL4 -> Halo write-back): off until the client id and secret are set.
+    halo_client_id: str | None = Field(None, alias="HALO_CLIENT_ID")
+    halo_client_secret: SecretStr | None = Field(None, alias="HALO_CLIENT_SECRET")
+    # Default {HALO_BASE_URL}/auth (or what Halo's /api/authinfo names); the token is at /token.
+    halo_auth_url: HttpsUrl | None = Field(None, alias="HALO_AUTH_URL")
+    halo_tenant: str | None = Field(None, alias="HALO_TENANT")
+    # Least privilege for notes, status and assignment; HALO_ASSIGN_ON_ACK adds read:agents.
+    halo_scope: str = Field(DEFAULT_HALO_SCOPE, min_length=1, alias="HALO_SCOPE")
+    halo_note_outcome: str = Field(
+        DEFAULT_HALO_NOTE_OUTCOME, min_length=1, alias="HALO_NOTE_OUTCOME"
+    )
+    halo_note_outcome_id: int | None = Field(None, ge=1, alias="HALO_NOTE_OUTCOME_ID")
+    halo_ack_status_id: int | None = Field(None, ge=1, alias="HALO_ACK_STATUS_ID")
+    halo_close_status_id: int | None = Field(None, ge=1, alias="HALO_CLOSE_STATUS_ID")
+    halo_assign_on_ack: bool = Field(False, alias="HALO_ASSIGN_ON_ACK")
+
     relay_resolved_statuses: CaseFoldedSet = Field(
         _parse_list(DEFAULT_RESOLVED_STATUSES), alias="RELAY_RESOLVED_STATUSES"
     )
@@ -118,7 +138,30 @@ class RelaySettings(BaseModel):
         # Half a credential would silently turn authentication off.
         if bool(self.halo_webhook_username) != bool(self.halo_webhook_password):
             raise ValueError("HALO_WEBHOOK_USERNAME and HALO_WEBHOOK_PASSWORD must be set together")
+        # Half a Halo API credential would silently leave two-way sync off.
+        if bool(self.halo_client_id) != bool(self.halo_client_secret):
+            raise ValueError(
+                "HALO_CLIENT_ID and HALO_CLIENT_SECRET must be set together (two-way sync)"
+            )
+        if self.halo_client_id and not self.halo_base_url:
+            raise ValueError(
+                "HALO_BASE_URL is required when HALO_CLIENT_ID and HALO_CLIENT_SECRET are set "
+                "(two-way sync writes to {HALO_BASE_URL}/api)"
+            )
         return self
+
+    @property
+    def two_way(self) -> bool:
+        """SIGNL4 -> Halo write-back is on: the Halo API client credentials are set."""
+        return bool(self.halo_client_id and self.halo_client_secret and self.halo_base_url)
+
+    @property
+    def halo_token_scope(self) -> str:
+        """The scope asked for: HALO_SCOPE, plus read:agents when assignment needs the lookup."""
+        scopes = self.halo_scope.split()
+        if self.halo_assign_on_ack and self.halo_scope == DEFAULT_HALO_SCOPE:
+            scopes.append("read:agents")
+        return " ".join(scopes)
 
     @property
     def dry_run(self) -> bool:

@@ -13,6 +13,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -54,6 +56,9 @@ class _RetryBudgetSpent(Exception):
         super().__init__(f"next retry in {wait:.1f}s would pass the retry budget")
         self.wait = wait
         self.status = status
+
+
+RetryBudgetSpent = _RetryBudgetSpent
 
 
 _session: requests.Session | None = None
@@ -147,14 +152,9 @@ def _budgeted_retry_class() -> type:
     return BudgetedRetry
 
 
-def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
-    """POST one event to SIGNL4, retrying transient failures within the settings' budget.
-
-    Raises Signl4Rejected for a 4xx other than 429 (never retried: SIGNL4 throttles erroneous
-    calls to 10/min) and Signl4Unavailable when the budget or the attempts run out.
-    """
-    from requests import RequestException
-
+def budgeted_retry(settings: RelaySettings) -> Any:
+    """A fresh retry for one call: its own attempts and wall-clock deadline (the Halo
+    write-back client uses the same policy)."""
     retry = _budgeted_retry_class()(
         total=settings.signl4_max_attempts - 1,
         allowed_methods=None,  # POST is not idempotent, but a repeated page beats a lost one
@@ -166,11 +166,44 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
         respect_retry_after_header=True,
     )
     retry.deadline = time.monotonic() + settings.signl4_retry_budget_seconds
-    timeout = (min(3.0, settings.signl4_timeout_seconds), settings.signl4_timeout_seconds)
+    return retry
+
+
+def request_timeout(settings: RelaySettings) -> tuple[float, float]:
+    """(connect, read) timeout of one attempt."""
+    return (min(3.0, settings.signl4_timeout_seconds), settings.signl4_timeout_seconds)
+
+
+@contextmanager
+def retrying(settings: RelaySettings) -> Iterator[requests.Session]:
+    """The worker's session, with a fresh budgeted retry for the calls made inside. Raises
+    RetryBudgetSpent when a wait would pass the budget."""
+    session = _http()
+    token = _call_retry.set(budgeted_retry(settings))
+    try:
+        yield session
+    finally:
+        _call_retry.reset(token)
+
+
+def describe_request_failure(error: BaseException) -> str:
+    """What went wrong with a request, without its URL (which may hold a secret)."""
+    return _describe_failure(_cause(error))
+
+
+def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
+    """POST one event to SIGNL4, retrying transient failures within the settings' budget.
+
+    Raises Signl4Rejected for a 4xx other than 429 (never retried: SIGNL4 throttles erroneous
+    calls to 10/min) and Signl4Unavailable when the budget or the attempts run out.
+    """
+    from requests import RequestException
+
+    timeout = request_timeout(settings)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace")
     _register_secret(settings)
     session = _http()
-    token = _call_retry.set(retry)
+    token = _call_retry.set(budgeted_retry(settings))
     try:
         with session.post(
             webhook_url(settings),

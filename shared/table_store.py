@@ -25,8 +25,9 @@ TABLE_STRING_MAX_UTF16_UNITS = 32 * 1024
 TABLE_ENTITY_MAX_BYTES = 1024 * 1024
 TABLE_TRANSACTION_MAX_ENTITIES = 100
 TABLE_TRANSACTION_MAX_BYTES = 4 * 1024 * 1024
-# What the relay ever writes in one transaction: the state row and one mailbox row.
-TRANSACTION_MAX_ROWS = 2
+# What the relay ever writes in one transaction: the state row, one mailbox row and (write-backs
+# to Halo) the notification's small `seen-<id>` row.
+TRANSACTION_MAX_ROWS = 3
 
 
 class TableStore:
@@ -93,6 +94,11 @@ class TableStore:
         if kind == "update":
             return self._table.update_entity(entity=entity, **options)
         if kind == "delete":
+            from azure.core import MatchConditions
+
+            if options.get("match_condition") is MatchConditions.IfPresent:
+                # delete_entity refuses IfPresent; If-Match: * means the same (only if it exists).
+                options = {"etag": "*", "match_condition": MatchConditions.IfNotModified}
             self._table.delete_entity(
                 partition_key=entity["PartitionKey"], row_key=entity["RowKey"], **options
             )

@@ -30,6 +30,16 @@ EXPECTED = {
         "queueTrigger",
         {"queueName": "signl4-outbox-poison", "connection": "AzureWebJobsStorage"},
     ),
+    # Two-way sync: SIGNL4's outbound webhook (function key), its own outbox and poison queue.
+    "signl4": ("httpTrigger", {"route": "signl4", "authLevel": "FUNCTION", "methods": ["POST"]}),
+    "halo_outbox": (
+        "queueTrigger",
+        {"queueName": "halo-outbox", "connection": "AzureWebJobsStorage"},
+    ),
+    "halo_outbox_poison": (
+        "queueTrigger",
+        {"queueName": "halo-outbox-poison", "connection": "AzureWebJobsStorage"},
+    ),
 }
 
 
@@ -62,6 +72,8 @@ def test_output_bindings_go_to_the_outbox_and_poison_queues(indexed_functions: l
         ("halopsa", "queued"): "signl4-outbox",
         ("webhook", "queued"): "signl4-outbox",
         ("signl4_outbox", "poison"): "signl4-outbox-poison",
+        ("signl4", "queued"): "halo-outbox",
+        ("halo_outbox", "poison"): "halo-outbox-poison",
     }
 
 

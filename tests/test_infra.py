@@ -18,7 +18,7 @@ import pytest
 from pycep import BicepParser
 
 from shared.ledger import TABLE_NAME
-from shared.outbox import OUTBOX_QUEUE, POISON_QUEUE
+from shared.outbox import HALO_OUTBOX_QUEUE, HALO_POISON_QUEUE, OUTBOX_QUEUE, POISON_QUEUE
 from shared.settings import RelaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,6 +318,8 @@ def test_outbox_queues_and_ledger_table_exist(template):
 
     queues = resources_of_type(template, "Microsoft.Storage/storageAccounts/queueServices/queues")
     assert sorted(body(q)["name"] for q in queues.values()) == [
+        "halo-outbox",
+        "halo-outbox-poison",
         "signl4-outbox",
         "signl4-outbox-poison",
     ]
@@ -384,16 +386,26 @@ def test_signl4_team_secret_is_a_key_vault_reference_to_the_stored_secret(templa
     assert parameter["default"] is None, "a secret must not have a default"
 
 
-def test_halo_webhook_password_is_stored_only_when_given(template):
+@pytest.mark.parametrize(
+    ("setting_name", "parameter_name", "secret_name"),
+    [
+        ("HALO_WEBHOOK_PASSWORD", "haloWebhookPassword", "halo-webhook-password"),
+        ("HALO_CLIENT_SECRET", "haloClientSecret", "halo-client-secret"),
+    ],
+)
+def test_halo_webhook_password_is_stored_only_when_given(
+    template, setting_name, parameter_name, secret_name
+):
+    """The Basic auth password and (two-way sync) the Halo API client secret alike."""
     vault_name, _ = only_resource(template, "Microsoft.KeyVault/vaults")
-    parameter = template["parameters"]["haloWebhookPassword"]
+    parameter = template["parameters"][parameter_name]
     assert is_secure(parameter)
     assert parameter["default"] == ""
 
-    setting = app_settings(template)["HALO_WEBHOOK_PASSWORD"]["operator"]
+    setting = app_settings(template)[setting_name]["operator"]
     assert setting["type"] == "conditional"
     condition = setting["operands"]["condition"]["function"]
-    assert condition == {"type": "empty", "parameters": {"item_to_test": "haloWebhookPassword"}}
+    assert condition == {"type": "empty", "parameters": {"item_to_test": parameter_name}}
     assert setting["operands"]["true_value"] == ""
     # The reference is built from the vault's URI and the secret's name, not read from the
     # conditional secret (BCP318; see test_no_property_of_a_conditional_resource_is_read).
@@ -409,7 +421,7 @@ def test_halo_webhook_password_is_stored_only_when_given(template):
         for name, res in resources_of_type(template, "Microsoft.KeyVault/vaults/secrets").items()
         if body(res)["name"] == match.group(2)
     )
-    assert variable_value(template, match.group(2)) == "halo-webhook-password"
+    assert variable_value(template, match.group(2)) == secret_name
 
     secret = template["resources"][target]
     assert secret["type"] == "Microsoft.KeyVault/vaults/secrets"
@@ -417,7 +429,7 @@ def test_halo_webhook_password_is_stored_only_when_given(template):
         "operator": {"type": "not", "operands": {"bool_value": {"function": condition}}}
     }
     assert body(secret)["parent"] == vault_name
-    assert body(secret)["properties"]["value"] == "haloWebhookPassword"
+    assert body(secret)["properties"]["value"] == parameter_name
     # The settings wait for it explicitly (a read would have made the dependency implicit).
     (settings_resource,) = resources_of_type(template, "Microsoft.Web/sites/config").values()
     assert target in body(settings_resource)["dependsOn"]
@@ -431,7 +443,12 @@ NOT_IN_KEY_VAULT = {
 
 def test_secure_parameters_reach_nothing_but_key_vault_secrets(template):
     secure = {name for name, p in template["parameters"].items() if is_secure(p)}
-    assert {"signl4TeamSecret", "haloWebhookPassword", "relayInboundToken"} <= secure
+    assert {
+        "signl4TeamSecret",
+        "haloWebhookPassword",
+        "relayInboundToken",
+        "haloClientSecret",
+    } <= secure
     assert set(NOT_IN_KEY_VAULT) <= secure
     stored = [
         body(r)["properties"]["value"]
@@ -582,6 +599,8 @@ def test_role_assignments_are_least_privilege_on_the_narrowest_scope(template):
     queue_type = "Microsoft.Storage/storageAccounts/queueServices/queues"
     outbox_queue = resource_named(template, queue_type, OUTBOX_QUEUE)
     poison_queue = resource_named(template, queue_type, POISON_QUEUE)
+    halo_queue = resource_named(template, queue_type, HALO_OUTBOX_QUEUE)
+    halo_poison_queue = resource_named(template, queue_type, HALO_POISON_QUEUE)
     table_type = "Microsoft.Storage/storageAccounts/tableServices/tables"
     ledger_table = resource_named(template, table_type, TABLE_NAME)
 
@@ -617,6 +636,8 @@ def test_role_assignments_are_least_privilege_on_the_narrowest_scope(template):
         (ROLE_STORAGE_BLOB_DATA_OWNER, storage_name),
         (ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR, outbox_queue),
         (ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR, poison_queue),
+        (ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR, halo_queue),
+        (ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR, halo_poison_queue),
         (ROLE_STORAGE_TABLE_DATA_CONTRIBUTOR, ledger_table),
         (ROLE_KEY_VAULT_SECRETS_USER, vault_name),
         (ROLE_MONITORING_METRICS_PUBLISHER, insights_name),
@@ -639,6 +660,7 @@ def test_every_relay_setting_is_an_app_setting(template):
 COMPUTED_BY_TEMPLATE = {
     "SIGNL4_TEAM_SECRET": "Key Vault reference",
     "HALO_WEBHOOK_PASSWORD": "Key Vault reference when set",
+    "HALO_CLIENT_SECRET": "Key Vault reference when set",
     "RELAY_INBOUND_TOKEN": "Key Vault reference (given, or derived from the team secret)",
     "AzureWebJobsStorage__accountName": "the storage account's name (identity-based connection)",
 }

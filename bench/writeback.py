@@ -1,0 +1,157 @@
+"""bench: the two-way write-back path (SIGNL4 -> relay -> Halo), measured like the other direction.
+
+    python bench/writeback.py [--requests N] [--delay-ms MS]
+
+1. CPU per notification: parse_json_body + parse_notification + plan, in-process.
+2. End to end, in-process: relay.handle_signl4_request (settings, dedupe claim in the ledger
+   held in memory, the learned SIGNL4-side status, the Halo client) against a loopback fake
+   Halo that answers after --delay-ms, next to the same POST /api/Actions sent straight to the
+   fake with the same session. Sequential, a new ticket per notification. Prints medians and
+   p99; it only reports (no target, no test reads it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def make_fake(delay_s: float) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else a 40 ms delayed-ACK stall per answer
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            if self.path.startswith("/auth/token"):
+                body = {"access_token": "bench-token", "expires_in": 3600}
+            else:
+                time.sleep(delay_s)
+                body = {"id": 1}
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def notification(ticket: int) -> bytes:
+    return json.dumps(
+        {
+            "eventType": 201,
+            "eventRaisedUtc": "2026-09-25T06:41:08Z",
+            "id": f"bench-{ticket}-{time.monotonic_ns()}",
+            "user": {"username": "Ann", "mailaddress": "ann@contoso.example"},
+            "alert": {"statusCode": 2, "externalEventId": f"HaloPSA-{ticket}", "id": "a"},
+        }
+    ).encode()
+
+
+def stats(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {statistics.median(ordered):8.3f} ms   p99 {p99:8.3f} ms"
+
+
+def timed(action: Callable[[], Any], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--delay-ms", type=float, default=20.0)
+    args = parser.parse_args()
+
+    from shared import relay, signl4_outbound, writeback
+    from shared.halo import parse_json_body
+    from shared.settings import RelaySettings
+
+    fake = make_fake(args.delay_ms / 1000)
+    base = f"http://127.0.0.1:{fake.server_address[1]}"
+    environ = {
+        "HALO_BASE_URL": base,
+        "HALO_AUTH_URL": f"{base}/auth",
+        "HALO_CLIENT_ID": "bench",
+        "HALO_CLIENT_SECRET": "bench-secret",
+        "SIGNL4_TIMEOUT_SECONDS": "30",
+        "AzureWebJobsStorage": "memory",
+    }
+    settings = RelaySettings.from_env(environ)
+
+    # 1. CPU per notification
+    body = notification(4242)
+    for _ in range(200):
+        writeback.plan(signl4_outbound.parse_notification(parse_json_body(body)), settings)
+    cpu = timed(
+        lambda: writeback.plan(signl4_outbound.parse_notification(parse_json_body(body)), settings),
+        5000,
+    )
+
+    # 2. End to end, interleaved with the direct call
+    tickets = iter(range(10_000_000, 20_000_000))
+    os.environ.update(environ)
+    relay.handle_signl4_request(notification(next(tickets)), environ, [])  # warm: token, session
+    from shared.signl4_client import retrying
+
+    action = json.dumps([{"ticket_id": 1, "note": "x", "hiddenfromuser": True}]).encode()
+
+    def direct() -> None:
+        with (
+            retrying(settings) as session,
+            session.post(
+                f"{base}/api/Actions",
+                data=action,
+                headers={"Content-Type": "application/json", "Authorization": "Bearer bench-token"},
+            ) as response,
+        ):
+            assert response.status_code == 200
+
+    def via_relay() -> None:
+        answer = relay.handle_signl4_request(notification(next(tickets)), environ, [])
+        assert answer.body["result"] == "written", answer.body
+
+    relayed: list[float] = []
+    straight: list[float] = []
+    for _ in range(args.requests):
+        relayed += timed(via_relay, 1)
+        straight += timed(direct, 1)
+    fake.shutdown()
+
+    print(f"CPU per notification (parse + plan):   {stats(cpu)}")
+    print(f"write-back via the relay (Halo {args.delay_ms:g} ms):  {stats(relayed)}")
+    print(f"same POST /api/Actions straight:       {stats(straight)}")
+    added = statistics.median(relayed) - statistics.median(straight)
+    print(
+        f"relay adds at p50: {added:.2f} ms (ratio {statistics.median(relayed) / statistics.median(straight):.3f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""HaloPSA's REST API on loopback (pytest-httpserver), for the two-way tests.
+
+Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
+`POST /api/Tickets` and `GET /api/Agent`; records every request; answers API calls only with a
+token it issued and has not expired (`expire_tokens()` makes the next call a 401). A script per
+path makes it fail on purpose: an int status (4xx/5xx with a Halo-style error text), a
+(status, headers) tuple, "hang" (holds the answer until the test ends, so the relay's read
+timeout fires however slow the machine is), or a callable(Request) -> Response.
+`on_action` is called with each note it accepts (the loop test sends Halo's webhook from there).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+CLIENT_ID = "relay-two-way"
+CLIENT_SECRET = "cl13nt-SECRET-h4lo-7Qx"
+HALO_403 = "You do not have access to this Action at the moment"
+
+
+class HaloFake:
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.requests: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.tickets: list[dict[str, Any]] = []
+        self.agents: list[dict[str, Any]] = [
+            {"id": 7, "name": "Ann Agent", "email": "ann@contoso.example"},
+            {"id": 8, "name": "Bob Builder", "email": "bob@contoso.example"},
+        ]
+        self.issued: list[str] = []
+        self._valid: set[str] = set()
+        self._scripts: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1001)
+        self.released = threading.Event()
+        self.hang_cap_seconds = 120.0
+        self.on_action: Callable[[dict[str, Any]], None] | None = None
+        self.expires_in = 3600
+        for path, method in (
+            ("/auth/token", "POST"),
+            ("/api/authinfo", "GET"),
+            ("/api/Actions", "POST"),
+            ("/api/Tickets", "POST"),
+            ("/api/Agent", "GET"),
+        ):
+            server.expect_request(path, method=method).respond_with_handler(self._handle)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def script(self, path: str, *steps: Any) -> None:
+        with self._lock:
+            self._scripts[path] = list(steps)
+
+    def expire_tokens(self) -> None:
+        with self._lock:
+            self._valid.clear()
+
+    def calls(self, path: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"] == path]
+
+    def notes(self, ticket_id: int | None = None) -> list[str]:
+        return [a["note"] for a in self.actions if ticket_id is None or a["ticket_id"] == ticket_id]
+
+    def _handle(self, request: Request) -> Response:
+        body: Any = None
+        if request.mimetype == "application/json":
+            body = json.loads(request.get_data())
+        record = {
+            "method": request.method,
+            "path": request.path,
+            "json": body,
+            "form": dict(request.form) if request.path == "/auth/token" else None,
+            "query": dict(request.args),
+            "authorization": request.headers.get("Authorization", ""),
+        }
+        with self._lock:
+            self.requests.append(record)
+            steps = self._scripts.get(request.path) or []
+            step = steps.pop(0) if steps else None
+        if callable(step):
+            return step(request)
+        if step == "hang":
+            self.released.wait(self.hang_cap_seconds)
+            step = None
+        headers: dict[str, str] = {}
+        if isinstance(step, tuple):
+            step, headers = step
+        if isinstance(step, int):
+            text = HALO_403 if step == 403 else f"scripted HTTP {step}"
+            return Response(
+                json.dumps(text), status=step, headers=headers, mimetype="application/json"
+            )
+        return self._answer(request, record)
+
+    def _answer(self, request: Request, record: dict[str, Any]) -> Response:
+        if request.path == "/api/authinfo":
+            return _json({"auth_url": self.base_url + "/auth", "tenant_id": "contoso"})
+        if request.path == "/auth/token":
+            form = record["form"] or {}
+            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+                return _json({"error": "invalid_client"}, 401)
+            with self._lock:
+                token = f"tok-{len(self.issued) + 1}"
+                self.issued.append(token)
+                self._valid.add(token)
+            return _json(
+                {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
+            )
+        token = record["authorization"].removeprefix("Bearer ")
+        with self._lock:
+            valid = token in self._valid
+        if not valid:
+            return Response("", status=401)
+        if request.path == "/api/Agent":
+            search = (request.args.get("search") or "").casefold()
+            return _json([a for a in self.agents if search in a["email"].casefold()])
+        if request.path == "/api/Tickets":
+            with self._lock:
+                self.tickets.extend(record["json"])
+            return _json(record["json"][0], 201)
+        (action,) = record["json"]
+        created = {"id": next(self._ids), **action}
+        with self._lock:
+            self.actions.append(created)
+        if self.on_action is not None:
+            self.on_action(created)
+        return _json(created, 201)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status=status, mimetype="application/json")
+
+
+@pytest.fixture(name="halo")
+def halo_fixture() -> Iterator[HaloFake]:
+    """Its own loopback server (the SIGNL4 fake has pytest-httpserver's shared one)."""
+    from shared import halo_api
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    fake = HaloFake(server)
+    halo_api.forget_tokens()
+    try:
+        yield fake
+    finally:
+        fake.released.set()
+        halo_api.forget_tokens()
+        server.clear()
+        if server.is_running():
+            server.stop()

@@ -1,0 +1,245 @@
+"""Two-way sync, the pure parts: reading SIGNL4's notification, what each event writes, the Halo
+API bodies, the settings, and the core transition that prevents loops."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from shared import conversation as core
+from shared import writeback
+from shared.errors import InvalidField, UnsupportedPayload
+from shared.settings import RelaySettings, SettingsError
+from shared.signl4 import AlertStatus
+from shared.signl4_outbound import parse_notification
+
+BASE = {"HALO_BASE_URL": "https://contoso.halopsa.com"}
+ON = {**BASE, "HALO_CLIENT_ID": "id", "HALO_CLIENT_SECRET": "sec-ret-value"}
+NOW = datetime(2026, 9, 25, 6, 41, tzinfo=timezone.utc)
+
+
+def settings(**values: str) -> RelaySettings:
+    return RelaySettings.from_env({**ON, **values})
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "eventType": 201,
+        "eventRaisedUtc": "2026-09-25T06:41:08.7895915Z",
+        "id": "n-1",
+        "user": {"username": "Ann", "mailaddress": "ann@contoso.example"},
+        "alert": {"statusCode": 2, "externalEventId": "HaloPSA-4242", "id": "a-1"},
+    }
+    value.update(overrides)
+    return value
+
+
+# --- parsing ---
+
+
+def test_keys_are_read_case_insensitively_as_older_senders_write_them() -> None:
+    parsed = parse_notification(
+        {
+            "EventType": "201",
+            "ID": "n-9",
+            "User": {"userName": "Bob", "mailAddress": "bob@contoso.example"},
+            "ALERT": {"StatusCode": 4, "ExternalEventID": "haloPSA-17"},
+        }
+    )
+    assert (parsed.id, parsed.event_type, parsed.status_code) == ("n-9", 201, 4)
+    assert (parsed.user_name, parsed.user_email, parsed.ticket_id) == (
+        "Bob",
+        "bob@contoso.example",
+        17,
+    )
+
+
+@pytest.mark.parametrize(
+    ("external_id", "ticket"),
+    [
+        ("HaloPSA-4242", 4242),
+        (" HaloPSA-1 ", 1),
+        ("HaloPSA-0", None),
+        ("HaloPSA-12a", None),
+        ("HaloPSA-", None),
+        ("Zabbix-4242", None),
+        ("HaloPSA-99999999999999999", None),
+        (None, None),
+    ],
+)
+def test_only_our_external_ids_name_a_ticket(external_id: str | None, ticket: int | None) -> None:
+    alert = {"statusCode": 2, "externalEventId": external_id}
+    assert parse_notification(body(alert=alert)).ticket_id == ticket
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ([body()], UnsupportedPayload),
+        (body(id=None), UnsupportedPayload),
+        (body(eventType=None), UnsupportedPayload),
+        ({**body(), "Id": "again"}, UnsupportedPayload),
+        (body(eventType=True), InvalidField),
+        (body(alert="HaloPSA-1"), InvalidField),
+        (body(alert={"statusCode": "acked"}), InvalidField),
+    ],
+)
+def test_unreadable_notifications_are_refused_by_name(value: Any, error: type) -> None:
+    with pytest.raises(error):
+        parse_notification(value)
+
+
+# --- what each event writes ---
+
+
+def test_ack_note_names_the_responder_and_the_time() -> None:
+    planned = writeback.plan(parse_notification(body()), settings())
+    assert isinstance(planned, writeback.Write)
+    assert planned.payload == {
+        "ticketId": 4242,
+        "note": "Acknowledged in SIGNL4 by Ann (ann@contoso.example) at 2026-09-25 06:41:08 UTC.",
+        "notificationId": "n-1",
+    }
+    assert planned.signl4_status is AlertStatus.ACKNOWLEDGED
+
+
+def test_ack_sets_the_status_and_asks_for_assignment_when_configured() -> None:
+    planned = writeback.plan(
+        parse_notification(body()),
+        settings(HALO_ACK_STATUS_ID="22", HALO_ASSIGN_ON_ACK="true"),
+    )
+    assert isinstance(planned, writeback.Write)
+    assert planned.payload["statusId"] == 22
+    assert planned.payload["assignEmail"] == "ann@contoso.example"
+
+
+def test_close_sets_a_status_only_when_configured() -> None:
+    closing = parse_notification(body(alert={"statusCode": 4, "externalEventId": "HaloPSA-1"}))
+    off = writeback.plan(closing, settings())
+    on = writeback.plan(closing, settings(HALO_CLOSE_STATUS_ID="9"))
+    assert isinstance(off, writeback.Write) and isinstance(on, writeback.Write)
+    assert "statusId" not in off.payload and on.payload["statusId"] == 9
+    assert off.payload["note"].startswith("Closed in SIGNL4 by Ann")
+    assert off.signl4_status is AlertStatus.RESOLVED
+
+
+def test_annotation_and_escalation_notes() -> None:
+    annotated = writeback.plan(
+        parse_notification(body(eventType=203, annotation={"message": "on my way"})), settings()
+    )
+    escalated = writeback.plan(parse_notification(body(eventType=202, user=None)), settings())
+    assert isinstance(annotated, writeback.Write) and isinstance(escalated, writeback.Write)
+    assert annotated.payload["note"].endswith(":\non my way")
+    assert escalated.payload["note"] == "Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC."
+    assert annotated.signl4_status is None and escalated.signl4_status is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"eventType": 1}, "test notification"),
+        ({"eventType": 300}, "duty notification"),
+        ({"eventType": 302}, "duty notification"),
+        ({"eventType": 999}, "eventType 999"),
+        ({"alert": {"statusCode": 2, "externalEventId": "Other-1"}}, "not an alert raised"),
+        ({"alert": {"statusCode": 1, "externalEventId": "HaloPSA-1"}}, "alert status 1"),
+        ({"eventType": 203, "annotation": {"message": "  "}}, "annotation without text"),
+    ],
+)
+def test_ignored_with_a_reason(overrides: dict, reason: str) -> None:
+    planned = writeback.plan(parse_notification(body(**overrides)), settings())
+    assert isinstance(planned, writeback.Ignore) and reason in planned.reason
+
+
+def test_created_records_the_alert_id() -> None:
+    planned = writeback.plan(parse_notification(body(eventType=200, user=None)), settings())
+    assert planned == writeback.RecordAlert(4242, "a-1")
+
+
+# --- Halo API bodies ---
+
+
+def test_action_body_is_a_private_note_with_outcome_by_name_or_id() -> None:
+    payload = {"ticketId": 5, "note": "n", "statusId": 9}
+    assert writeback.action_body(payload, "text", settings()) == [
+        {
+            "ticket_id": 5,
+            "note": "text",
+            "hiddenfromuser": True,
+            "outcome": "Private Note",
+            "new_status": 9,
+        }
+    ]
+    by_id = writeback.action_body({"ticketId": 5}, "t", settings(HALO_NOTE_OUTCOME_ID="7"))
+    assert by_id == [{"ticket_id": 5, "note": "t", "hiddenfromuser": True, "outcome_id": 7}]
+
+
+def test_agents_are_matched_by_email_case_insensitively() -> None:
+    agents = [{"id": 3, "email": "Other@x"}, {"id": 4, "email": "ANN@Contoso.example"}]
+    assert writeback.match_agent(agents, "ann@contoso.example") == agents[1]
+    assert writeback.match_agent({"agents": agents}, "ann@contoso.example") == agents[1]
+    assert writeback.match_agent(agents, "nobody@x") is None
+    assert writeback.match_agent("garbage", "ann@contoso.example") is None
+
+
+# --- settings ---
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({**BASE, "HALO_CLIENT_ID": "id"}, "HALO_CLIENT_ID and HALO_CLIENT_SECRET"),
+        ({**BASE, "HALO_CLIENT_SECRET": "s3cr3t"}, "HALO_CLIENT_ID and HALO_CLIENT_SECRET"),
+        ({"HALO_CLIENT_ID": "id", "HALO_CLIENT_SECRET": "s3cr3t"}, "HALO_BASE_URL"),
+        ({**ON, "HALO_ACK_STATUS_ID": "ack"}, "HALO_ACK_STATUS_ID"),
+        ({**ON, "HALO_CLOSE_STATUS_ID": "0"}, "HALO_CLOSE_STATUS_ID"),
+        ({**ON, "HALO_NOTE_OUTCOME_ID": "-1"}, "HALO_NOTE_OUTCOME_ID"),
+        ({**ON, "HALO_ASSIGN_ON_ACK": "maybe"}, "HALO_ASSIGN_ON_ACK"),
+        ({**ON, "HALO_AUTH_URL": "http://halo.example/auth"}, "HALO_AUTH_URL"),
+    ],
+)
+def test_bad_two_way_settings_are_named_never_echoed(values: dict, named: str) -> None:
+    with pytest.raises(SettingsError, match=named) as raised:
+        RelaySettings.from_env(values)
+    assert "s3cr3t" not in str(raised.value)
+
+
+def test_two_way_is_off_by_default_and_on_with_the_credentials() -> None:
+    assert not RelaySettings.from_env(BASE).two_way
+    assert settings().two_way
+    assert "HALO_CLIENT_SECRET" in RelaySettings.secret_setting_names()
+
+
+# --- the loop: SIGNL4's own change recorded on the SIGNL4 side ---
+
+
+def test_learned_status_makes_the_echo_a_repeat() -> None:
+    sent = core.Conversation(
+        "HaloPSA-1", status=AlertStatus.NEW, seq=1, delivered_seq=1, exists=True
+    )
+    step = core.learned(sent, AlertStatus.ACKNOWLEDGED, NOW, 150)
+    assert (step.state.status, step.state.seq, step.state.delivered_seq) == (
+        AlertStatus.ACKNOWLEDGED,
+        1,
+        1,
+    )
+    echo = core.Arrival(AlertStatus.ACKNOWLEDGED, {})
+    assert isinstance(core.arrive(step.state, echo, NOW, 150).effect, core.Duplicate)
+    # A ticket the relay never paged for (the guide's direct setup raised the alert).
+    fresh = core.learned(core.absent("HaloPSA-2"), AlertStatus.RESOLVED, NOW, 150).state
+    assert fresh.exists and fresh.status is AlertStatus.RESOLVED and fresh.seq == 0
+
+
+def test_learned_status_leaves_waiting_and_live_events_alone() -> None:
+    waiting = core.Conversation(
+        "HaloPSA-1", status=AlertStatus.NEW, seq=2, pending_count=1, exists=True
+    )
+    assert not core.learned(waiting, AlertStatus.ACKNOWLEDGED, NOW, 150).changed
+    live = core.Conversation(
+        "HaloPSA-1", status=AlertStatus.NEW, seq=1, inflight_seq=1, inflight_since=NOW, exists=True
+    )
+    assert not core.learned(live, AlertStatus.ACKNOWLEDGED, NOW, 150).changed
+    dead = core.learned(live, AlertStatus.ACKNOWLEDGED, NOW + timedelta(seconds=151), 150)
+    assert dead.changed and dead.state.status is AlertStatus.ACKNOWLEDGED
