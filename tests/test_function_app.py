@@ -30,6 +30,8 @@ EXPECTED = {
         "queueTrigger",
         {"queueName": "signl4-outbox-poison", "connection": "AzureWebJobsStorage"},
     ),
+    # SIGNL4 heartbeat: the schedule is an app setting the template always sets.
+    "heartbeat": ("timerTrigger", {"schedule": "%RELAY_HEARTBEAT_SCHEDULE%"}),
 }
 
 
