@@ -106,6 +106,15 @@ def halo_outbox_poison(msg: func.QueueMessage) -> None:
     relay.report_poison(msg.get_body().decode("utf-8"), os.environ, halo=True)
 
 
+# SIGNL4 heartbeat monitoring (SIGNL4_HEARTBEAT_URL; unset: the timer does nothing). The schedule
+# is the app setting RELAY_HEARTBEAT_SCHEDULE (NCRONTAB), which the template always sets.
+@app.timer_trigger(schedule="%RELAY_HEARTBEAT_SCHEDULE%", arg_name="timer", use_monitor=False)
+def heartbeat(timer: func.TimerRequest) -> None:
+    from shared.heartbeat import beat  # loaded on the first tick, not at cold start
+
+    beat(os.environ)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _http(relay.health(os.environ))

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +37,12 @@ from shared.redaction import log_safe
 log = logging.getLogger(__name__)
 
 POISON_SUFFIX = "-poison"
+# How long `serve` waits for storage at start-up before it runs without it.
+CHECK_TIMEOUT_SECONDS = 2
+AZURITE_HINT = (
+    "start Azurite (`npx azurite --inMemoryPersistence --silent` after `npm ci`) or blank "
+    "AzureWebJobsStorage in local.settings.json"
+)
 
 
 @dataclass
@@ -112,6 +119,7 @@ class StorageQueues:
         from shared.ledger import quiet_azure_sdk
 
         quiet_azure_sdk()
+        self._connection_string = connection_string
         self._service = QueueServiceClient.from_connection_string(
             connection_string, connection_timeout=2, read_timeout=5, retry_total=1
         )
@@ -119,7 +127,8 @@ class StorageQueues:
         self._decode = TextBase64DecodePolicy
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.description = f"storage queues at {self._service.url.split('?')[0]}"
+        self.endpoint = self._service.url.split("?")[0]
+        self.description = f"storage queues at {self.endpoint}"
 
     def _client(self, queue: str) -> Any:
         with self._lock:
@@ -137,7 +146,20 @@ class StorageQueues:
             return self._clients[queue]
 
     def check(self, queues: list[str]) -> None:
-        """Fail now, not on the first outage, when storage cannot be reached."""
+        """Fail now, not on the first outage, when storage cannot be reached: once, without
+        the SDK's retry (its first backoff alone is 15 s), within CHECK_TIMEOUT_SECONDS."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.queue import QueueServiceClient
+
+        probe = QueueServiceClient.from_connection_string(
+            self._connection_string,
+            connection_timeout=CHECK_TIMEOUT_SECONDS,
+            read_timeout=CHECK_TIMEOUT_SECONDS,
+            retry_total=0,
+        )
+        for queue in queues:
+            with contextlib.suppress(ResourceExistsError):
+                probe.get_queue_client(queue).create_queue()
         for queue in queues:
             self._client(queue)
 
@@ -276,19 +298,32 @@ class QueueRunner:
                 self._stop.wait(self.poll_seconds)
 
 
-def open_queues(connection_string: str | None, queue_names: list[str]) -> Queues:
+def open_queues(
+    connection_string: str | None,
+    queue_names: list[str],
+    announce: Callable[[str], None] | None = None,
+) -> Queues:
     """Storage queues when a connection string works, else in-process ones (and say why).
-    `memory` (the in-memory ledger's setting) is in-process queues, Azure is never tried."""
+    `memory` (the in-memory ledger's setting) is in-process queues, Azure is never tried.
+    `announce` gets a line before the connection attempt and one when it fails."""
     if (connection_string or "").strip() == MEMORY_STORAGE:
         memory = MemoryQueues()
         memory.description += f"; AzureWebJobsStorage={MEMORY_STORAGE}"
         return memory
     if connection_string and connection_string.strip():
+        say = announce or (lambda line: None)
+        endpoint = "the storage in AzureWebJobsStorage"
         try:
             queues = StorageQueues(connection_string)
+            endpoint = queues.endpoint
+            say(f"connecting to storage at {endpoint} ...")
             queues.check(queue_names)
             return queues
         except Exception as error:
+            say(
+                f"storage at {endpoint} did not answer ({type(error).__name__}); running "
+                f"without it: {AZURITE_HINT}"
+            )
             memory = MemoryQueues()
             memory.description += f"; AzureWebJobsStorage unreachable ({type(error).__name__})"
             return memory

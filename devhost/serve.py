@@ -18,7 +18,7 @@ from devhost.config import load_local_settings, read_queue_options, read_route_p
 from devhost.errors import LocalHostError
 from devhost.functions import index_functions
 from devhost.http_host import LocalHost, url_host
-from devhost.queues import QueueRunner, open_queues
+from devhost.queues import MemoryQueues, QueueRunner, open_queues
 from shared.ledger import MEMORY_STORAGE
 
 
@@ -60,7 +60,12 @@ def serve(
         for f in functions
         if f.get_trigger() is not None and f.get_trigger().get_binding_name() == "queueTrigger"
     ]
-    queues = open_queues(storage, queue_names)
+    queues = open_queues(storage, queue_names, lambda line: print(line, flush=True))
+    if storage and storage.strip() != MEMORY_STORAGE and isinstance(queues, MemoryQueues):
+        # The ledger would fail on every event ("may be paged twice") against the same dead
+        # storage: keep it in this process's memory too, like the queues.
+        os.environ["AzureWebJobsStorage"] = MEMORY_STORAGE  # noqa: SIM112
+        print("The ledger and the queues run in this process's memory until restarted.", flush=True)
     runner = QueueRunner(
         functions,
         queues,

@@ -196,6 +196,15 @@ param relayInflightSeconds string = '150'
 @description('Most events one request (a HaloPSA batch) may carry; a longer array is refused whole with 413 batch_too_large. 1 to 150.')
 param relayMaxBatch string = '100'
 
+@description('Seconds `python -m shared send-test` waits before resolving its test alert (0-3600).')
+param relayTestResolveSeconds string = '60'
+
+@description('SIGNL4 heartbeat URL (Integrations > Gallery > Heartbeat, https://connect.signl4.com/apps/<id>); the heartbeat function calls it while the relay is healthy. Empty: no heartbeat. Empty or https:// (the deployment fails otherwise).')
+param signl4HeartbeatUrl string = ''
+
+@description('NCRONTAB schedule of the heartbeat function (six fields, seconds first).')
+param relayHeartbeatSchedule string = '0 */5 * * * *'
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
@@ -244,6 +253,7 @@ var roleMonitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 // (startsWith is case-insensitive there), and that one fails the deployment, naming the
 // parameter. tests/test_infra.py evaluates both expressions.
 var signl4WebhookUrlHttps = startsWith(toLower(signl4WebhookUrl), 'https://') ? signl4WebhookUrl : string(int('signl4WebhookUrl must start with https://'))
+var signl4HeartbeatUrlHttps = (empty(signl4HeartbeatUrl) || startsWith(toLower(signl4HeartbeatUrl), 'https://')) ? signl4HeartbeatUrl : string(int('signl4HeartbeatUrl must be empty or start with https://'))
 var haloBaseUrlHttps = (empty(haloBaseUrl) || startsWith(toLower(haloBaseUrl), 'https://')) ? haloBaseUrl : string(int('haloBaseUrl must be empty or start with https://'))
 
 // ---------------------------------------------------------------------------------------------
@@ -612,6 +622,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_DRY_RUN: relayDryRun
     RELAY_INFLIGHT_SECONDS: relayInflightSeconds
     RELAY_MAX_BATCH: relayMaxBatch
+    RELAY_TEST_RESOLVE_SECONDS: relayTestResolveSeconds
+    SIGNL4_HEARTBEAT_URL: signl4HeartbeatUrlHttps
+    RELAY_HEARTBEAT_SCHEDULE: relayHeartbeatSchedule
   }
   dependsOn: [
     blobOwnerAssignment

@@ -36,6 +36,8 @@ from shared.errors import (
     UnsupportedPayload,
 )
 from shared.halo import parse_event, parse_json_body
+from shared.health import report as health_report
+from shared.health import storage_state
 from shared.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
 from shared.outbox import describe_poison
 from shared.redaction import log_safe
@@ -327,13 +329,16 @@ def health(environ: Mapping[str, str]) -> RelayResponse:
             503,
             {"status": "misconfigured", **error.to_body(), "version": __version__},
         )
+    state = storage_state(settings)
     return RelayResponse(
         200,
         {
-            "status": "ok",
+            # degraded: storage unreachable; the relay still delivers (a duplicate beats a loss)
+            "status": "degraded" if state.storage == "unreachable" else "ok",
             "signl4": "dry-run" if settings.dry_run else "configured",
             "webhookRoute": "off" if settings.relay_inbound_token is None else "on",
             "halo": "configured" if settings.two_way else "off",
+            **health_report(state),
             "version": __version__,
         },
     )

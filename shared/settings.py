@@ -6,6 +6,7 @@ not marked `local_only` (a test over the parsed template enforces it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Annotated, Any
@@ -70,6 +71,25 @@ def _https_url(value: str) -> str:
 
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 
+# Every 5 minutes, on the minute (NCRONTAB: second minute hour day month day-of-week).
+DEFAULT_HEARTBEAT_SCHEDULE = "0 */5 * * * *"
+_NCRONTAB_FIELD = re.compile(r"[0-9*/,\-A-Za-z]+")
+
+
+def _ncrontab(value: str) -> str:
+    """Six NCRONTAB fields as the Functions timer trigger reads them (a TimeSpan such as
+    00:05:00 is for App Service plans only, not Flex Consumption)."""
+    fields = value.split()
+    if len(fields) != 6 or not all(_NCRONTAB_FIELD.fullmatch(field) for field in fields):
+        raise ValueError(
+            "must be an NCRONTAB expression of six fields: second minute hour day month "
+            "day-of-week (e.g. 0 */5 * * * *)"
+        )
+    return " ".join(fields)
+
+
+Ncrontab = Annotated[str, AfterValidator(_ncrontab)]
+
 
 class RelaySettings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
@@ -124,6 +144,17 @@ class RelaySettings(BaseModel):
     # anything is sent. At most 150: SIGNL4 throttles at 150 events per 15 s, so a bigger batch
     # sent inline would be throttled by SIGNL4 itself.
     relay_max_batch: int = Field(DEFAULT_MAX_BATCH, ge=1, le=150, alias="RELAY_MAX_BATCH")
+    # `python -m shared send-test` resolves its test alert after this long (0: at once).
+    relay_test_resolve_seconds: float = Field(
+        60.0, ge=0, le=3600, alias="RELAY_TEST_RESOLVE_SECONDS"
+    )
+    # SIGNL4 heartbeat monitoring (Integrations > Gallery > Heartbeat): the URL the heartbeat
+    # timer calls while the relay is healthy; unset: no heartbeat. The schedule is NCRONTAB
+    # (six fields, seconds first), read by the Functions host from the app setting itself.
+    signl4_heartbeat_url: HttpsUrl | None = Field(None, alias="SIGNL4_HEARTBEAT_URL")
+    relay_heartbeat_schedule: Ncrontab = Field(
+        DEFAULT_HEARTBEAT_SCHEDULE, alias="RELAY_HEARTBEAT_SCHEDULE"
+    )
 
     # Storage for the delivery ledger (and, in the host, the outbox queue). Locally a connection
     # string (Azurite: UseDevelopmentStorage=true); in Azure the managed identity reaches the

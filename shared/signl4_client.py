@@ -22,6 +22,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict
 
 from shared.errors import Signl4Rejected, Signl4Unavailable
+from shared.health import record_delivery
 from shared.redaction import RedactSecrets, redact_echo
 from shared.settings import RelaySettings
 
@@ -233,6 +234,7 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
     attempts = len(retries.history) + 1 if retries else 1
     status = response.status_code
     if 200 <= status < 300:
+        record_delivery()
         return SendResult(status_code=status, event_id=_event_id(data), attempts=attempts)
     if status in RETRY_STATUSES:
         raise Signl4Unavailable(

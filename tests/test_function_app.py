@@ -40,6 +40,8 @@ EXPECTED = {
         "queueTrigger",
         {"queueName": "halo-outbox-poison", "connection": "AzureWebJobsStorage"},
     ),
+    # SIGNL4 heartbeat: the schedule is an app setting the template always sets.
+    "heartbeat": ("timerTrigger", {"schedule": "%RELAY_HEARTBEAT_SCHEDULE%"}),
 }
 
 

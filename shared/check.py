@@ -1,0 +1,170 @@
+"""`python -m shared check`: is this configuration usable? Each setting judged on its own
+(pure), then the settings together, then, with `--live`, the services the relay depends on.
+
+Findings name the setting and what is wrong with it, never its value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.settings import RelaySettings, SettingsError
+
+Level = Literal["ok", "warning", "error"]
+KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    level: Level
+    subject: str  # a setting name, or what was checked ("storage", "settings")
+    message: str
+
+
+def check_settings(environ: Mapping[str, str]) -> list[Finding]:
+    """One finding per setting (set or default), then the settings' combined verdict and
+    warnings about what the configuration leaves off."""
+    findings: list[Finding] = []
+    for name in RelaySettings.setting_names():
+        value = environ.get(name, "").strip()
+        if not value:
+            findings.append(Finding(level="ok", subject=name, message="not set (default)"))
+            continue
+        if value.startswith(KEY_VAULT_PREFIX):
+            findings.append(
+                Finding(
+                    level="error",
+                    subject=name,
+                    message="the Key Vault reference did not resolve (check the app's "
+                    "identity has Key Vault Secrets User on the vault)",
+                )
+            )
+            continue
+        findings.append(_check_one(name, value))
+    findings += _check_together(environ)
+    if any(f.level == "error" for f in findings):
+        return findings
+    try:
+        settings = RelaySettings.from_env(environ)
+    except SettingsError as error:  # not reached: every rule is reported above
+        return [*findings, Finding(level="error", subject="settings", message=str(error))]
+    return findings + _warnings(settings)
+
+
+def _check_together(environ: Mapping[str, str]) -> list[Finding]:
+    """Rules over several settings (Basic auth's two halves): the model's own errors only."""
+    names = RelaySettings.setting_names()
+    values = {name: environ[name] for name in names if environ.get(name, "").strip()}
+    try:
+        RelaySettings.model_validate(values)
+    except ValidationError as exc:
+        return [
+            Finding(
+                level="error",
+                subject="settings",
+                message=error["msg"].removeprefix("Value error, "),
+            )
+            for error in exc.errors(include_input=False, include_url=False)
+            if not error["loc"]
+        ]
+    return []
+
+
+def _check_one(name: str, value: str) -> Finding:
+    try:
+        RelaySettings.model_validate({name: value})
+    except ValidationError as exc:
+        messages = [
+            error["msg"].removeprefix("Value error, ")
+            for error in exc.errors(include_input=False, include_url=False)
+            if name in (str(part) for part in error["loc"])
+        ]
+        if messages:
+            return Finding(level="error", subject=name, message="; ".join(messages))
+    return Finding(level="ok", subject=name, message="set")
+
+
+def _warnings(settings: RelaySettings) -> list[Finding]:
+    found: list[Finding] = []
+    if settings.dry_run:
+        why = "RELAY_DRY_RUN is true" if settings.relay_dry_run else "SIGNL4_TEAM_SECRET is not set"
+        found.append(
+            Finding(level="warning", subject="mode", message=f"dry-run ({why}): nothing is sent")
+        )
+    else:
+        found.append(Finding(level="ok", subject="mode", message="live: events are sent to SIGNL4"))
+    if settings.storage_connection is None and settings.storage_account_name is None:
+        found.append(
+            Finding(
+                level="warning",
+                subject="storage",
+                message="AzureWebJobsStorage is not set: no ledger, so a redelivered event can "
+                "page twice",
+            )
+        )
+    if settings.relay_inbound_token is None:
+        found.append(
+            Finding(
+                level="ok",
+                subject="webhookRoute",
+                message="off (RELAY_INBOUND_TOKEN is not set): POST /api/webhook answers 404",
+            )
+        )
+    return found
+
+
+# --- live checks (edge) ---
+
+LiveCheck = Callable[[RelaySettings], "Finding | None"]
+
+
+def check_storage(settings: RelaySettings) -> Finding | None:
+    """Open the ledger and read one row (absent): the table answers, with these credentials."""
+    from shared.health import PROBE_KEY
+    from shared.ledger import open_ledger
+    from shared.store import Unavailable
+
+    try:
+        ledger = open_ledger(settings)
+        if ledger is None:
+            return Finding(level="warning", subject="storage", message="not configured: skipped")
+        ledger.read(PROBE_KEY)
+    except Unavailable as error:
+        return Finding(
+            level="error", subject="storage", message=f"the ledger table did not answer ({error})"
+        )
+    except Exception as error:  # the SDK or the credential: its kind only (messages carry URLs)
+        return Finding(
+            level="error",
+            subject="storage",
+            message=f"the ledger could not be opened ({type(error).__name__})",
+        )
+    return Finding(level="ok", subject="storage", message="the ledger table answered a read")
+
+
+# The checks `--live` runs, in order. Extension point for two-way sync: when RelaySettings has
+# HALO_CLIENT_ID/HALO_CLIENT_SECRET, append a check that fetches a Halo token (and returns None
+# when two-way is off). Main has no such settings yet, so no Halo check runs today.
+LIVE_CHECKS: list[LiveCheck] = [check_storage]
+
+
+def check_live(settings: RelaySettings, checks: list[LiveCheck] | None = None) -> list[Finding]:
+    """Run the live checks; none raises an alert (nothing is sent to SIGNL4)."""
+    found = [check(settings) for check in (LIVE_CHECKS if checks is None else checks)]
+    return [finding for finding in found if finding is not None]
+
+
+def render(findings: list[Finding]) -> str:
+    width = max((len(f.subject) for f in findings), default=0)
+    lines = [f"{f.level:<7} {f.subject:<{width}}  {f.message}" for f in findings]
+    errors = sum(f.level == "error" for f in findings)
+    lines.append(f"{errors} error(s)" if errors else "configuration ok")
+    return "\n".join(lines) + "\n"
+
+
+def failed(findings: list[Finding]) -> bool:
+    return any(f.level == "error" for f in findings)

@@ -1,0 +1,178 @@
+"""What GET /api/health reports beyond the settings: storage, backlog, last delivery (edge).
+
+- `storage`: the ledger's table answered a read (`ok`), did not (`unreachable`), lives in this
+  process (`memory`: AzureWebJobsStorage=memory) or no storage is configured (`off`).
+- `outbox` / `poison`: Azure Queue's approximate message counts of `signl4-outbox` and
+  `signl4-outbox-poison` (null when they cannot be read). Approximate: the count can be higher
+  than the real number for a moment, never lower.
+- `lastDelivery`: when SIGNL4 last accepted an event sent by this worker process (UTC); null
+  when it has sent nothing since it started. Kept in memory: no storage write per event.
+
+The storage probe costs a table read and two queue reads, so its result is kept for
+CACHE_SECONDS per storage configuration: a monitor polling every second costs one probe per
+window. Imported on every cold start (shared.signl4 records deliveries here): the storage SDKs
+load on the first probe only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.settings import RelaySettings
+
+CACHE_SECONDS = 5.0
+# Probe key: the row the probe reads (absent: a ticket key never looks like this).
+PROBE_KEY = "relay-health-probe"
+OUTBOX_QUEUE = "signl4-outbox"  # shared.outbox's names (not imported: it loads pydantic models)
+POISON_QUEUE = "signl4-outbox-poison"
+
+_last_delivery: datetime | None = None
+
+
+def record_delivery(when: datetime | None = None) -> None:
+    """SIGNL4 accepted an event (called by the client on every 2xx). Process-wide, lock-free:
+    a plain assignment, the latest writer wins."""
+    global _last_delivery
+    _last_delivery = when or datetime.now(timezone.utc)
+
+
+def last_delivery() -> datetime | None:
+    return _last_delivery
+
+
+@dataclass(frozen=True)
+class StorageState:
+    storage: str  # ok | unreachable | memory | off
+    outbox: int | None = None
+    poison: int | None = None
+
+
+Prober = Callable[[RelaySettings], StorageState]
+
+
+class HealthCache:
+    """The storage probe's result per storage configuration, kept `ttl` seconds of `clock`.
+    `probes` counts the probes actually run (the tests count them instead of waiting)."""
+
+    def __init__(
+        self,
+        prober: Prober | None = None,
+        *,
+        ttl: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._prober = prober
+        self.ttl = ttl
+        self.clock = clock
+        self.probes = 0
+        self._entries: dict[tuple[str | None, str | None], tuple[float, StorageState]] = {}
+        self._lock = threading.Lock()
+
+    def state(self, settings: RelaySettings) -> StorageState:
+        key = _storage_key(settings)
+        now = self.clock()
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None and now - cached[0] < self.ttl:
+                return cached[1]
+        state = (self._prober or probe_storage)(settings)
+        with self._lock:
+            self.probes += 1
+            self._entries[key] = (now, state)
+        return state
+
+
+def _storage_key(settings: RelaySettings) -> tuple[str | None, str | None]:
+    connection = settings.storage_connection
+    return (
+        connection.get_secret_value().strip() if connection else None,
+        settings.storage_account_name,
+    )
+
+
+def probe_storage(settings: RelaySettings) -> StorageState:
+    """Read the ledger's probe row and the two queues' approximate counts. Never raises."""
+    from shared.ledger import MEMORY_STORAGE, open_ledger
+
+    connection, account = _storage_key(settings)
+    if connection is None and account is None:
+        return StorageState("off")
+    if connection == MEMORY_STORAGE:
+        return StorageState("memory")
+    try:
+        ledger = open_ledger(settings)
+        if ledger is None:
+            return StorageState("off")
+        ledger.read(PROBE_KEY)
+    except Exception:  # Unavailable, or the SDK/identity failing: the probe answers regardless
+        return StorageState("unreachable")
+    return StorageState(
+        "ok", queue_count(settings, OUTBOX_QUEUE), queue_count(settings, POISON_QUEUE)
+    )
+
+
+_queue_clients: dict[tuple[str | None, str | None, str], Any] = {}
+_queue_lock = threading.Lock()
+
+
+def queue_count(settings: RelaySettings, queue: str) -> int | None:
+    """Azure Queue's approximate message count, or None when it cannot be read (no right to
+    the queue's metadata, queue missing, storage down). azure-storage-queue loads here."""
+    try:
+        client = _queue_client(settings, queue)
+        count = client.get_queue_properties().approximate_message_count
+    except Exception:
+        return None
+    return int(count or 0)
+
+
+def _queue_client(settings: RelaySettings, queue: str) -> Any:
+    connection, account = _storage_key(settings)
+    key = (connection, account, queue)
+    with _queue_lock:
+        if key in _queue_clients:
+            return _queue_clients[key]
+        from azure.storage.queue import QueueClient
+
+        from shared.table_store import quiet_azure_sdk
+
+        quiet_azure_sdk()
+        # Short timeouts, no retry: a health probe must answer, not wait out a dead account.
+        transport = {"connection_timeout": 2, "read_timeout": 5, "retry_total": 0}
+        if connection is not None:
+            client = QueueClient.from_connection_string(connection, queue, **transport)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            client = QueueClient(
+                f"https://{account}.queue.core.windows.net",
+                queue,
+                credential=DefaultAzureCredential(),
+                **transport,
+            )
+        _queue_clients[key] = client
+        return client
+
+
+_cache = HealthCache()
+
+
+def storage_state(settings: RelaySettings) -> StorageState:
+    """The cached probe GET /api/health reports."""
+    return _cache.state(settings)
+
+
+def report(state: StorageState) -> dict[str, Any]:
+    """The health fields for `state` (pure): no secret, no account name, no URL."""
+    delivered = last_delivery()
+    return {
+        "storage": state.storage,
+        "outbox": state.outbox,
+        "poison": state.poison,
+        "lastDelivery": delivered.isoformat().replace("+00:00", "Z") if delivered else None,
+    }

@@ -1,0 +1,160 @@
+"""`python -m shared preview`: what the relay would do with a Halo body, without doing it (pure).
+
+The same steps as POST /api/halopsa (shared/relay.py) up to the send: read the JSON (with the
+empty-placeholder repair), check the batch size, then per event normalise (halo) -> decide
+(policy) -> build the exact SIGNL4 payload (signl4). No network call, no ledger: the ledger's
+part (a repeat answered `duplicate`, a ticket reopened after `resolved` paging again) is named
+in the report instead of guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.errors import BatchTooLarge, PayloadTooLarge, RelayError, UnsupportedPayload
+from shared.halo import parse_event, parse_json_body
+from shared.policy import decide
+from shared.settings import RelaySettings
+from shared.signl4 import build_payload
+from shared.signl4_query import SignalParams, parse_signal_params
+
+MAX_BODY_BYTES = 1024 * 1024  # shared.relay.MAX_BODY_BYTES (not imported: it loads the service)
+LEDGER_NOTE = (
+    "the ledger is not read: a repeat of an event already sent is answered `duplicate`, and an "
+    "open ticket whose alert was resolved pages again as `new`"
+)
+
+
+class EventPreview(BaseModel):
+    """One event of the body: the decision, why, and what SIGNL4 would get."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int | None = None  # position in a batch; None for a single event
+    decision: Literal["new", "acknowledged", "resolved", "skip", "error"]
+    reason: str
+    external_id: str | None = None
+    halo_event: str | None = None
+    shape: str | None = None
+    scenario: str | None = None
+    payload: dict[str, Any] | None = None
+    error: str | None = None  # the relay's error code, as Halo would be answered
+
+
+class Preview(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    target: str  # where the payload would go (the team secret never shown)
+    events: tuple[EventPreview, ...] = ()
+    error: str | None = None  # a body-level error: nothing would be sent at all
+    message: str | None = None
+    ignored_query: tuple[str, ...] = ()
+
+
+def parse_query(text: str | None) -> dict[str, str]:
+    """`'ExtIDParam=X-S4-ExternalID&ResolvedStatus=Closed'` (a leading `?` is fine)."""
+    if not text:
+        return {}
+    return dict(parse_qsl(text.lstrip("?"), keep_blank_values=True))
+
+
+def describe_target(settings: RelaySettings) -> str:
+    if settings.dry_run:
+        why = "RELAY_DRY_RUN is set" if settings.relay_dry_run else "no SIGNL4_TEAM_SECRET"
+        return f"nothing would be sent: the relay is in dry-run ({why})"
+    return f"SIGNL4 webhook {settings.signl4_webhook_url.rstrip('/')}/*** (team secret hidden)"
+
+
+def preview_body(
+    body: bytes, settings: RelaySettings, query: Mapping[str, str] | None = None
+) -> Preview:
+    """What POST /api/halopsa would decide and send for `body` with these settings."""
+    params = parse_signal_params(query)
+    target = describe_target(settings)
+    try:
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"the body is {len(body)} bytes; the relay takes at most {MAX_BODY_BYTES} (1 MiB)"
+            )
+        parsed = parse_json_body(body)
+        if isinstance(parsed, list) and len(parsed) > settings.relay_max_batch:
+            raise BatchTooLarge(
+                f"the batch holds {len(parsed)} events; the relay takes at most "
+                f"{settings.relay_max_batch} per request (RELAY_MAX_BATCH): nothing would be sent"
+            )
+        if isinstance(parsed, list) and not parsed:
+            raise UnsupportedPayload("the body is an empty JSON array")
+    except RelayError as error:
+        return Preview(
+            target=target, error=error.code, message=error.message, ignored_query=params.unknown
+        )
+    if isinstance(parsed, list):
+        events = tuple(
+            preview_event(item, settings, params, index) for index, item in enumerate(parsed)
+        )
+    else:
+        events = (preview_event(parsed, settings, params, None),)
+    return Preview(target=target, events=events, ignored_query=params.unknown)
+
+
+def preview_event(
+    obj: Any, settings: RelaySettings, params: SignalParams, index: int | None
+) -> EventPreview:
+    try:
+        event = parse_event(obj, params)
+        decision = decide(event, settings, last_sent=None, params=params)
+        common = {
+            "index": index,
+            "reason": decision.reason,
+            "external_id": event.ticket.external_id,
+            "halo_event": event.event,
+            "shape": event.shape,
+        }
+        if decision.action == "skip" or decision.status is None:
+            return EventPreview(decision="skip", **common)
+        return EventPreview(
+            decision=decision.status.value,
+            scenario=decision.scenario,
+            payload=build_payload(event, decision, settings),
+            **common,
+        )
+    except RelayError as error:
+        return EventPreview(index=index, decision="error", reason=error.message, error=error.code)
+
+
+def render_text(preview: Preview) -> str:
+    """The report a person reads: one block per event, the payload as indented JSON."""
+    lines = [f"Target: {preview.target}"]
+    if preview.ignored_query:
+        lines.append("Ignored query parameters: " + ", ".join(preview.ignored_query))
+    if preview.error:
+        lines.append(f"Refused whole: {preview.error}: {preview.message}")
+        return "\n".join(lines) + "\n"
+    for event in preview.events:
+        lines.append("")
+        heading = "Event" if event.index is None else f"Event #{event.index}"
+        lines.append(f"{heading}: {event.external_id or '(no ticket id)'}")
+        if event.halo_event or event.shape:
+            lines.append(f"  Halo: {event.shape or '-'} body, event {event.halo_event or '-'}")
+        if event.decision == "error":
+            lines.append(f"  Answer: {event.error}: {event.reason}")
+            continue
+        lines.append(f"  Decision: {event.decision}")
+        lines.append(f"  Reason: {event.reason}")
+        if event.scenario:
+            lines.append(f"  Scenario: {event.scenario} (X-S4-AlertingScenario)")
+        if event.payload is not None:
+            lines.append("  SIGNL4 payload:")
+            text = json.dumps(event.payload, ensure_ascii=False, indent=2)
+            lines += ["    " + line for line in text.splitlines()]
+    lines += ["", "Note: " + LEDGER_NOTE]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(preview: Preview) -> str:
+    return json.dumps(preview.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
