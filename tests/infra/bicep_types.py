@@ -2,7 +2,7 @@
 
 The Bicep compiler types every resource body against its resource type data (Azure/bicep-types-az,
 `generated/<rp>/<namespace>/<api-version>/types.json`). The data this project deploys against is
-vendored in tests/infra_types/ (SOURCES.txt names the commit and blob of each file). This module
+vendored in tests/infra/infra_types/ (SOURCES.txt names the commit and blob of each file). This module
 reads it and reports, for every resource of a parsed template:
 
 - unknown-resource-type: no vendored type for `type@apiVersion`;

@@ -21,7 +21,7 @@ from shared.ledger import TABLE_NAME
 from shared.outbox import OUTBOX_QUEUE, POISON_QUEUE
 from shared.settings import RelaySettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN_BICEP = INFRA / "main.bicep"
 

@@ -1,5 +1,5 @@
-"""infra/main.bicep against the Bicep compiler's own resource type data (tests/bicep_types.py over
-the files vendored in tests/infra_types/): no unknown property, wrong type, read-only property
+"""infra/main.bicep against the Bicep compiler's own resource type data (tests/infra/bicep_types.py over
+the files vendored in tests/infra/infra_types/): no unknown property, wrong type, read-only property
 or missing required property in any resource. Offline: no Bicep CLI, no Azure.
 
 The checker is shown not to be blind on a small template that is clean as written, and wrong in
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from tests.bicep_types import (
+from tests.infra.bicep_types import (
     TYPES_ROOT,
     Finding,
     TypeLibrary,
@@ -25,7 +25,7 @@ from tests.bicep_types import (
     resource_types,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAIN_BICEP = ROOT / "infra" / "main.bicep"
 PARSER = BicepParser()
 
@@ -47,7 +47,7 @@ def template() -> dict[str, Any]:
 
 def test_every_resource_type_in_the_template_has_vendored_type_data(template, library):
     missing = resource_types(template) - set(library.resources)
-    assert not missing, f"vendor types.json for {sorted(missing)} (tests/infra_types/SOURCES.txt)"
+    assert not missing, f"vendor types.json for {sorted(missing)} (tests/infra/infra_types/SOURCES.txt)"
 
 
 def test_every_resource_in_the_template_matches_its_type(template, library):

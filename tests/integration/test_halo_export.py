@@ -19,7 +19,7 @@ import requests
 
 from devhost.functions import OutValue
 from tests.conftest import FIXTURES, Signl4Fake, answer, new_ticket_id
-from tests.test_serve import Served, start_serve, stop_serve
+from tests.integration.conftest import Served, start_serve, stop_serve
 
 EXPORT = FIXTURES / "halo-export"
 TOKEN = "inb-7QmX2s9KpL4v-token"

@@ -14,8 +14,8 @@ from werkzeug import Request, Response
 
 from shared.ledger import open_ledger
 from shared.settings import RelaySettings
-from tests.conftest import AZURITE_PORTS, GENEROUS_TIMEOUT, TEAM_SECRET, Signl4Fake, new_ticket_id
-from tests.test_serve import Served, start_serve, stop_serve
+from tests.conftest import GENEROUS_TIMEOUT, TEAM_SECRET, Signl4Fake, new_ticket_id
+from tests.integration.conftest import AZURITE_PORTS, Served, start_serve, stop_serve
 
 FAST_QUEUE = (
     "--queue-visibility-timeout",

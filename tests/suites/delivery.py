@@ -1,5 +1,9 @@
 """Delivery guarantees, proved against real parts: the function app host-less, its queues and
-ledger on Azurite, the queue functions run by the local queue runner, SIGNL4 on loopback.
+ledger, the queue functions run by the local queue runner, SIGNL4 on loopback.
+
+The behavioural suite, written once and run over both ledger adapters: each tier's
+test_delivery.py imports these cases and gives them its `harness` fixture (tests/unit: MemoryStore
+and in-process queues; tests/integration: TableStore and storage queues on Azurite).
 
 Each case asserts the exact number of events SIGNL4 received and the final state."""
 
@@ -20,9 +24,6 @@ from tests.conftest import (
     OUTBOX,
     Harness,
     Signl4Fake,
-    answer,
-    call_halopsa,
-    http_post,
     new_ticket_id,
 )
 
@@ -46,12 +47,6 @@ def webhook(ticket_id: int, event: str, **ticket: Any) -> dict[str, Any]:
 # Caps on waits for an event the test itself causes: hang guards, never reached when it works.
 # Below live_env's SIGNL4_TIMEOUT_SECONDS, so a held answer is released before the relay gives up.
 HANG_GUARD_SECONDS = 20
-
-
-@pytest.fixture
-def harness(any_harness: Harness) -> Harness:
-    """Every case here runs over both ledger adapters (TableStore on Azurite, MemoryStore)."""
-    return any_harness
 
 
 def sent(signl4: Signl4Fake, external_id: str) -> list[str]:
@@ -105,28 +100,6 @@ def test_resolved_for_a_ticket_never_alerted_is_still_sent(
     code, body = harness.post({"X-S4-ExternalID": f"HaloPSA-{tid}", "X-S4-Status": "resolved"})
     assert (code, body["result"]) == (200, "sent")
     assert sent(signl4, f"HaloPSA-{tid}") == ["resolved"]
-
-
-def test_unreachable_ledger_still_delivers_and_warns(
-    functions: dict,
-    signl4: Signl4Fake,
-    live_env: dict,
-    monkeypatch: pytest.MonkeyPatch,
-    unused_port: int,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    monkeypatch.setenv(
-        "AzureWebJobsStorage",
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-        f"TableEndpoint=http://127.0.0.1:{unused_port}/devstoreaccount1;",
-    )
-    tid = new_ticket_id()
-    for _ in range(2):
-        response, _ = call_halopsa(functions, http_post(webhook(tid, "new ticket logged")))
-        assert answer(response)[1]["result"] == "sent"
-    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "new"]  # a duplicate beats a lost page
-    assert "ledger unreachable" in caplog.text and "Eby8" not in caplog.text
 
 
 # --- nothing lost: the fault matrix ---

@@ -19,16 +19,14 @@ from shared.outbox import OutboxMessage
 from shared.relay import MAX_BODY_BYTES
 from tests.conftest import (
     TEAM_SECRET,
-    Harness,
     Signl4Fake,
     answer,
     call_halopsa,
     fixture_bytes,
     fixture_json,
     http_post,
-    new_ticket_id,
 )
-from tests.test_signl4 import ECHO_SECRET, assert_no_piece_of, echo_forms
+from tests.unit.test_signl4 import ECHO_SECRET, assert_no_piece_of, echo_forms
 
 Functions = dict[str, Callable[..., func.HttpResponse]]
 
@@ -391,23 +389,6 @@ def test_poison_error_line_stays_one_line(
     assert "externalId=HaloPSA-7\\r\\nforged" in line
     assert "bad team\\r\\npoison externalId=HaloPSA-1 reason=forged\\x1b[31m" in line
     assert json.loads(poison)["reason"].endswith(FORGED + ")")  # stored as SIGNL4 said it
-
-
-def test_poison_line_through_the_mailbox_on_azurite_stays_one_line(
-    harness: Harness, signl4: Signl4Fake, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
-    signl4.script(503, 503, 503, lambda request: rejecting(lambda url: FORGED)(request))
-    tid = new_ticket_id()
-    guide = dict(fixture_json("guide_new.json"), **{"X-S4-ExternalID": f"HaloPSA-{tid}"})
-    assert harness.post(guide)[0] == 202
-    harness.drain()
-    lines = all_log_lines(caplog)
-    for line in lines:
-        assert not CONTROL.search(line), line
-    [line] = [m for m in lines if m.startswith("poison ")]
-    assert f"externalId=HaloPSA-{tid}" in line and "HTTP 400" in line
-    assert TEAM_SECRET not in caplog.text
 
 
 def test_secret_values_feed_the_local_hosts_access_log(monkeypatch: pytest.MonkeyPatch) -> None:

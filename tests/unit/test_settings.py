@@ -9,7 +9,7 @@ import pytest
 
 from shared.settings import RelaySettings, SettingsError
 
-SAMPLE = Path(__file__).resolve().parent.parent / "local.settings.sample.json"
+SAMPLE = Path(__file__).resolve().parents[2] / "local.settings.sample.json"
 
 
 def test_defaults_are_a_dry_run_with_the_documented_statuses() -> None:
