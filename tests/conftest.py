@@ -19,6 +19,8 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
 
 import testkit.signl4_fake
@@ -33,17 +35,26 @@ GENEROUS_TIMEOUT = "30"
 
 
 # Property tests judge behaviour, never speed: Hypothesis's default 200 ms deadline per example
-# and its too_slow health check would fail them on a loaded machine.
-try:
-    from hypothesis import HealthCheck
-    from hypothesis import settings as hypothesis_settings
-except ImportError:  # not a dependency (yet): nothing to configure
-    pass
-else:
-    hypothesis_settings.register_profile(
-        "speed-proof", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
-    hypothesis_settings.load_profile("speed-proof")
+# and its too_slow health check would fail them on a loaded machine. Every @given test runs
+# under this profile (the tests' own settings derive from it; pytest_itemcollected checks).
+SPEED_PROOF = "speed-proof"
+hypothesis_settings.register_profile(
+    SPEED_PROOF, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile(SPEED_PROOF)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Refuse a property test whose settings put a clock on its verdict: a deadline per example,
+    or the too_slow health check (tests/conftest.py's speed-proof profile has neither)."""
+    used = getattr(getattr(item, "obj", None), "_hypothesis_internal_use_settings", None)
+    if used is not None and (
+        used.deadline is not None or HealthCheck.too_slow not in used.suppress_health_check
+    ):
+        raise pytest.UsageError(
+            f"{item.nodeid}: Hypothesis settings with a deadline or the too_slow health check; "
+            f"derive them from settings.get_profile({SPEED_PROOF!r})"
+        )
 
 
 def fixture_bytes(name: str) -> bytes:

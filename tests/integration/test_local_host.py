@@ -16,6 +16,7 @@ import requests
 
 from tests.unit.test_local_host import (
     APP_MODULE,
+    HANG_GUARD_SECONDS,
     KEY,
     REPO_ROOT,
 )
@@ -46,7 +47,7 @@ def _wait_until_up(proc: subprocess.Popen[str], url: str) -> None:
         if proc.poll() is not None:
             pytest.fail(f"server exited {proc.returncode}: {proc.communicate()[1]}")
         try:
-            requests.get(url, timeout=5)
+            requests.get(url, timeout=HANG_GUARD_SECONDS)
             return
         except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
@@ -67,7 +68,9 @@ def test_cli_serves_the_app_from_repo_root() -> None:
     proc = _serve(REPO_ROOT, port)
     try:
         _wait_until_up(proc, f"http://127.0.0.1:{port}/api/ping")
-        response = requests.post(f"http://127.0.0.1:{port}/api/items/9?q=1", data=b"hi", timeout=5)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/api/items/9?q=1", data=b"hi", timeout=HANG_GUARD_SECONDS
+        )
         assert response.json()["route_params"] == {"id": "9"}
         assert response.json()["params"] == {"q": "1"}
     finally:
@@ -89,8 +92,11 @@ def test_cli_loads_settings_and_host_json_from_cwd(tmp_path: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}/local"
         _wait_until_up(proc, f"{base}/ping")
-        assert requests.get(f"{base}/env/LH_FROM_FILE", timeout=5).text == "file-value"
-        assert requests.get(f"{base}/env/LH_BOTH", timeout=5).text == "env-value"
+        assert (
+            requests.get(f"{base}/env/LH_FROM_FILE", timeout=HANG_GUARD_SECONDS).text
+            == "file-value"
+        )
+        assert requests.get(f"{base}/env/LH_BOTH", timeout=HANG_GUARD_SECONDS).text == "env-value"
     finally:
         out, err = _stop(proc)
     assert "file-value" not in out + err
@@ -105,7 +111,7 @@ def test_cli_rejects_malformed_settings_without_traceback(tmp_path: Path) -> Non
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=HANG_GUARD_SECONDS,
     )
     assert result.returncode == 1
     assert "local.settings.json: not valid JSON" in result.stderr
@@ -120,7 +126,7 @@ def test_cli_help_and_usage_errors() -> None:
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=HANG_GUARD_SECONDS,
         )
 
     helped = run("--help")
@@ -137,7 +143,9 @@ def test_cli_access_log_scrubs_the_apps_secrets(tmp_path: Path) -> None:
     proc = _serve(tmp_path, port, env)
     try:
         _wait_until_up(proc, f"http://127.0.0.1:{port}/api/ping")
-        response = requests.get(f"http://127.0.0.1:{port}/api/{secret}?code={KEY}", timeout=5)
+        response = requests.get(
+            f"http://127.0.0.1:{port}/api/{secret}?code={KEY}", timeout=HANG_GUARD_SECONDS
+        )
         assert response.status_code == 404
     finally:
         out, err = _stop(proc)

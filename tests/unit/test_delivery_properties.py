@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.conversation import Conversation
@@ -36,6 +36,7 @@ from shared.outbox import describe_poison
 from shared.settings import RelaySettings
 from shared.signl4 import SendResult
 from shared.store import MemoryStore, Row
+from tests.conftest import SPEED_PROOF
 
 EXAMPLES = 2000
 TICKETS = (101, 202)
@@ -365,11 +366,10 @@ CASES = {"count": 0, "seconds": 0.0}
 
 
 @settings(
+    settings.get_profile(SPEED_PROOF),  # no deadline, no too_slow: a verdict never on time
     max_examples=EXAMPLES,
     derandomize=True,
-    deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(scripts=st.tuples(*[SCRIPTS for _ in TICKETS]), story=st.lists(STEPS, max_size=25))
 def test_every_story_ends_delivered_once_in_order(

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 
 from shared.halo import html_to_text
 from shared.html_text import tokens as html_tokens
-from tests.conftest import FIXTURES, call_halopsa, http_post
+from tests.conftest import FIXTURES, SPEED_PROOF, call_halopsa, http_post
 
 FUZZ = settings(
+    settings.get_profile(SPEED_PROOF),  # no deadline: timing never fails a test
     derandomize=True,  # the same examples on every run and machine
     database=None,
-    deadline=None,  # timing never fails a test
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -23,6 +23,9 @@ from tests.local_host_app import sample_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_MODULE = "tests.local_host_app.sample_app"
+# A cap on each request and subprocess: a hang guard, never reached when it works, so a loaded
+# machine cannot turn a slow answer into a failure.
+HANG_GUARD_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def base_url(host: LocalHost) -> Iterator[str]:
 
 
 def test_get_route_returns_status_headers_and_mimetype(base_url: str) -> None:
-    response = requests.get(f"{base_url}/api/ping", timeout=5)
+    response = requests.get(f"{base_url}/api/ping", timeout=HANG_GUARD_SECONDS)
     assert response.status_code == 203
     assert response.text == "pong"
     assert response.headers["X-Sample"] == "yes"
@@ -48,13 +51,13 @@ def test_get_route_returns_status_headers_and_mimetype(base_url: str) -> None:
 
 
 def test_paths_match_case_insensitively_with_optional_trailing_slash(base_url: str) -> None:
-    assert requests.get(f"{base_url}/API/Ping", timeout=5).text == "pong"
-    assert requests.get(f"{base_url}/api/ping/", timeout=5).text == "pong"
+    assert requests.get(f"{base_url}/API/Ping", timeout=HANG_GUARD_SECONDS).text == "pong"
+    assert requests.get(f"{base_url}/api/ping/", timeout=HANG_GUARD_SECONDS).text == "pong"
 
 
 @pytest.mark.parametrize("path", ["/api/nope", "/ping", "/api", "/api/ping/extra", "/"])
 def test_unknown_path_is_404_json(base_url: str, path: str) -> None:
-    response = requests.get(f"{base_url}{path}", timeout=5)
+    response = requests.get(f"{base_url}{path}", timeout=HANG_GUARD_SECONDS)
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json()["error"] == "not_found"
@@ -62,25 +65,27 @@ def test_unknown_path_is_404_json(base_url: str, path: str) -> None:
 
 
 def test_wrong_method_is_405_json_with_allow(base_url: str) -> None:
-    response = requests.delete(f"{base_url}/api/items/7", timeout=5)
+    response = requests.delete(f"{base_url}/api/items/7", timeout=HANG_GUARD_SECONDS)
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert response.headers["Allow"] == "POST, PUT"
 
 
 def test_routes_without_methods_take_get_and_post_only(base_url: str) -> None:
-    assert requests.get(f"{base_url}/api/nothing", timeout=5).status_code == 204
-    post = requests.post(f"{base_url}/api/nothing", timeout=5)
+    assert requests.get(f"{base_url}/api/nothing", timeout=HANG_GUARD_SECONDS).status_code == 204
+    post = requests.post(f"{base_url}/api/nothing", timeout=HANG_GUARD_SECONDS)
     assert post.status_code == 204
     assert post.content == b""
-    assert requests.put(f"{base_url}/api/nothing", timeout=5).status_code == 405
+    assert requests.put(f"{base_url}/api/nothing", timeout=HANG_GUARD_SECONDS).status_code == 405
 
 
 def test_literal_route_wins_over_parameter(base_url: str) -> None:
-    assert requests.post(f"{base_url}/api/items/special", timeout=5).text == "special"
-    assert requests.post(f"{base_url}/api/items/other", timeout=5).json()["route_params"] == {
-        "id": "other"
-    }
+    assert (
+        requests.post(f"{base_url}/api/items/special", timeout=HANG_GUARD_SECONDS).text == "special"
+    )
+    assert requests.post(f"{base_url}/api/items/other", timeout=HANG_GUARD_SECONDS).json()[
+        "route_params"
+    ] == {"id": "other"}
 
 
 def test_request_reaches_function_intact(base_url: str) -> None:
@@ -89,7 +94,7 @@ def test_request_reaches_function_intact(base_url: str) -> None:
         f"{base_url}/api/items/a%20b?x=1&empty=&x=2",
         data=body,
         headers={"X-Custom": "Value", "Content-Type": "application/octet-stream"},
-        timeout=5,
+        timeout=HANG_GUARD_SECONDS,
     )
     assert response.status_code == 200
     seen = response.json()
@@ -106,7 +111,7 @@ def test_request_reaches_function_intact(base_url: str) -> None:
 def test_function_exception_is_500_json_without_details(
     base_url: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    response = requests.get(f"{base_url}/api/boom", timeout=5)
+    response = requests.get(f"{base_url}/api/boom", timeout=HANG_GUARD_SECONDS)
     assert response.status_code == 500
     assert response.json() == {"error": "internal"}
     assert "secret-detail" not in response.text
@@ -114,12 +119,14 @@ def test_function_exception_is_500_json_without_details(
 
 
 def test_server_keeps_serving_after_a_failure(base_url: str) -> None:
-    assert requests.get(f"{base_url}/api/boom", timeout=5).status_code == 500
-    assert requests.get(f"{base_url}/api/ping", timeout=5).status_code == 203
+    assert requests.get(f"{base_url}/api/boom", timeout=HANG_GUARD_SECONDS).status_code == 500
+    assert requests.get(f"{base_url}/api/ping", timeout=HANG_GUARD_SECONDS).status_code == 203
 
 
 def test_chunked_request_is_refused_with_411(base_url: str) -> None:
-    response = requests.post(f"{base_url}/api/nothing", data=iter([b"a", b"b"]), timeout=5)
+    response = requests.post(
+        f"{base_url}/api/nothing", data=iter([b"a", b"b"]), timeout=HANG_GUARD_SECONDS
+    )
     assert response.status_code == 411
 
 
@@ -145,8 +152,8 @@ def test_compile_route(template: str, path: str, params: dict[str, str] | None) 
 def test_custom_route_prefix_and_empty_prefix() -> None:
     for prefix, path in [("local", "/local/ping"), ("", "/ping")]:
         with LocalHost(sample_app.app, route_prefix=prefix).running() as url:
-            assert requests.get(f"{url}{path}", timeout=5).text == "pong"
-            assert requests.get(f"{url}/api/ping", timeout=5).status_code == 404
+            assert requests.get(f"{url}{path}", timeout=HANG_GUARD_SECONDS).text == "pong"
+            assert requests.get(f"{url}/api/ping", timeout=HANG_GUARD_SECONDS).status_code == 404
 
 
 # --- output bindings -------------------------------------------------------------------------
@@ -159,9 +166,14 @@ def test_output_binding_value_reaches_custom_sink() -> None:
         output_sink=lambda kind, binding, value: delivered.append((kind, binding, value)),
     )
     with local.running() as url:
-        response = requests.post(f"{url}/api/enqueue", data=b'{"n": 1}', timeout=5)
+        response = requests.post(f"{url}/api/enqueue", data=b'{"n": 1}', timeout=HANG_GUARD_SECONDS)
         assert response.status_code == 202
-        assert requests.post(f"{url}/api/enqueue?skip=1", data=b"x", timeout=5).status_code == 202
+        assert (
+            requests.post(
+                f"{url}/api/enqueue?skip=1", data=b"x", timeout=HANG_GUARD_SECONDS
+            ).status_code
+            == 202
+        )
     assert len(delivered) == 1, "an unset output must not reach the sink"
     kind, binding, value = delivered[0]
     assert kind == "queue"
@@ -173,7 +185,7 @@ def test_output_binding_value_reaches_custom_sink() -> None:
 def test_default_sink_keeps_value_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     local = LocalHost(sample_app.app)
     with local.running() as url:
-        requests.post(f"{url}/api/enqueue", data=b"hello", timeout=5)
+        requests.post(f"{url}/api/enqueue", data=b"hello", timeout=HANG_GUARD_SECONDS)
     assert [(r.function, r.binding_type, r.value) for r in local.outputs] == [
         ("enqueue", "queue", "hello")
     ]
@@ -185,7 +197,7 @@ def test_failing_sink_is_a_500() -> None:
         raise ConnectionError("queue down")
 
     with LocalHost(sample_app.app, output_sink=broken_sink).running() as url:
-        response = requests.post(f"{url}/api/enqueue", data=b"x", timeout=5)
+        response = requests.post(f"{url}/api/enqueue", data=b"x", timeout=HANG_GUARD_SECONDS)
     assert response.status_code == 500
     assert response.json() == {"error": "internal"}
 
@@ -236,7 +248,7 @@ def test_str_return_and_async_function() -> None:
         return "plain"
 
     with LocalHost(app).running() as url:
-        response = requests.get(f"{url}/api/text", timeout=5)
+        response = requests.get(f"{url}/api/text", timeout=HANG_GUARD_SECONDS)
     assert (response.status_code, response.text) == (200, "plain")
 
 
@@ -301,7 +313,7 @@ def test_app_indexed_elsewhere_needs_its_function_list() -> None:
     with pytest.raises(LocalHostError, match="functions="):
         LocalHost(app)
     with LocalHost(app, functions=functions).running() as url:
-        assert requests.get(f"{url}/api/mine", timeout=5).text == "mine"
+        assert requests.get(f"{url}/api/mine", timeout=HANG_GUARD_SECONDS).text == "mine"
 
 
 # --- access log: no function key, no known secret, no raw control character -------------------
@@ -313,7 +325,7 @@ KEY = "fUnCtIoN-KeY-0123456789=="
 def _raw_request(base_url: str, request_line: bytes) -> bytes:
     """What requests/urllib3 refuse to send: a request line with control characters."""
     host, port = base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with socket.create_connection((host, int(port)), timeout=HANG_GUARD_SECONDS) as sock:
         sock.sendall(request_line + b"\r\nHost: h\r\nConnection: close\r\n\r\n")
         chunks = []
         while chunk := sock.recv(65536):
@@ -356,7 +368,9 @@ def test_access_log_hides_a_secret_path_segment_in_any_encoding(
     local = LocalHost(sample_app.app, secrets={token})
     with local.running() as url:
         for path in (quote(token, safe=""), quote(token, safe="").lower(), quote_plus(token)):
-            requests.post(f"{url}/api/items/{path}?code={KEY}", data=b"", timeout=5)
+            requests.post(
+                f"{url}/api/items/{path}?code={KEY}", data=b"", timeout=HANG_GUARD_SECONDS
+            )
     lines = _access_log(caplog)
     assert len(lines) == 3
     for line in lines:
@@ -375,7 +389,9 @@ def test_a_logged_traceback_holds_no_function_key_or_known_secret(
 
     local = LocalHost(app, secrets={"path-S3cret"})
     with local.running() as url:
-        response = requests.get(f"{url}/api/crash/path-S3cret?code={KEY}", timeout=5)
+        response = requests.get(
+            f"{url}/api/crash/path-S3cret?code={KEY}", timeout=HANG_GUARD_SECONDS
+        )
     assert response.status_code == 500
     err = capfd.readouterr().err
     assert "RuntimeError: cannot handle" in err  # the traceback is still there...
