@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from shared import TIMING
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending, Step
 from shared.halo import AlertStatus
@@ -209,7 +210,12 @@ class Ledger:
         self._status_type = status_type
 
     def read(self, key: str, *, mailbox: bool = False) -> Conversation:
+        mark = time.perf_counter_ns() if TIMING else 0
         rows = self.store.read(key, None if mailbox else STATE_ROW)
+        if TIMING:
+            from shared.timing import phase
+
+            phase("ledger.read", mark)
         return load(key, rows, self._status_type)
 
     def apply(self, old: Conversation, step: Step) -> Conversation:
@@ -217,7 +223,12 @@ class Ledger:
         Raises Conflict when someone else wrote first, Unavailable when the store is down."""
         if not step.changed:
             return old
+        mark = time.perf_counter_ns() if TIMING else 0
         etags = self.store.commit(old.key, operations(old, step, self.clock()))
+        if TIMING:
+            from shared.timing import phase
+
+            phase("ledger.apply", mark)
         return replace(step.state, version=etags.get(STATE_ROW))
 
     def retry(

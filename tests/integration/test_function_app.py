@@ -50,3 +50,34 @@ def test_cold_start_loads_no_http_client_or_storage_sdk_and_builds_no_queue_mode
     assert probe["at_import"] == {"loaded": [], "built": []}
     # A first event in dry-run (no secret, no storage) still needs neither.
     assert probe["first_event"] == {"result": "dry-run", "loaded": []}
+
+
+def test_the_timing_hook_costs_no_import_when_off_and_writes_phases_when_on() -> None:
+    """RELAY_TIMING: off (unset), shared/timing.py is never imported, even by an event; on, an
+    event writes its PHASE lines to stderr."""
+    probe = (
+        "import sys, function_app\n"
+        "body = open('tests/fixtures/webhook_new_full.json', 'rb').read()\n"
+        "function_app.relay.handle_halo_request(body, {}, {}, [], {})\n"
+        "print('shared.timing' in sys.modules)\n"
+    )
+    environ = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(("SIGNL4_", "HALO_", "RELAY_", "AZUREWEBJOBS"))
+    }
+    runs = {}
+    for timing in ("", "1"):
+        runs[timing] = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**environ, "RELAY_TIMING": timing},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    assert runs[""].stdout.strip() == "False" and "PHASE " not in runs[""].stderr
+    assert runs["1"].stdout.strip() == "True"
+    assert {"PHASE parse", "PHASE decide", "PHASE answer", "PHASE event"} <= {
+        " ".join(line.split()[:2]) for line in runs["1"].stderr.splitlines()
+    }
