@@ -1,5 +1,6 @@
 """What Azure deploys (function_app.py and shared/) stands alone; the local host (devhost/) is a
-dev tool beside it, not shipped, with no import cycle."""
+dev tool beside it, not shipped, with no import cycle; so is testkit/, the parts tests/ and bench/
+share, which depends on neither of them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED_SOURCES = sorted([REPO_ROOT / "function_app.py", *(REPO_ROOT / "shared").rglob("*.py")])
 # Never importable in Azure whatever the requirements say: not deployed (.funcignore).
-NOT_DEPLOYED = {"devhost", "tests", "bench"}
+NOT_DEPLOYED = {"devhost", "tests", "bench", "testkit"}
 
 
 def _dist_key(name: str) -> str:
@@ -116,8 +117,33 @@ def test_funcignore_keeps_the_local_host_and_the_dev_files_out_of_the_package() 
         for line in (REPO_ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert {"devhost/", "tests/", "bench/", "requirements-dev.txt"} <= entries
+    assert {"devhost/", "tests/", "bench/", "testkit/", "requirements-dev.txt"} <= entries
     assert not {"shared/", "function_app.py", "host.json", "requirements.txt"} & entries
+
+
+def test_testkit_is_shared_by_tests_and_bench_and_imports_neither() -> None:
+    sources = sorted((REPO_ROOT / "testkit").glob("*.py"))
+    assert {path.stem for path in sources} >= {"signl4_fake", "azurite"}
+    found = {
+        path.name: sorted(hits)
+        for path in sources
+        if (hits := forbidden_imports(path.read_text(encoding="utf-8"), {"tests", "bench"}))
+    }
+    assert found == {}
+    users = {
+        "tests/conftest.py": "testkit.signl4_fake",
+        "tests/integration/conftest.py": "testkit.azurite",
+    }
+    for user, module in users.items():
+        assert module in imported_modules((REPO_ROOT / user).read_text(encoding="utf-8")), user
+    # The bench has no copy of its own: it imports the launcher and runs the fake's module.
+    bench = {
+        path.name: path.read_text(encoding="utf-8") for path in (REPO_ROOT / "bench").glob("*.py")
+    }
+    assert "signl4_fake.py" not in bench
+    assert any("testkit.azurite" in imported_modules(text) for text in bench.values())
+    assert any('"testkit.signl4_fake"' in text for text in bench.values())
+    assert not [name for name, text in bench.items() if "--inMemoryPersistence" in text]
 
 
 def test_devhost_has_no_import_cycle() -> None:
