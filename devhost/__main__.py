@@ -42,13 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--queue-poll-seconds", type=float, default=1.0, help="default: %(default)s"
     )
+    serve_parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default: %(default)s (one line per request); WARNING leaves those out",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # INFO shows one line per request and output-binding warnings, as `func start` does.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level), format="%(levelname)s %(name)s: %(message)s"
+    )
     # The Azure SDK logs every storage request at INFO; the queue runner polls every second.
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from shared import TIMING
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending
 from shared.errors import DeliveryRejected, DeliveryUnavailable
@@ -67,7 +68,15 @@ class Delivery:
     sender: Sender | None = None
 
     def send(self, payload: dict[str, Any]) -> SendResult:
-        return (self.sender or send_event)(payload, self.settings)
+        if not TIMING:
+            return (self.sender or send_event)(payload, self.settings)
+        from shared.timing import phase
+
+        mark = time.perf_counter_ns()
+        try:
+            return (self.sender or send_event)(payload, self.settings)
+        finally:
+            phase("signl4.send", mark)
 
 
 @dataclass
@@ -110,12 +119,17 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             state, ledger_ok = core.absent(external_id), True
         else:
             state, ledger_ok = _read(ledger, external_id)
+        mark = time.perf_counter_ns() if TIMING else 0
         decision = decide(
             event,
             settings,
             last_sent=state.status if state.exists else None,
             params=delivery.params,
         )
+        if TIMING:
+            from shared.timing import phase
+
+            phase("decide", mark)
         if decision.action == "skip" or decision.status is None:
             trace.decision = "skip"
             if state.pending_count and delivery.outbox is not None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from shared import TIMING
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending, Step
 from shared.redaction import log_safe
@@ -209,7 +210,12 @@ class Ledger:
         self._status_type = status_type
 
     def read(self, key: str, *, mailbox: bool = False) -> Conversation:
+        mark = time.perf_counter_ns() if TIMING else 0
         rows = self.store.read(key, None if mailbox else STATE_ROW)
+        if TIMING:
+            from shared.timing import phase
+
+            phase("ledger.read", mark)
         return load(key, rows, self._status_type)
 
     def apply(self, old: Conversation, step: Step, extra: Sequence[Op] = ()) -> Conversation:
@@ -219,8 +225,13 @@ class Ledger:
         Unavailable when the store is down."""
         if not step.changed:
             return old
+        mark = time.perf_counter_ns() if TIMING else 0
         ops = operations(old, step, self.clock()) + list(extra)
         etags = self.store.commit(old.key, ops)
+        if TIMING:
+            from shared.timing import phase
+
+            phase("ledger.apply", mark)
         return replace(step.state, version=etags.get(STATE_ROW))
 
     def retry(

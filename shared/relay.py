@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import __version__
+from shared import TIMING, __version__
 from shared.delivery import (
     Delivery,
     EventTrace,
@@ -161,12 +161,24 @@ def _ledger_or_none(
 def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
     """One event, start to finish. Errors are answered, not raised, so a batch answers per element."""
     started = time.perf_counter()
+    mark = first = time.perf_counter_ns() if TIMING else 0
     trace = EventTrace()
     try:
         event = parse_event(obj, delivery.params)
+        if TIMING:
+            from shared.timing import phase
+
+            phase("parse", mark)
         trace.external_id = event.ticket.external_id
         trace.halo_event = event.event
-        return _answer(deliver_halo_event(event, delivery, trace))
+        outcome = deliver_halo_event(event, delivery, trace)
+        if TIMING:
+            mark = time.perf_counter_ns()
+        response = _answer(outcome)
+        if TIMING:
+            phase("answer", mark)
+            phase("event", first)
+        return response
     except RelayError as error:
         trace.signl4_status = getattr(error, "signl4_status", None)
         trace.decision += f" -> {error.code}"

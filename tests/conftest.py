@@ -1,15 +1,17 @@
-"""Shared test parts: a real loopback SIGNL4, payload fixtures, and the function app's index."""
+"""Shared test parts, every tier: a real loopback SIGNL4, payload fixtures, a clean environment,
+the function app's index, and the host-less harness over in-memory storage.
+
+Tiers: tests/unit (no Node, no Azurite, no subprocess), tests/integration (Azurite and
+`python -m devhost serve`; its conftest.py holds those parts), tests/infra (Bicep). The
+delivery and ledger cases live once in tests/suites/ and run in both tiers: over the in-memory
+adapter in unit, over Azure Table on Azurite in integration."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import random
 import socket
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +19,11 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
+import testkit.signl4_fake
 from devhost.queues import MemoryQueues, QueueRunner, Queues, StorageQueues
 from shared.settings import RelaySettings
 
@@ -31,17 +35,26 @@ GENEROUS_TIMEOUT = "30"
 
 
 # Property tests judge behaviour, never speed: Hypothesis's default 200 ms deadline per example
-# and its too_slow health check would fail them on a loaded machine.
-try:
-    from hypothesis import HealthCheck
-    from hypothesis import settings as hypothesis_settings
-except ImportError:  # not a dependency (yet): nothing to configure
-    pass
-else:
-    hypothesis_settings.register_profile(
-        "speed-proof", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
-    hypothesis_settings.load_profile("speed-proof")
+# and its too_slow health check would fail them on a loaded machine. Every @given test runs
+# under this profile (the tests' own settings derive from it; pytest_itemcollected checks).
+SPEED_PROOF = "speed-proof"
+hypothesis_settings.register_profile(
+    SPEED_PROOF, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile(SPEED_PROOF)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Refuse a property test whose settings put a clock on its verdict: a deadline per example,
+    or the too_slow health check (tests/conftest.py's speed-proof profile has neither)."""
+    used = getattr(getattr(item, "obj", None), "_hypothesis_internal_use_settings", None)
+    if used is not None and (
+        used.deadline is not None or HealthCheck.too_slow not in used.suppress_health_check
+    ):
+        raise pytest.UsageError(
+            f"{item.nodeid}: Hypothesis settings with a deadline or the too_slow health check; "
+            f"derive them from settings.get_profile({SPEED_PROOF!r})"
+        )
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -52,8 +65,10 @@ def fixture_json(name: str) -> Any:
     return json.loads(fixture_bytes(name))
 
 
-class Signl4Fake:
-    """SIGNL4's inbound webhook on loopback. Records what it receives; answers from a script.
+class Signl4Fake(testkit.signl4_fake.Signl4Fake):
+    """SIGNL4's inbound webhook on loopback (testkit/signl4_fake.py, the benchmark's fake too),
+    served by pytest-httpserver at /webhook/<TEAM_SECRET>. Records what it receives; answers
+    from a script.
 
     Steps: an int status (201 answers with an eventId), a (status, headers) tuple,
     "hang" (holds the answer until the test ends, so the relay's timeout fires however slow
@@ -62,51 +77,13 @@ class Signl4Fake:
     """
 
     def __init__(self, server: HTTPServer) -> None:
+        super().__init__()
         self.server = server
-        self.requests: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        self._steps: list[Any] = []
-        self._lock = threading.Lock()
-        # A hung answer waits for this (set at teardown); the cap only keeps a forgotten hang
-        # from holding a server thread for ever.
-        self.released = threading.Event()
-        self.hang_cap_seconds = 120.0
-        # Answers every request once the script has run out (default: 201 with an eventId).
-        self.default: Callable[[Request], Response] | None = None
-        server.expect_request("/webhook/" + TEAM_SECRET, method="POST").respond_with_handler(
-            self._handle
-        )
+        server.expect_request(WEBHOOK_PATH, method="POST").respond_with_handler(self.handle)
 
     @property
     def base_url(self) -> str:
         return self.server.url_for("/webhook/")
-
-    def script(self, *steps: Any) -> None:
-        with self._lock:
-            self._steps = list(steps)
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return list(self.requests)
-
-    def _handle(self, request: Request) -> Response:
-        with self._lock:
-            self.requests.append(json.loads(request.get_data()))
-            self.paths.append(request.path)
-            step = self._steps.pop(0) if self._steps else (self.default or 201)
-        if callable(step):
-            return step(request)
-        if step == "hang":
-            self.released.wait(self.hang_cap_seconds)
-            step = 201
-        headers: dict[str, str] = {}
-        if isinstance(step, tuple):
-            step, headers = step
-        if 200 <= step < 300:
-            body = {"eventId": f"evt-{len(self.requests)}"}
-        else:
-            body = {"code": 3004, "message": "Error raising event.", "details": "scripted"}
-        return Response(json.dumps(body), status=step, headers=headers, mimetype="application/json")
 
 
 @pytest.fixture(autouse=True)
@@ -174,89 +151,6 @@ def functions(indexed_functions: list[Any]) -> dict[str, Callable[..., Any]]:
     return {f.get_function_name(): f.get_user_function() for f in indexed_functions}
 
 
-# --- Azurite: Azure Storage over real connections ---
-
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-DEV_STORAGE = "UseDevelopmentStorage=true"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _azurite_ports() -> tuple[int, int, int]:
-    """Default ports, or RELAY_TEST_AZURITE_PORT (blob; queue and table follow) so that two
-    suites can each have their own Azurite: two runners on one Azurite steal queue messages."""
-    base = int(os.environ.get("RELAY_TEST_AZURITE_PORT") or 10000)
-    return base, base + 1, base + 2
-
-
-AZURITE_PORTS = _azurite_ports()
-
-
-def _connection_string(ports: tuple[int, int, int]) -> str:
-    if ports == (10000, 10001, 10002):
-        return DEV_STORAGE
-    blob, queue, table = (f"http://127.0.0.1:{port}/devstoreaccount1" for port in ports)
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint={blob};QueueEndpoint={queue};TableEndpoint={table};"
-    )
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Azurite on AZURITE_PORTS (by default what UseDevelopmentStorage=true means); started
-    from node_modules when nothing listens there yet, and stopped at the end of the session."""
-    connection = _connection_string(AZURITE_PORTS)
-    if all(_listening(port) for port in AZURITE_PORTS):
-        yield connection
-        return
-    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite"
-    if not binary.exists():
-        pytest.fail("Azurite is not installed: run `npm ci` in the repository root")
-    scratch = tmp_path_factory.mktemp("azurite")  # --inMemoryPersistence refuses --location
-    command = [str(binary), "--inMemoryPersistence", "--disableTelemetry"]
-    command += ["--skipApiVersionCheck", "--silent"]
-    for service, port in zip(("blob", "queue", "table"), AZURITE_PORTS, strict=True):
-        command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
-    proc = subprocess.Popen(command, cwd=scratch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90  # a hang guard: Node starts slowly on a loaded machine
-    while not all(_listening(port) for port in AZURITE_PORTS):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"Azurite did not start: {proc.communicate()[1].decode()[-500:]}")
-        time.sleep(0.2)
-    try:
-        yield connection
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture
-def storage_env(azurite: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The relay with its ledger and outbox on Azurite; queues start empty."""
-    from azure.storage.queue import QueueServiceClient
-
-    monkeypatch.setenv("AzureWebJobsStorage", azurite)
-    service = QueueServiceClient.from_connection_string(azurite)
-    for name in ("signl4-outbox", "signl4-outbox-poison"):
-        queue = service.get_queue_client(name)
-        with contextlib.suppress(Exception):
-            queue.create_queue()
-        queue.clear_messages()
-    return azurite
-
-
 @pytest.fixture
 def unused_port() -> int:
     with socket.socket() as sock:
@@ -301,7 +195,7 @@ def answer(response: func.HttpResponse) -> tuple[int, Any]:
     return response.status_code, json.loads(response.get_body())
 
 
-# --- the Functions host, played host-less over Azurite ---
+# --- the Functions host, played host-less (over Azurite: tests/integration/conftest.py) ---
 
 OUTBOX, POISON = "signl4-outbox", "signl4-outbox-poison"
 
@@ -357,23 +251,10 @@ class Harness:
 
 
 @pytest.fixture
-def harness(functions: dict, indexed_functions: list, storage_env: str, live_env: dict) -> Harness:
-    return Harness(functions, indexed_functions, storage_env)
-
-
-@pytest.fixture(params=["table", "memory"])
-def any_harness(
-    request: pytest.FixtureRequest,
-    functions: dict,
-    indexed_functions: list,
-    live_env: dict,
-    monkeypatch: pytest.MonkeyPatch,
+def memory_harness(
+    functions: dict, indexed_functions: list, live_env: dict, monkeypatch: pytest.MonkeyPatch
 ) -> Harness:
-    """The host-less harness over either ledger adapter: TableStore on Azurite, or MemoryStore
-    (AzureWebJobsStorage=memory) with in-process queues."""
-    if request.param == "table":
-        storage = request.getfixturevalue("storage_env")
-    else:
-        storage = "memory"
-        monkeypatch.setenv("AzureWebJobsStorage", storage)
-    return Harness(functions, indexed_functions, storage)
+    """The host-less harness over the in-memory adapters: MemoryStore
+    (AzureWebJobsStorage=memory) and in-process queues. No Azurite."""
+    monkeypatch.setenv("AzureWebJobsStorage", "memory")
+    return Harness(functions, indexed_functions, "memory")

@@ -1,0 +1,149 @@
+"""`python -m shared preview`: every body shape /api/halopsa takes, previewed without a call, and
+the preview's payload is exactly what the relay then sends to (the loopback) SIGNL4."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from shared import relay
+from shared.__main__ import main
+from shared.preview import MAX_BODY_BYTES, parse_query, preview_body
+from shared.settings import RelaySettings
+from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake, answer, fixture_bytes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SINGLE_SHAPES = [
+    ("webhook_new_small.json", "HaloPSA-4242", "new"),
+    ("webhook_new_full.json", "HaloPSA-4243", "new"),
+    ("webhook_status_changed.json", None, None),
+    ("webhook_closed_event_only.json", None, "resolved"),
+    ("guide_new.json", "HaloPSA-4242", "new"),
+    ("guide_close.json", "HaloPSA-4242", "resolved"),
+    ("ticket_bare.json", None, None),
+    ("ticket_wrapped.json", "HaloPSA-4245", "resolved"),
+    ("guide_empty_values.txt", None, "new"),
+]
+GUIDE_QUERY = "ExtIDParam=X-S4-ExternalID&ExtStatusParam=Status&ResolvedStatus=Closed"
+
+
+def run(argv: list[str], env: dict[str, str], stdin: bytes = b"") -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, environ=env, stdin=io.TextIOWrapper(io.BytesIO(stdin)), stdout=out)
+    return code, out.getvalue()
+
+
+def relay_sends(functions: dict, body: bytes, query: dict[str, str]) -> tuple[int, Any]:
+    request = func.HttpRequest(
+        method="POST", url="http://localhost/api/halopsa", body=body, headers={}, params=query
+    )
+    return answer(functions["halopsa"](request, queued=None))
+
+
+@pytest.mark.parametrize(("fixture", "external_id", "decision"), SINGLE_SHAPES)
+def test_preview_shows_what_the_relay_then_sends(
+    fixture: str,
+    external_id: str | None,
+    decision: str | None,
+    live_env: dict[str, str],
+    signl4: Signl4Fake,
+    functions: dict,
+) -> None:
+    body = fixture_bytes(fixture)
+    code, text = run(["preview", "--json", str(FIXTURES / fixture)], dict(live_env))
+    assert code == 0
+    assert signl4.events == []  # no network call
+    [event] = json.loads(text)["events"]
+    if external_id:
+        assert event["external_id"] == external_id
+    if decision:
+        assert event["decision"] == decision
+    assert event["reason"]
+    status, sent = relay_sends(functions, body, {})
+    if event["decision"] == "skip":
+        assert (status, sent["result"]) == (200, "skipped")
+        assert sent["reason"] == event["reason"]
+        assert signl4.events == []
+    else:
+        assert (status, sent["result"]) == (200, "sent")
+        assert signl4.events == [event["payload"]]
+    assert TEAM_SECRET not in text
+
+
+def test_preview_takes_a_batch_from_stdin_and_answers_per_element(live_env: dict) -> None:
+    code, text = run(
+        ["preview", "--json", "-"], dict(live_env), fixture_bytes("webhook_batch.json")
+    )
+    assert code == 0
+    report = json.loads(text)
+    assert [e["index"] for e in report["events"]] == [0, 1, 2]
+    assert [e["decision"] for e in report["events"]] == ["new", "skip", "resolved"]
+
+
+def test_preview_applies_signl4_query_parameters(live_env: dict, signl4: Signl4Fake) -> None:
+    guide = json.loads(fixture_bytes("guide_new.json"))
+    guide.pop("X-S4-Status", None)
+    guide["Status"] = "Closed"
+    path_body = json.dumps(guide).encode()
+    without = preview_body(path_body, RelaySettings.from_env({"RELAY_RESOLVED_STATUSES": "x"}))
+    with_query = preview_body(
+        path_body,
+        RelaySettings.from_env({"RELAY_RESOLVED_STATUSES": "x"}),
+        parse_query("?" + GUIDE_QUERY + "&Unknown=1"),
+    )
+    assert without.events[0].decision == "new"
+    assert with_query.events[0].decision == "resolved"
+    assert with_query.ignored_query == ("Unknown",)
+    code, text = run(["preview", "--query", GUIDE_QUERY, "-"], dict(live_env), path_body)
+    assert code == 0 and "Decision: resolved" in text and "ResolvedStatus" not in text
+
+
+def test_preview_reports_errors_as_the_relay_answers_them(live_env: dict) -> None:
+    code, text = run(["preview", "-"], dict(live_env), b"{oops")
+    assert code == 0 and "Refused whole: invalid_json" in text
+    code, text = run(["preview", "-"], dict(live_env), b'[{"ticket": 1}]')
+    assert code == 0 and "unsupported_payload" in text
+    big = json.dumps([json.loads(fixture_bytes("webhook_new_small.json"))] * 3).encode()
+    code, text = run(["preview", "-"], {**live_env, "RELAY_MAX_BATCH": "2"}, big)
+    assert code == 0 and "batch_too_large" in text
+    assert MAX_BODY_BYTES == relay.MAX_BODY_BYTES
+
+
+def test_preview_shows_the_target_without_the_secret_and_says_dry_run(live_env: dict) -> None:
+    code, text = run(["preview", str(FIXTURES / "guide_new.json")], dict(live_env))
+    assert "SIGNL4 webhook" in text and "***" in text and TEAM_SECRET not in text
+    assert "SIGNL4 payload:" in text and '"X-S4-ExternalID": "HaloPSA-4242"' in text
+    code, text = run(["preview", str(FIXTURES / "guide_new.json")], {})
+    assert code == 0 and "dry-run" in text
+
+
+def test_preview_of_an_emergency_priority_names_the_scenario(live_env: dict) -> None:
+    env = {**live_env, "RELAY_EMERGENCY_PRIORITIES": "P1 - Critical"}
+    code, text = run(["preview", str(FIXTURES / "webhook_new_full.json")], env)
+    assert code == 0 and "Scenario: emergency" in text
+    assert '"X-S4-AlertingScenario": "emergency"' in text
+
+
+def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    code, _ = run(["preview", str(tmp_path / "nope.json")], {})
+    assert code == 2
+
+
+def test_python_m_shared_help_lists_the_verbs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shared", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    for verb in ("preview", "check", "send-test", "halo-setup", "heartbeat"):
+        assert verb in result.stdout

@@ -1,0 +1,528 @@
+"""Two-way sync, the suite (each tier's test_two_way.py runs it over its own harness: MemoryStore
+and in-process queues in tests/unit, TableStore and storage queues on Azurite in
+tests/integration). Against real parts: SIGNL4's outbound webhook into the function app (host-less),
+the write-back to a loopback Halo (tests/halo_fake.py), the ledger and the halo-outbox queues on
+Azurite or in memory (every case runs over both adapters), and SIGNL4 on loopback for the loop.
+
+Each case asserts what Halo received, exactly, and the answers SIGNL4 got."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from devhost.functions import OutValue
+from tests.conftest import (
+    Harness,
+    Signl4Fake,
+    answer,
+    http_post,
+    new_ticket_id,
+)
+from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HALO_403, HaloFake, halo_fixture  # noqa: F401
+
+HALO_OUTBOX, HALO_POISON = "halo-outbox", "halo-outbox-poison"
+RAISED = "2026-09-25T06:41:08.7895915Z"
+
+
+@pytest.fixture
+def two_way(live_env: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {
+        "HALO_BASE_URL": halo.base_url,
+        "HALO_CLIENT_ID": CLIENT_ID,
+        "HALO_CLIENT_SECRET": CLIENT_SECRET,
+        "SIGNL4_BACKOFF_SECONDS": "0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return {**live_env, **env}
+
+
+def notification(
+    tid: int | str, event_type: int, status_code: int | None = None, **extra: Any
+) -> dict[str, Any]:
+    global _counter
+    _counter += 1
+    body: dict[str, Any] = {
+        "eventType": event_type,
+        "eventRaisedUtc": RAISED,
+        "id": f"n-{tid}-{_counter}",
+        "team": {"id": "team-1"},
+        "alert": {
+            "eventId": "evt-1",
+            "externalEventId": tid if isinstance(tid, str) else f"HaloPSA-{tid}",
+            "id": f"alert-{tid}",
+        },
+    }
+    if status_code is not None:
+        body["alert"]["statusCode"] = status_code
+    if event_type in (201, 203):
+        body["user"] = {"username": "Ann Agent", "mailaddress": "ann@contoso.example", "id": "u1"}
+    body.update(extra)
+    return body
+
+
+_counter = 0
+
+
+def ack(tid: int) -> dict[str, Any]:
+    return notification(tid, 201, 2)
+
+
+def close(tid: int) -> dict[str, Any]:
+    return notification(tid, 201, 4)
+
+
+def annotate(tid: int, text: str) -> dict[str, Any]:
+    return notification(tid, 203, annotation={"message": text, "id": "an-1"})
+
+
+def post_signl4(harness: Harness, body: Any) -> tuple[int, dict[str, Any]]:
+    """SIGNL4 calling the function, as the host would: the output binding onto halo-outbox."""
+    queued = OutValue()
+    response = harness.functions["signl4"](http_post(body, "/api/signl4"), queued=queued)
+    for message in queued.get() or []:
+        harness.queues.put(HALO_OUTBOX, message)
+    return answer(response)
+
+
+def drain(harness: Harness, hang_guard_seconds: float = 300) -> None:
+    """The halo queues run until empty; waits on progress, the clock only guards a hang."""
+    deadline = time.monotonic() + hang_guard_seconds
+    while harness.depth(HALO_OUTBOX) or harness.depth(HALO_POISON):
+        assert time.monotonic() < deadline, "the halo outbox did not drain"
+        if not harness.runner.run_once():
+            time.sleep(0.1)
+
+
+# --- each SIGNL4 event once, in order, on the ticket ---
+
+
+def test_ack_annotation_close_are_each_written_once_in_order(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = new_ticket_id()
+    answers = [
+        post_signl4(harness, ack(tid)),
+        post_signl4(harness, annotate(tid, "Rebooting the switch")),
+        post_signl4(harness, close(tid)),
+    ]
+    assert [code for code, _ in answers] == [200, 200, 200]
+    assert [body["result"] for _, body in answers] == ["written"] * 3
+    assert [body["haloActionId"] for _, body in answers] == [str(a["id"]) for a in halo.actions]
+    assert answers[0][1]["externalId"] == f"HaloPSA-{tid}"
+    assert halo.notes(tid) == [
+        "Acknowledged in SIGNL4 by Ann Agent (ann@contoso.example) at 2026-09-25 06:41:08 UTC.",
+        "Annotation in SIGNL4 by Ann Agent (ann@contoso.example) at 2026-09-25 06:41:08 UTC:\n"
+        "Rebooting the switch",
+        "Closed in SIGNL4 by Ann Agent (ann@contoso.example) at 2026-09-25 06:41:08 UTC.",
+    ]
+    for action in halo.actions:
+        assert action["hiddenfromuser"] is True
+        assert action["outcome"] == "Private Note"
+        assert "new_status" not in action  # no status ids configured
+    # One token for all three (cached), asked for with the least scope, at the default auth URL.
+    (token_call,) = halo.calls("/auth/token")
+    assert token_call["form"] == {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "scope": "read:tickets edit:tickets",
+    }
+    assert not halo.calls("/api/Tickets")
+
+
+def test_escalation_writes_a_note_and_created_records_the_alert_id(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = new_ticket_id()
+    created = post_signl4(harness, notification(tid, 200))
+    assert created == (
+        200,
+        {"result": "recorded", "externalId": f"HaloPSA-{tid}", "alertId": f"alert-{tid}"},
+    )
+    assert not halo.requests  # nothing written to Halo for a created alert
+    code, body = post_signl4(harness, notification(tid, 202, escalation={"level": 2}))
+    assert (code, body["result"]) == (200, "written")
+    assert halo.notes(tid) == ["Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC: level 2."]
+
+
+def test_status_and_assignment_on_ack_and_status_on_close(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALO_ACK_STATUS_ID", "22")
+    monkeypatch.setenv("HALO_CLOSE_STATUS_ID", "9")
+    monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
+    monkeypatch.setenv("HALO_NOTE_OUTCOME_ID", "7")
+    tid = new_ticket_id()
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert post_signl4(harness, close(tid))[1]["result"] == "written"
+    assert halo.tickets == [{"id": tid, "agent_id": 7}]
+    assert [(a["new_status"], a["outcome_id"]) for a in halo.actions] == [(22, 7), (9, 7)]
+    assert "outcome" not in halo.actions[0]
+    assert halo.notes(tid)[0].endswith("\nAssigned to Ann Agent (matched by e-mail).")
+    assert halo.calls("/api/Agent")[0]["query"] == {"search": "ann@contoso.example"}
+    assert halo.calls("/auth/token")[0]["form"]["scope"] == "read:tickets edit:tickets read:agents"
+
+
+def test_no_agent_with_the_responders_email_is_said_in_the_note(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
+    halo.agents = []
+    tid = new_ticket_id()
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert not halo.tickets
+    assert halo.notes(tid)[0].endswith(
+        "\nNot assigned: no Halo agent has the e-mail address ann@contoso.example."
+    )
+
+
+# --- what is not ours, or not on ---
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (notification("Zabbix-77", 201, 2), "not an alert raised by the relay"),
+        (notification("HaloPSA-abc", 201, 2), "not an alert raised by the relay"),
+        (notification(12, 1), "a SIGNL4 test notification"),
+        (notification(12, 300), "duty notification"),
+        (notification(12, 303), "duty notification"),
+        (notification(12, 201, 1), "neither acknowledged (2) nor closed (4)"),
+    ],
+)
+def test_other_notifications_are_ignored_with_the_reason(
+    harness: Harness, two_way: dict, halo: HaloFake, body: dict, reason: str
+) -> None:
+    code, answered = post_signl4(harness, body)
+    assert (code, answered["result"]) == (200, "ignored")
+    assert reason in answered["reason"]
+    assert not halo.requests
+
+
+def test_two_way_is_off_until_the_client_credentials_are_set(
+    functions: dict, live_env: dict, halo: HaloFake
+) -> None:
+    response = functions["signl4"](http_post(ack(12), "/api/signl4"), queued=OutValue())
+    assert answer(response) == (
+        200,
+        {
+            "result": "ignored",
+            "reason": "two-way sync is off (set HALO_CLIENT_ID and HALO_CLIENT_SECRET)",
+        },
+    )
+    assert answer(functions["health"](_get("/api/health")))[1]["halo"] == "off"
+    assert not halo.requests
+
+
+def test_health_says_halo_configured(functions: dict, two_way: dict) -> None:
+    assert answer(functions["health"](_get("/api/health")))[1]["halo"] == "configured"
+
+
+def test_client_id_without_base_url_is_a_configuration_error_naming_it(
+    functions: dict, live_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HALO_BASE_URL")
+    monkeypatch.setenv("HALO_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("HALO_CLIENT_SECRET", CLIENT_SECRET)
+    code, body = answer(functions["signl4"](http_post(ack(12), "/api/signl4"), queued=OutValue()))
+    assert (code, body["error"]) == (500, "configuration_error")
+    assert "HALO_BASE_URL" in body["message"] and CLIENT_SECRET not in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"", "invalid_json"),
+        (b"{not json", "invalid_json"),
+        (b"[]", "unsupported_payload"),
+        (b'{"eventType": 201}', "unsupported_payload"),
+        (b'{"id": "x", "eventType": 201, "EventType": 202}', "unsupported_payload"),
+        (b'{"id": "x", "eventType": "soon"}', "invalid_field"),
+        (b'{"id": "x", "eventType": 201, "alert": [1]}', "invalid_field"),
+    ],
+)
+def test_bad_bodies_get_a_json_error_not_a_500(
+    functions: dict, two_way: dict, raw: bytes, error: str
+) -> None:
+    code, body = answer(functions["signl4"](http_post(raw, "/api/signl4"), queued=OutValue()))
+    assert body["error"] == error and 400 <= code < 500
+
+
+# --- exactly once ---
+
+
+def test_a_redelivered_notification_is_written_once(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = new_ticket_id()
+    body = ack(tid)
+    first, again = post_signl4(harness, body), post_signl4(harness, body)
+    assert first[1]["result"] == "written"
+    assert again == (
+        200,
+        {"result": "duplicate", "externalId": f"HaloPSA-{tid}", "notificationId": body["id"]},
+    )
+    assert len(halo.notes(tid)) == 1
+
+
+def test_a_redelivery_of_a_queued_notification_is_a_duplicate(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = new_ticket_id()
+    body = ack(tid)
+    halo.script("/api/Actions", 503, 503, 503)
+    assert post_signl4(harness, body)[0] == 202
+    assert post_signl4(harness, body)[1]["result"] == "duplicate"
+    drain(harness)
+    assert len(halo.notes(tid)) == 1
+
+
+# --- the fault matrix ---
+
+
+def test_an_expired_token_is_renewed_once(harness: Harness, two_way: dict, halo: HaloFake) -> None:
+    tid = new_ticket_id()
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    halo.expire_tokens()
+    assert post_signl4(harness, close(tid))[1]["result"] == "written"
+    assert halo.issued == ["tok-1", "tok-2"]
+    assert [c["authorization"] for c in halo.calls("/api/Actions")] == [
+        "Bearer tok-1",
+        "Bearer tok-1",  # 401: renewed once
+        "Bearer tok-2",
+    ]
+    assert len(halo.notes(tid)) == 2
+
+
+def test_a_token_refused_again_after_renewal_is_not_retried_for_ever(
+    harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    tid = new_ticket_id()
+    halo.script("/api/Actions", 401, 401, 401)
+    caplog.set_level(logging.INFO)
+    code, body = post_signl4(harness, ack(tid))
+    assert (code, body["error"]) == (502, "halo_rejected")
+    assert len(halo.calls("/api/Actions")) == 2  # the call, and once with a new token
+    assert "poison externalId=halo:HaloPSA-" in caplog.text
+
+
+def test_wrong_client_credentials_are_rejected_with_halos_error(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALO_CLIENT_SECRET", "not-the-secret-at-all")
+    code, body = post_signl4(harness, ack(new_ticket_id()))
+    assert (code, body["error"]) == (502, "halo_rejected")
+    assert "invalid_client" in body["message"] and "HALO_CLIENT_SECRET" in body["message"]
+    assert "not-the-secret-at-all" not in json.dumps(body)
+
+
+def test_403_inline_is_poison_with_halos_message_and_a_retry_is_tried_again(
+    harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    tid = new_ticket_id()
+    body = ack(tid)
+    halo.script("/api/Actions", 403)
+    caplog.set_level(logging.INFO)
+    code, answered = post_signl4(harness, body)
+    assert (code, answered["error"]) == (502, "halo_rejected")
+    assert HALO_403 in answered["message"]
+    assert len(halo.calls("/api/Actions")) == 1  # a 4xx is never retried
+    poison = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poison ")]
+    assert poison == [
+        f"poison externalId=halo:HaloPSA-{tid} reason=Halo refused POST /api/Actions with "
+        f"HTTP 403: {HALO_403}: never reached Halo"
+    ]
+    # The permission fixed, SIGNL4's redelivery is written (not answered 'duplicate').
+    assert post_signl4(harness, body)[1]["result"] == "written"
+    assert len(halo.notes(tid)) == 1
+
+
+@pytest.mark.parametrize("failure", [429, 500, 503])
+def test_transient_failures_are_retried_inline(
+    harness: Harness, two_way: dict, halo: HaloFake, failure: int
+) -> None:
+    tid = new_ticket_id()
+    halo.script("/api/Actions", failure, failure)
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert len(halo.calls("/api/Actions")) == 3 and len(halo.notes(tid)) == 1
+
+
+def test_still_failing_is_queued_then_written_by_the_outbox(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = new_ticket_id()
+    halo.script("/api/Actions", 500, 500, 500)
+    code, body = post_signl4(harness, ack(tid))
+    assert (code, body["result"]) == (202, "queued")
+    assert "HTTP 500" in body["reason"]
+    assert not halo.notes(tid)
+    drain(harness)
+    assert len(halo.notes(tid)) == 1 and halo.notes(tid)[0].startswith("Acknowledged")
+
+
+def test_a_timeout_is_queued_then_written(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIGNL4_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "1")
+    tid = new_ticket_id()
+    halo.script("/api/Actions", "hang")
+    code, body = post_signl4(harness, ack(tid))
+    assert (code, body["result"]) == (202, "queued")
+    assert "timed out" in body["reason"]
+    halo.released.set()  # the held answer goes out (Halo did write it: the trade of a timeout)
+    drain(harness)
+    assert len(halo.calls("/api/Actions")) == 2
+
+
+def test_exhausted_retries_end_in_one_poison_error_line(
+    harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    tid = new_ticket_id()
+    halo.script("/api/Actions", *[503] * 3 * 4)  # inline, then each of 3 queue deliveries
+    assert post_signl4(harness, ack(tid))[0] == 202
+    caplog.set_level(logging.INFO)
+    drain(harness)
+    assert not halo.notes(tid)
+    poison = [r for r in caplog.records if r.getMessage().startswith("poison ")]
+    assert len(poison) == 1 and poison[0].levelno == logging.ERROR
+    line = poison[0].getMessage()
+    assert line.startswith(f"poison externalId=halo:HaloPSA-{tid} reason=delivery attempts")
+    assert line.endswith(": never reached Halo") and "events=#1 " in line
+
+
+def test_a_403_in_the_queue_goes_to_the_poison_queue_with_halos_message(
+    harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    tid = new_ticket_id()
+    halo.script("/api/Actions", 500, 500, 500, 403)
+    assert post_signl4(harness, ack(tid))[0] == 202
+    caplog.set_level(logging.INFO)
+    drain(harness)
+    poison = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poison ")]
+    assert len(poison) == 1 and HALO_403 in poison[0] and "never reached Halo" in poison[0]
+    assert len(halo.calls("/api/Actions")) == 4  # the 403 was not retried
+
+
+# --- order per ticket ---
+
+
+def test_a_close_never_lands_before_a_queued_ack(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = new_ticket_id()
+    halo.script("/api/Actions", 503, 503, 503)
+    assert post_signl4(harness, ack(tid))[0] == 202
+    code, body = post_signl4(harness, close(tid))  # Halo is fine again, but the ack waits
+    assert (code, body["result"]) == (202, "queued")
+    assert "earlier event(s)" in body["reason"]
+    assert len(halo.calls("/api/Actions")) == 3  # the close did not overtake
+    drain(harness)
+    assert [n.split(" ")[0] for n in halo.notes(tid)] == ["Acknowledged", "Closed"]
+
+
+# --- no loops ---
+
+
+def _halo_webhook(tid: int, status_id: int, event: str = "ticket status changed") -> dict:
+    return {
+        "event": event,
+        "object_id": tid,
+        "ticket": {
+            "id": tid,
+            "summary": "disk full",
+            "status_id": status_id,
+            "hasbeenclosed": status_id == 9,
+        },
+    }
+
+
+def test_the_loop_through_signl4_halo_and_back_sends_signl4_nothing(
+    harness: Harness,
+    two_way: dict,
+    halo: HaloFake,
+    signl4: Signl4Fake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGNL4 ack -> Halo action with the new status -> Halo's webhook back (sent by the fake
+    Halo while the write-back is still in flight) -> answered duplicate, no SIGNL4 call. The
+    same for the close."""
+    monkeypatch.setenv("HALO_ACK_STATUS_ID", "22")
+    monkeypatch.setenv("HALO_CLOSE_STATUS_ID", "9")
+    monkeypatch.setenv("RELAY_ACK_STATUSES", "22")
+    tid = new_ticket_id()
+    echoes: list[tuple[int, dict]] = []
+
+    def echo(action: dict[str, Any]) -> None:
+        if "new_status" in action:
+            status = action["new_status"]
+            event = "closed" if status == 9 else "ticket status changed"
+            echoes.append(harness.post(_halo_webhook(action["ticket_id"], status, event)))
+
+    halo.on_action = echo
+    assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+    assert post_signl4(harness, notification(tid, 200))[1]["result"] == "recorded"
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert post_signl4(harness, close(tid))[1]["result"] == "written"
+    assert [(code, body["result"], body["status"]) for code, body in echoes] == [
+        (200, "duplicate", "acknowledged"),
+        (200, "duplicate", "resolved"),
+    ]
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new"]  # nothing more
+    assert [a["new_status"] for a in halo.actions] == [22, 9]
+
+
+def test_closing_the_ticket_after_signl4_closed_the_alert_sends_nothing(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tid = new_ticket_id()
+    assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+    assert post_signl4(harness, close(tid))[1]["result"] == "written"  # no close status set
+    assert "new_status" not in halo.actions[0]
+    code, body = harness.post(_halo_webhook(tid, 9, "closed"))  # an engineer closes it later
+    assert (code, body["result"], body["status"]) == (200, "duplicate", "resolved")
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new"]
+    # Reopened in Halo afterwards: that is news for SIGNL4, a new alert.
+    assert harness.post(_halo_webhook(tid, 2))[1]["status"] == "new"
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new"]
+
+
+# --- secrets ---
+
+
+def test_secrets_reach_no_answer_log_or_queue_message(
+    harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tid = new_ticket_id()
+    answers = [post_signl4(harness, ack(tid))]
+    halo.expire_tokens()
+    halo.script("/api/Actions", 500, 500, 500)
+    answers.append(post_signl4(harness, close(tid)))
+    queued = _peek(harness)
+    halo.script("/api/Actions", 403)
+    answers.append(post_signl4(harness, annotate(tid, "x")))
+    drain(harness)
+    seen = json.dumps(answers) + caplog.text + "".join(queued)
+    assert queued, "the close was queued"
+    for secret in [CLIENT_SECRET, *halo.issued]:
+        assert secret not in seen, secret
+
+
+def _peek(harness: Harness) -> list[str]:
+    if hasattr(harness.queues, "_items"):
+        return [item.text for item in harness.queues._items.get(HALO_OUTBOX, [])]
+    client = harness.queues._client(HALO_OUTBOX)
+    return [m.content for m in client.peek_messages(max_messages=32)]
+
+
+def _get(url: str) -> Any:
+    import azure.functions as func
+
+    return func.HttpRequest(method="GET", url=f"http://localhost:7071{url}", body=b"", params={})

@@ -1,0 +1,132 @@
+"""Settings: defaults, parsing, and errors that name the setting but never its value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.settings import RelaySettings, SettingsError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "local.settings.sample.json"
+
+
+def test_defaults_are_a_dry_run_with_the_documented_statuses() -> None:
+    settings = RelaySettings.from_env({})
+    assert settings.dry_run and not settings.basic_auth_required
+    assert settings.signl4_webhook_url == "https://connect.signl4.com/webhook/"
+    assert settings.relay_resolved_statuses == {"9", "closed", "resolved", "cancelled"}
+    assert settings.relay_ack_statuses == frozenset()
+
+
+def test_empty_values_count_as_unset() -> None:
+    settings = RelaySettings.from_env(
+        {"SIGNL4_TEAM_SECRET": "  ", "HALO_BASE_URL": "", "SIGNL4_MAX_ATTEMPTS": ""}
+    )
+    assert settings.signl4_team_secret is None and settings.halo_base_url is None
+    assert settings.signl4_max_attempts == 3
+
+
+def test_a_secret_turns_dry_run_off_unless_asked_for() -> None:
+    assert not RelaySettings.from_env({"SIGNL4_TEAM_SECRET": "x"}).dry_run
+    assert RelaySettings.from_env({"SIGNL4_TEAM_SECRET": "x", "RELAY_DRY_RUN": "true"}).dry_run
+
+
+def test_lists_are_trimmed_and_case_folded() -> None:
+    settings = RelaySettings.from_env(
+        {"RELAY_ACK_STATUSES": " 2, In Progress ,,", "RELAY_PAGE_TEAMS": "NOC"}
+    )
+    assert settings.relay_ack_statuses == {"2", "in progress"}
+    assert settings.relay_page_teams == {"noc"}
+
+
+def test_basic_auth_needs_both_halves_or_neither() -> None:
+    both = {"HALO_WEBHOOK_USERNAME": "halo", "HALO_WEBHOOK_PASSWORD": "pw"}
+    assert RelaySettings.from_env(both).basic_auth_required
+    for half in ({"HALO_WEBHOOK_USERNAME": "halo"}, {"HALO_WEBHOOK_PASSWORD": "pw"}):
+        # Half a credential must not silently turn authentication off.
+        with pytest.raises(SettingsError, match="set together") as raised:
+            RelaySettings.from_env(half)
+        assert "pw" not in str(raised.value)
+
+
+def test_an_unresolved_key_vault_reference_is_reported_not_used() -> None:
+    reference = (
+        "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/signl4-team-secret/)"
+    )
+    with pytest.raises(
+        SettingsError, match="SIGNL4_TEAM_SECRET: the Key Vault reference did not resolve"
+    ):
+        RelaySettings.from_env({"SIGNL4_TEAM_SECRET": reference})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNL4_MAX_ATTEMPTS", "0"),
+        ("SIGNL4_TIMEOUT_SECONDS", "soon"),
+        ("SIGNL4_WEBHOOK_URL", "connect.signl4.com/webhook/hunter2"),
+        ("HALO_BASE_URL", "not a url"),
+        ("RELAY_DRY_RUN", "perhaps"),
+    ],
+)
+def test_a_bad_setting_is_named_without_its_value(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        RelaySettings.from_env({name: value, "SIGNL4_TEAM_SECRET": "hunter2"})
+    assert name in str(raised.value)
+    assert value not in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+URL_SETTINGS = ("SIGNL4_WEBHOOK_URL", "HALO_BASE_URL")
+
+
+@pytest.mark.parametrize("name", URL_SETTINGS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://connect.signl4.com/webhook/",
+        "HTTPS://yourcompany.halopsa.com",
+        # the tests' fake SIGNL4 (and bench's) listens on loopback, without TLS
+        "http://127.0.0.1:8080/webhook/",
+        "http://localhost:8080/webhook/",
+        "http://[::1]:8080/webhook/",
+    ],
+)
+def test_urls_are_https_or_loopback_http(name: str, url: str) -> None:
+    settings = RelaySettings.from_env({name: url})
+    assert url in (settings.signl4_webhook_url, settings.halo_base_url)
+
+
+@pytest.mark.parametrize("name", URL_SETTINGS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        # the SIGNL4 URL carries the team secret in its path: never in clear over a network
+        "http://connect.signl4.com/webhook/",
+        "http://yourcompany.halopsa.com",
+        "http://127.0.0.1.example.com/webhook/",
+        "http://localhost.example.com/webhook/",
+        "http://127.0.0.1@example.com/webhook/",
+        "http://10.0.0.1/webhook/",
+        "ftp://connect.signl4.com/webhook/",
+        "https:///webhook/",
+        "https://connect.signl4.com:port/webhook/",
+        "https://connect signl4.com/webhook/",
+    ],
+)
+def test_plain_http_off_this_machine_is_refused_without_echoing_the_url(
+    name: str, url: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"{name}: must be an https:// URL") as raised:
+        RelaySettings.from_env({name: url, "SIGNL4_TEAM_SECRET": "hunter2"})
+    assert url not in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+def test_the_sample_lists_every_setting() -> None:
+    values = json.loads(SAMPLE.read_text())["Values"]
+    missing = [name for name in RelaySettings.setting_names() if name not in values]
+    # AzureWebJobsStorage__accountName is Azure's identity-based form; locally the sample
+    # uses the AzureWebJobsStorage connection string instead.
+    assert missing == ["AzureWebJobsStorage__accountName"]
+    assert values["SIGNL4_TEAM_SECRET"] == ""  # the sample starts in dry-run

@@ -1,0 +1,55 @@
+"""RELAY_TIMING: the per-phase timing hook (shared/timing.py) the benchmark reads. Off, no phase
+line is written; on, every phase of an event writes one. Counted, never timed: the test checks
+which lines appear, not their figures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from shared import delivery, ledger, relay
+from tests.conftest import Harness, Signl4Fake, new_ticket_id
+
+PHASE_LINE = re.compile(r"^PHASE (\S+) (\d+\.\d{3})$", re.MULTILINE)
+
+
+def _new_ticket() -> dict:
+    tid = new_ticket_id()
+    return {"event": "new ticket logged", "object_id": tid, "ticket": {"id": tid, "summary": "x"}}
+
+
+def test_off_by_default_writes_no_phase_line(
+    memory_harness: Harness, signl4: Signl4Fake, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert relay.TIMING is False and delivery.TIMING is False and ledger.TIMING is False
+    assert memory_harness.post(_new_ticket())[1]["result"] == "sent"
+    assert PHASE_LINE.findall(capfd.readouterr().err) == []
+
+
+def test_on_every_phase_of_an_event_writes_a_line(
+    memory_harness: Harness,
+    signl4: Signl4Fake,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for module in (relay, delivery, ledger):  # what RELAY_TIMING=1 sets at import
+        monkeypatch.setattr(module, "TIMING", True)
+    event = _new_ticket()
+    assert memory_harness.post(event)[1]["result"] == "sent"
+    assert memory_harness.post(event)[1]["result"] == "duplicate"
+    phases = [name for name, _ in PHASE_LINE.findall(capfd.readouterr().err)]
+    first, second = phases[: phases.index("event") + 1], phases[phases.index("event") + 1 :]
+    # The first event of a ticket claims without reading (create-if-absent), then sends.
+    assert first == [
+        "parse",
+        "decide",
+        "ledger.apply",
+        "signl4.send",
+        "ledger.apply",
+        "answer",
+        "event",
+    ]
+    # A repeat: the create-if-absent claim conflicts (no apply line: nothing was written), so it
+    # reads, decides again, and answers "duplicate" without sending.
+    assert second == ["parse", "decide", "ledger.read", "decide", "answer", "event"]

@@ -1,0 +1,14 @@
+"""The two-way suite (tests/suites/two_way.py) over the in-memory adapters: MemoryStore
+(AzureWebJobsStorage=memory) and in-process queues."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Harness
+from tests.suites.two_way import *  # noqa: F403 (the suite's cases, collected here in memory)
+
+
+@pytest.fixture
+def harness(memory_harness: Harness) -> Harness:
+    return memory_harness
