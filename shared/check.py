@@ -146,10 +146,29 @@ def check_storage(settings: RelaySettings) -> Finding | None:
     return Finding(level="ok", subject="storage", message="the ledger table answered a read")
 
 
-# The checks `--live` runs, in order. Extension point for two-way sync: when RelaySettings has
-# HALO_CLIENT_ID/HALO_CLIENT_SECRET, append a check that fetches a Halo token (and returns None
-# when two-way is off). Main has no such settings yet, so no Halo check runs today.
-LIVE_CHECKS: list[LiveCheck] = [check_storage]
+def check_halo_token(settings: RelaySettings) -> Finding | None:
+    """Two-way on: fetch a Halo token with the client credentials (a fresh one, not a cached
+    one). Off: nothing to check. Writes nothing into Halo."""
+    if not settings.two_way:
+        return None
+    from shared.errors import RelayError
+    from shared.halo_api import HaloClient
+
+    try:
+        HaloClient(settings).fresh_token()
+    except RelayError as error:  # its message is scrubbed of the client secret and tokens
+        return Finding(level="error", subject="halo", message=error.message)
+    except Exception as error:  # anything else: its kind only
+        return Finding(
+            level="error",
+            subject="halo",
+            message=f"the Halo token could not be fetched ({type(error).__name__})",
+        )
+    return Finding(level="ok", subject="halo", message="Halo issued a token for the client id")
+
+
+# The checks `--live` runs, in order: none raises an alert or writes into Halo.
+LIVE_CHECKS: list[LiveCheck] = [check_storage, check_halo_token]
 
 
 def check_live(settings: RelaySettings, checks: list[LiveCheck] | None = None) -> list[Finding]:
