@@ -37,7 +37,7 @@ from shared.ledger import Ledger, load
 from shared.outbox import EventStatus, OutboxMessage, PoisonRecord, QueueOutcome, parse_message
 from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
-from shared.routing import DEFAULT_TARGET, Rule
+from shared.routing import DEFAULT_TARGET, with_route
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import AlertStatus, build_payload
 from shared.signl4_client import SendResult, send_event
@@ -378,20 +378,6 @@ def deliver_notification(
     return _deliver(key, notification_id, payload, delivery, None, None, trace)
 
 
-def with_route(payload: dict[str, Any], rule: Rule) -> dict[str, Any]:
-    """The payload with the rule's SIGNL4 control fields (X-S4-Service, X-S4-AlertingScenario,
-    X-S4-Filtering). RELAY_EMERGENCY_PRIORITIES' `emergency` is never downgraded by a rule."""
-    fields = rule.headers()
-    if not fields:
-        return payload
-    routed = dict(payload)
-    for key, value in fields.items():
-        if key == "X-S4-AlertingScenario" and key in routed:
-            continue
-        routed[key] = value
-    return routed
-
-
 def _forget_seen(ledger: Ledger, key: str, row: str) -> None:
     """Halo refused the write for good: SIGNL4's redelivery (after the permission is fixed,
     say) must be tried again, not answered 'duplicate'."""
@@ -456,7 +442,13 @@ def _deliver(
                 external_id, status, payload, delivery, claimed, trace, delivery.park_reason
             )
         return _queued(
-            external_id, status, 0, payload, outbox, trace, delivery.park_reason,
+            external_id,
+            status,
+            0,
+            payload,
+            outbox,
+            trace,
+            delivery.park_reason,
             target=delivery.target,
         )
     try:
@@ -471,7 +463,13 @@ def _deliver(
         if ledger is not None and claimed is not None:
             return _park(external_id, status, payload, delivery, claimed, trace, error.message)
         return _queued(
-            external_id, status, 0, payload, outbox, trace, error.message,
+            external_id,
+            status,
+            0,
+            payload,
+            outbox,
+            trace,
+            error.message,
             target=delivery.target,
         )
     except Exception:
@@ -523,7 +521,13 @@ def _park(
         try:
             ledger.apply(current, step)
             return _queued(
-                external_id, status, claimed.seq, payload, outbox, trace, reason,
+                external_id,
+                status,
+                claimed.seq,
+                payload,
+                outbox,
+                trace,
+                reason,
                 target=delivery.target,
             )
         except Conflict:
@@ -539,9 +543,7 @@ def _park(
             )
             break
     # Still not lost: the queue message carries the payload itself.
-    return _queued(
-        external_id, status, 0, payload, outbox, trace, reason, target=delivery.target
-    )
+    return _queued(external_id, status, 0, payload, outbox, trace, reason, target=delivery.target)
 
 
 def _nudge(

@@ -89,4 +89,3 @@ def held_pages(ledger: Ledger) -> list[HeldPage]:
         )
         for key, row in sorted(rows.items())
     ]
-

@@ -369,11 +369,13 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     """The values of every secret setting that is set: `python -m devhost serve` scrubs them
     from its access log (a team secret pasted into a URL, say). `AzureWebJobsStorage=memory`
     names no account: scrubbing the word would only garble tracebacks."""
+    from shared.settings import team_secret_items
+
     return [
         environ[name].strip()
         for name in RelaySettings.secret_setting_names()
         if environ.get(name, "").strip() not in ("", MEMORY_STORAGE)
-    ]
+    ] + [value.strip() for _, value in team_secret_items(environ)]
 
 
 def describe_mode(environ: Mapping[str, str]) -> str:
@@ -563,7 +565,9 @@ def release_held_pages(
         try:
             outcome = deliver_held(page, delivery, trace)
         except RelayError as error:
-            line = f"held externalId={page.external_id} route={page.rule} result=kept ({error.code})"
+            line = (
+                f"held externalId={page.external_id} route={page.rule} result=kept ({error.code})"
+            )
         except (Conflict, Unavailable) as error:
             line = f"held externalId={page.external_id} route={page.rule} result=kept ({error})"
         else:

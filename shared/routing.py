@@ -88,9 +88,7 @@ class QuietHours(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = Field(
-        min_length=1
-    )
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = Field(min_length=1)
     start: time = Field(alias="from")
     end: str = Field(alias="until")  # HH:MM, or 24:00
 
@@ -306,6 +304,20 @@ def parse_routes(value: Any) -> Routes:
     return Routes(rules=tuple(rules))
 
 
+def with_route(payload: dict[str, Any], rule: Rule) -> dict[str, Any]:
+    """The payload with the rule's SIGNL4 control fields (X-S4-Service, X-S4-AlertingScenario,
+    X-S4-Filtering). RELAY_EMERGENCY_PRIORITIES' `emergency` is never downgraded by a rule."""
+    fields = rule.headers()
+    if not fields:
+        return payload
+    routed = dict(payload)
+    for key, value in fields.items():
+        if key == "X-S4-AlertingScenario" and key in routed:
+            continue
+        routed[key] = value
+    return routed
+
+
 def describe_rule(index: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
     if isinstance(name, str) and name.strip():
@@ -338,4 +350,5 @@ __all__ = [
     "missing_secrets",
     "parse_routes",
     "secret_setting",
+    "with_route",
 ]

@@ -163,7 +163,10 @@ def test_a_ticket_still_open_when_the_window_ends_pages_then(
     assert f"HaloPSA-{open_one}" not in held_rows()
     # The page was recorded like any other: the close follows it to its team.
     harness.post(webhook(open_one, "closed", team="Network", hasbeenclosed=True, status_id=9))
-    assert teams(network_team, f"HaloPSA-{open_one}") == [("new", "network"), ("resolved", "network")]
+    assert teams(network_team, f"HaloPSA-{open_one}") == [
+        ("new", "network"),
+        ("resolved", "network"),
+    ]
 
 
 def test_a_held_ticket_acknowledged_meanwhile_does_not_page(
