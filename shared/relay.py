@@ -375,7 +375,16 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
         environ[name].strip()
         for name in RelaySettings.secret_setting_names()
         if environ.get(name, "").strip() not in ("", MEMORY_STORAGE)
-    ] + [value.strip() for _, value in team_secret_items(environ)]
+    ] + [value.strip() for _, value in team_secret_items(environ)] + _bundled_secrets(environ)
+
+
+def _bundled_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Each team secret inside SIGNL4_TEAM_SECRETS (scrubbed one by one, not only as a whole)."""
+    try:
+        settings = load_settings(environ)
+    except ConfigurationError:
+        return []
+    return [secret.get_secret_value().strip() for secret in settings.signl4_team_secrets.values()]
 
 
 def describe_mode(environ: Mapping[str, str]) -> str:

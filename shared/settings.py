@@ -6,6 +6,7 @@ not marked `local_only` (a test over the parsed template enforces it).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
@@ -146,6 +147,9 @@ class RelaySettings(BaseModel):
     # Routing to several SIGNL4 teams (shared/routing.py): rules, each target's secret in
     # SIGNL4_TEAM_SECRET_<NAME>. Unset: every ticket goes to SIGNL4_TEAM_SECRET's team.
     relay_routes: RouteRules = Field(NO_ROUTES, alias="RELAY_ROUTES")
+    # The same secrets in one setting, a JSON object {"<name>": "<secret>"}: what the template
+    # deploys (one Key Vault secret and reference). SIGNL4_TEAM_SECRET_<NAME> wins over it.
+    signl4_team_secrets_json: SecretStr | None = Field(None, alias="SIGNL4_TEAM_SECRETS")
     signl4_team_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, json_schema_extra=DERIVED
     )
@@ -182,7 +186,8 @@ class RelaySettings(BaseModel):
         """SIGNL4_TEAM_SECRET_<NAME> settings -> signl4_team_secrets by target name."""
         if not isinstance(data, Mapping):
             return data
-        found = {
+        found = _team_secrets_json(data.get("SIGNL4_TEAM_SECRETS"))
+        found |= {
             name[len(TEAM_SECRET_PREFIX) :].casefold(): value
             for name, value in data.items()
             if isinstance(name, str)
@@ -286,6 +291,27 @@ class RelaySettings(BaseModel):
                 "resolve (check the app's identity has Key Vault Secrets User on the vault)"
             )
         return _settings_from_items(relevant)
+
+
+def _team_secrets_json(value: Any) -> dict[str, str]:
+    """SIGNL4_TEAM_SECRETS -> {target: secret}. The message never holds the value."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str) or not value.strip():
+        return {}
+    problem = ValueError(
+        "SIGNL4_TEAM_SECRETS must be a JSON object of routing target name -> SIGNL4 team secret "
+        '(e.g. {"network": "<secret>"})'
+    )
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise problem from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+    ):
+        raise problem
+    return {name.casefold(): secret for name, secret in parsed.items() if secret.strip()}
 
 
 def team_secret_items(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
