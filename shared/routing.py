@@ -295,6 +295,8 @@ def parse_routes(value: Any) -> Routes:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "is not a known key"
+            elif error["type"] == "tuple_type":
+                message = "must be a JSON array"
             raise ValueError(f"{label}, key {key}: {message}") from None
         folded = rule.name.casefold()
         if folded in seen:

@@ -209,8 +209,11 @@ BAD_RULES = [
     (["x"], ["rule [0]", "must be a JSON object"]),
     ([{"when": {}}], ["rule [0]", "key name"]),
     ([{"name": "a"}, {"name": "b", "when": {"teem": ["x"]}}], ["rule [1] ('b')", "when.teem"]),
-    ([{"name": "a", "when": {"team": []}}], ["rule [0] ('a')", "key when.team"]),
-    ([{"name": "a", "when": {"team": "Network"}}], ["rule [0] ('a')", "key when.team"]),
+    ([{"name": "a", "when": {"team": []}}], ["rule [0] ('a')", "key when.team", "non-empty list"]),
+    (
+        [{"name": "a", "when": {"team": "Network"}}],
+        ["rule [0] ('a')", "key when.team", "must be a JSON array"],
+    ),
     ([{"name": "a", "target": "net-work"}], ["rule [0] ('a')", "key target"]),
     ([{"name": "a", "scenario": "everyone"}], ["rule [0] ('a')", "key scenario"]),
     ([{"name": "a", "colour": "red"}], ["rule [0] ('a')", "key colour", "not a known key"]),
