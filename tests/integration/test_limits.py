@@ -10,7 +10,6 @@ import json
 import pytest
 
 from shared import relay
-from shared.signl4 import AlertStatus
 from shared.ledger import (
     REASON_MAX_CHARS,
     TABLE_ENTITY_MAX_BYTES,
@@ -24,7 +23,7 @@ from shared.outbox import (
     OutboxMessage,
 )
 from shared.settings import RelaySettings
-from shared.signl4 import PAYLOAD_MAX_BYTES, encoded_size
+from shared.signl4 import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
 from tests.conftest import (
     Harness,
     Signl4Fake,
