@@ -115,6 +115,19 @@ def heartbeat(timer: func.TimerRequest) -> None:
     beat(os.environ)
 
 
+# RELAY_ROUTES' `page_after_window`: tickets whose `new` a quiet-hours schedule or maintenance
+# window held back, still open when it ends, page then. Every 5 minutes; one partition read, and
+# nothing at all without such a rule.
+HELD_PAGES_SCHEDULE = "0 */5 * * * *"
+
+
+@app.timer_trigger(schedule=HELD_PAGES_SCHEDULE, arg_name="timer", use_monitor=False)
+def held_pages(timer: func.TimerRequest) -> None:
+    from shared.relay import release_held_pages  # loaded on the first tick
+
+    release_held_pages(os.environ)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _http(relay.health(os.environ))

@@ -115,6 +115,10 @@ param relayInboundToken string = ''
 @secure()
 param haloClientSecret string = ''
 
+@description('Routing (relayRoutes): the SIGNL4 team secret of each named target, a JSON object such as {"network": "<secret>", "contoso": "<secret>"} (a string: azd environment values are text). Stored in Key Vault as one secret, signl4-team-secrets, and handed to the app as SIGNL4_TEAM_SECRETS, a Key Vault reference. Empty: only the default team.')
+@secure()
+param signl4TeamSecrets string = ''
+
 // ---------------------------------------------------------------------------------------------
 // Relay settings (shared/settings.py RelaySettings). Defaults are the code's defaults; the
 // template must provide every setting the code reads (tests/test_infra.py checks both).
@@ -182,6 +186,9 @@ param relayPageTeams string = ''
 
 @description('Comma-separated priorities sent to SIGNL4 as emergencies.')
 param relayEmergencyPriorities string = ''
+
+@description('Routing rules (JSON array): which SIGNL4 team each ticket pages, with its category, quiet hours and maintenance windows (README.md, Routing). Empty: every ticket pages the default team. Each named target needs its secret in signl4TeamSecrets.')
+param relayRoutes string = ''
 
 @description('true: build and log the SIGNL4 payload but do not send it.')
 @allowed([
@@ -442,6 +449,22 @@ resource signl4TeamSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' =
   }
 }
 
+// Always stored (an empty object when no target is named), so its reference always resolves.
+var signl4TeamSecretsValue = empty(signl4TeamSecrets) ? '{}' : signl4TeamSecrets
+
+resource signl4TeamSecretsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry date would silently stop paging when it passes; the secrets are rotated by SIGNL4 team changes (see README.md, Deploy), not on a timer.
+  parent: keyVault
+  name: 'signl4-team-secrets'
+  properties: {
+    value: signl4TeamSecretsValue
+    contentType: 'application/json'
+    attributes: {
+      enabled: true
+    }
+  }
+}
+
 resource haloWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(haloWebhookPassword)) {
   // checkov:skip=CKV_AZURE_41: an expiry date would silently reject every HaloPSA webhook when it passes; rotate together with the HaloPSA webhook configuration instead.
   // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside the body of a conditional (`if`) resource.
@@ -620,6 +643,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_PAGE_TEAMS: relayPageTeams
     RELAY_EMERGENCY_PRIORITIES: relayEmergencyPriorities
     RELAY_DRY_RUN: relayDryRun
+    RELAY_ROUTES: relayRoutes
+    SIGNL4_TEAM_SECRETS: '@Microsoft.KeyVault(SecretUri=${signl4TeamSecretsSecret.properties.secretUri})'
     RELAY_INFLIGHT_SECONDS: relayInflightSeconds
     RELAY_MAX_BATCH: relayMaxBatch
     RELAY_TEST_RESOLVE_SECONDS: relayTestResolveSeconds

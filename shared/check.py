@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shared.settings import RelaySettings, SettingsError
+from shared.settings import RelaySettings, SettingsError, team_secret_items
 
 Level = Literal["ok", "warning", "error"]
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
@@ -59,6 +59,7 @@ def _check_together(environ: Mapping[str, str]) -> list[Finding]:
     """Rules over several settings (Basic auth's two halves): the model's own errors only."""
     names = RelaySettings.setting_names()
     values = {name: environ[name] for name in names if environ.get(name, "").strip()}
+    values.update(team_secret_items(environ))  # RELAY_ROUTES' targets need their secrets
     try:
         RelaySettings.model_validate(values)
     except ValidationError as exc:

@@ -55,6 +55,9 @@ class Conversation:
     pending_count: int = 0
     failed_reason: str | None = None
     exists: bool = False
+    # Where the conversation's events go (a routing target, shared/routing.py): recorded with
+    # the claim that opened the alert, so its acknowledge and resolve follow it. "" = default.
+    target: str = ""
     version: str | None = None  # the stored state row's ETag
     # The mailbox, oldest first, when it was read with the state (else empty).
     mailbox: tuple[Pending, ...] = field(default=(), compare=False)
@@ -173,6 +176,7 @@ class Arrival:
     creation: bool = False  # it creates the conversation (Halo's "new ticket logged")
     park_reason: str = ""  # the request already knows the event cannot go inline
     can_queue: bool = True  # there is an outbox to nudge
+    target: str | None = None  # the routing target to record with the claim (None: keep)
 
 
 def is_repeat(state: Conversation, arrival: Arrival) -> bool:
@@ -216,6 +220,7 @@ def claim(state: Conversation, arrival: Arrival, wait_reason: str, now: datetime
         failed_reason=None,
         exists=True,
         mailbox=(),
+        target=state.target if arrival.target is None else arrival.target,
     )
     reason = wait_reason
     if reason and arrival.can_queue:
@@ -258,6 +263,7 @@ def refused(state: Conversation, seq: int, previous: Conversation) -> Step:
         replace(
             state,
             status=previous.status if previous.exists else state.status,
+            target=previous.target if previous.exists else state.target,
             failed_reason=None,
             inflight_seq=0,
             inflight_since=None,

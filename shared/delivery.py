@@ -23,20 +23,22 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared import TIMING
+from shared import TIMING, held
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending
-from shared.errors import DeliveryRejected, DeliveryUnavailable
+from shared.errors import ConfigurationError, DeliveryRejected, DeliveryUnavailable
 from shared.halo import HaloEvent
 from shared.ledger import Ledger, load
 from shared.outbox import EventStatus, OutboxMessage, PoisonRecord, QueueOutcome, parse_message
 from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
-from shared.settings import RelaySettings
+from shared.routing import DEFAULT_TARGET, with_route
+from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import AlertStatus, build_payload
 from shared.signl4_client import SendResult, send_event
 from shared.signl4_query import NO_PARAMS, SignalParams
@@ -66,17 +68,38 @@ class Delivery:
     params: SignalParams = NO_PARAMS
     # The sender port; None: shared.signl4_client.send_event.
     sender: Sender | None = None
+    # The routing target of the event being delivered ("": SIGNL4_TEAM_SECRET's team).
+    target: str = ""
+    # "Now" for quiet hours and maintenance windows (the tests' is fixed); None: the clock.
+    clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        if self.clock is not None:
+            return self.clock()
+        if self.ledger is not None:
+            return self.ledger.clock()
+        return datetime.now(timezone.utc)
 
     def send(self, payload: dict[str, Any]) -> SendResult:
+        settings = target_settings(self.settings, self.target)
         if not TIMING:
-            return (self.sender or send_event)(payload, self.settings)
+            return (self.sender or send_event)(payload, settings)
         from shared.timing import phase
 
         mark = time.perf_counter_ns()
         try:
-            return (self.sender or send_event)(payload, self.settings)
+            return (self.sender or send_event)(payload, settings)
         finally:
             phase("signl4.send", mark)
+
+
+def target_settings(settings: RelaySettings, target: str) -> RelaySettings:
+    """The settings that send to routing target `target`; ConfigurationError (naming the
+    setting) when its secret is gone since the alert went there."""
+    try:
+        return settings.for_target(target)
+    except SettingsError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 @dataclass
@@ -87,18 +110,21 @@ class EventTrace:
     halo_event: str | None = None
     decision: str = "error"
     signl4_status: int | None = None
+    route: str = "-"  # the RELAY_ROUTES rule that matched ("default": none did)
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What became of one HTTP event; relay.py turns it into the answer."""
 
-    result: Literal["sent", "duplicate", "queued", "skipped", "dry-run"]
+    result: Literal["sent", "duplicate", "queued", "skipped", "dry-run", "suppressed"]
     external_id: str
     status: EventStatus | None = None
     event_id: str | None = None
     reason: str = ""
     payload: dict[str, Any] | None = None
+    route: str | None = None  # the RELAY_ROUTES rule that matched (SIGNL4 events only)
+    window: str | None = None  # suppressed: the quiet hours or maintenance window
 
 
 # --- the HTTP path ---
@@ -140,6 +166,15 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             return Outcome("skipped", external_id, reason=decision.reason)
         status = decision.status
         trace.decision = status.value
+        rule = settings.relay_routes.route(event.ticket)
+        trace.route = rule.name
+        # A new alert goes where the rules say now; its acknowledge and resolve follow it to
+        # the team recorded with it, even if the rules changed since.
+        if status is AlertStatus.NEW or not state.exists:
+            target = rule.target
+        else:
+            target = state.target or DEFAULT_TARGET
+        delivery.target = "" if target == DEFAULT_TARGET else target
         arrival = Arrival(
             status,
             {},
@@ -153,11 +188,28 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
                 # Its queue message may never have been written (an invocation that died):
                 # nudge the mailbox again. A spare nudge finds nothing to do.
                 _nudge(delivery.outbox, external_id, status, state.seq, {}, "nudged again")
-            return Outcome("duplicate", external_id, status, event_id=state.event_id)
-        payload = build_payload(event, decision, settings)
+            return Outcome(
+                "duplicate", external_id, status, event_id=state.event_id, route=rule.name
+            )
+        payload = with_route(build_payload(event, decision, settings), rule)
+        if status is AlertStatus.NEW:
+            window = rule.window_at(delivery.now())
+            if window is not None:
+                trace.decision += " (suppressed)"
+                if rule.page_after_window and ledger is not None and ledger_ok:
+                    held.hold(ledger, external_id, rule.name, window, delivery.target, payload)
+                return Outcome("suppressed", external_id, status, route=rule.name, window=window)
+        elif (
+            status is AlertStatus.RESOLVED
+            and settings.relay_routes.holds_back_pages
+            and ledger is not None
+            and ledger_ok
+        ):
+            held.release(ledger, external_id)  # closed: nothing to page when windows end
         if settings.dry_run:
             trace.decision += " (dry-run)"
-            return Outcome("dry-run", external_id, status, payload=payload)
+            return Outcome("dry-run", external_id, status, payload=payload, route=rule.name)
+        target_settings(settings, delivery.target)  # a target without its secret: refused
         if ledger is None or not ledger_ok:
             return _deliver(external_id, status, payload, delivery, None, None, trace)
         arrival = Arrival(
@@ -166,6 +218,7 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             creation=creation,
             park_reason=delivery.park_reason,
             can_queue=delivery.outbox is not None,
+            target=delivery.target,
         )
         step = core.arrive(state, arrival, ledger.clock(), settings.relay_inflight_seconds)
         try:
@@ -191,6 +244,7 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
                 delivery.outbox,
                 trace,
                 step.effect.reason,
+                target=delivery.target,
             )
         return _deliver(external_id, status, payload, delivery, state, claimed, trace)
     # Lost races in a row: another delivery for this ticket is busy. Do not make Halo retry;
@@ -200,6 +254,40 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
     )
     assert status is not None
     return _deliver(external_id, status, payload, delivery, None, None, trace)
+
+
+# --- held pages: a window ended (the timer) ---
+
+
+def deliver_held(page: held.HeldPage, delivery: Delivery, trace: EventTrace) -> Outcome:
+    """Page a ticket whose `new` a window held back, now the window has ended: unless the ticket
+    was acknowledged, resolved or paged meanwhile. Sent inline (no outbox); SIGNL4 unavailable
+    raises, and the page stays held for the next run. The caller releases the hold otherwise."""
+    ledger = delivery.ledger
+    external_id = page.external_id
+    trace.decision = "new (after window)"
+    delivery.target = "" if page.target == DEFAULT_TARGET else page.target
+    state, ledger_ok = _read(ledger, external_id)
+    if state.exists and state.status is not AlertStatus.NEW:
+        trace.decision = "skip"
+        return Outcome(
+            "skipped",
+            external_id,
+            reason=f"the ticket was {_value(state.status)} during the window",
+            route=page.rule,
+        )
+    arrival = Arrival(AlertStatus.NEW, page.payload, can_queue=False, target=delivery.target)
+    if core.is_repeat(state, arrival):
+        trace.decision += " (duplicate)"
+        return Outcome("duplicate", external_id, AlertStatus.NEW, event_id=state.event_id)
+    target_settings(delivery.settings, delivery.target)
+    if ledger is None or not ledger_ok:
+        return _deliver(external_id, AlertStatus.NEW, page.payload, delivery, None, None, trace)
+    step = core.arrive(state, arrival, ledger.clock(), delivery.settings.relay_inflight_seconds)
+    # Without an outbox the claim is sent inline. A lost race (Conflict) or the store down
+    # (Unavailable) raises: the page stays held for the next run.
+    claimed = ledger.apply(state, step)
+    return _deliver(external_id, AlertStatus.NEW, page.payload, delivery, state, claimed, trace)
 
 
 # --- the HTTP path of the write-back direction (SIGNL4 -> Halo) ---
@@ -353,7 +441,16 @@ def _deliver(
             return _park(
                 external_id, status, payload, delivery, claimed, trace, delivery.park_reason
             )
-        return _queued(external_id, status, 0, payload, outbox, trace, delivery.park_reason)
+        return _queued(
+            external_id,
+            status,
+            0,
+            payload,
+            outbox,
+            trace,
+            delivery.park_reason,
+            target=delivery.target,
+        )
     try:
         result = delivery.send(payload)
     except DeliveryUnavailable as error:
@@ -365,7 +462,16 @@ def _deliver(
             raise
         if ledger is not None and claimed is not None:
             return _park(external_id, status, payload, delivery, claimed, trace, error.message)
-        return _queued(external_id, status, 0, payload, outbox, trace, error.message)
+        return _queued(
+            external_id,
+            status,
+            0,
+            payload,
+            outbox,
+            trace,
+            error.message,
+            target=delivery.target,
+        )
     except Exception:
         # SIGNL4 refused for good, or anything unexpected: the claim must not stand, or Halo's
         # retry would be answered 'duplicate' for an event that was never delivered.
@@ -414,7 +520,16 @@ def _park(
             )
         try:
             ledger.apply(current, step)
-            return _queued(external_id, status, claimed.seq, payload, outbox, trace, reason)
+            return _queued(
+                external_id,
+                status,
+                claimed.seq,
+                payload,
+                outbox,
+                trace,
+                reason,
+                target=delivery.target,
+            )
         except Conflict:
             try:
                 current = ledger.read(external_id)
@@ -428,7 +543,7 @@ def _park(
             )
             break
     # Still not lost: the queue message carries the payload itself.
-    return _queued(external_id, status, 0, payload, outbox, trace, reason)
+    return _queued(external_id, status, 0, payload, outbox, trace, reason, target=delivery.target)
 
 
 def _nudge(
@@ -438,12 +553,18 @@ def _nudge(
     seq: int,
     payload: dict[str, Any],
     reason: str,
+    target: str = "",
 ) -> None:
     """seq > 0: the event is in the ticket's mailbox; 0: it is not, and the message's own
-    payload is what gets sent."""
+    payload is what gets sent (to its routing target)."""
     outbox.append(
         OutboxMessage(
-            externalId=external_id, status=status, seq=seq, payload=payload, reason=reason
+            externalId=external_id,
+            status=status,
+            seq=seq,
+            payload=payload,
+            reason=reason,
+            target=target,
         ).to_json()
     )
 
@@ -456,8 +577,10 @@ def _queued(
     outbox: list[str],
     trace: EventTrace,
     reason: str,
+    *,
+    target: str = "",
 ) -> Outcome:
-    _nudge(outbox, external_id, status, seq, payload, reason)
+    _nudge(outbox, external_id, status, seq, payload, reason, target)
     trace.decision += " (queued)"
     return Outcome("queued", external_id, status, reason=reason)
 
@@ -504,7 +627,7 @@ def deliver_queued(
 
 def _send_unrecorded(message: OutboxMessage, settings: RelaySettings, send: Sender) -> QueueOutcome:
     try:
-        result = send(message.payload, settings)
+        result = send(message.payload, target_settings(settings, message.target))
     except DeliveryRejected as error:
         record = PoisonRecord(
             externalId=message.external_id,
@@ -542,6 +665,9 @@ def flush_mailbox(
             raise MailboxUnavailable(
                 f"{external_id}: {len(state.mailbox)} event(s) left for the next try"
             )
+        # The ticket's alert went to this target: every event of it follows (checked before
+        # anything is marked: a target whose secret is gone is a configuration error).
+        target = target_settings(settings, state.target)
         step = core.next_send(state, ledger.clock(), alive)
         effect = step.effect
         if isinstance(effect, core.Wait):
@@ -568,7 +694,7 @@ def flush_mailbox(
             raise
         head = state.mailbox[0]
         try:
-            result = send(effect.payload, settings)
+            result = send(effect.payload, target)
         except DeliveryUnavailable:
             ledger.clear_sending(external_id, effect.seq)
             raise

@@ -176,6 +176,10 @@ class Ticket(BaseModel):
     ticket_type: Text = None
     client: Text = None
     site: Text = None
+    # Ids RELAY_ROUTES may match by (shared/routing.py), besides the names above.
+    ticket_type_id: OptionalInt = None
+    client_id: OptionalInt = None
+    site_id: OptionalInt = None
     team_id: OptionalInt = None
     team: Text = None
     agent_id: OptionalInt = None
@@ -454,6 +458,9 @@ def _ticket_from_halo(t: dict[str, Any], ticket_id: int | None) -> Ticket:
         ticket_type=t.get("tickettype_name") or t.get("tickettype") or t.get("type"),
         client=t.get("client_name") or t.get("client"),
         site=t.get("site_name") or t.get("site"),
+        ticket_type_id=t.get("tickettype_id"),
+        client_id=t.get("client_id"),
+        site_id=t.get("site_id"),
         team_id=t.get("team_id"),
         team=t.get("team") or t.get("team_name"),
         agent_id=t.get("agent_id"),

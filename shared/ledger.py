@@ -8,7 +8,8 @@ One partition per external id, in the row schema the relay has always used (tabl
   `PendingCount` how many events wait in the ticket's mailbox; `InflightSeq`/`InflightUtc` an
   inline send in progress; `SendingSeq`/`SendingUtc` set by the queue function just before it
   sends (found again after a crash, it means "presumably delivered"); `FailedReason` why the
-  last event was given up.
+  last event was given up; `Target` the routing target the alert went to (RELAY_ROUTES; absent
+  in rows written before routing, and for the default team).
 - rows `pending-<seq:010d>`: the ticket's mailbox, events SIGNL4 could not take yet, with their
   exact payloads (`Seq`, `Status`, `Payload`, `Reason`, `QueuedUtc`).
 
@@ -138,6 +139,7 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         pending_count=int(entity.get("PendingCount") or 0),
         event_id=entity.get("EventId") or None,
         failed_reason=entity.get("FailedReason") or None,
+        target=entity.get("Target") or "",  # rows written before routing: the default team
         exists=True,
         version=row.etag,
         mailbox=mailbox,
@@ -156,6 +158,8 @@ def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
         "FailedReason": short_reason(state.failed_reason or ""),
         "UpdatedUtc": now,
     }
+    if state.target:
+        entity["Target"] = state.target
     if state.sending_seq and state.sending_since:
         entity["SendingUtc"] = state.sending_since
     if state.inflight_seq and state.inflight_since:

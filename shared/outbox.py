@@ -52,6 +52,8 @@ class OutboxMessage(BaseModel):
         default_factory=lambda: datetime.now(timezone.utc), alias="queuedAt"
     )
     reason: str = ""
+    # The routing target (RELAY_ROUTES) of an event sent without the ledger ("": default).
+    target: str = Field("", max_length=64)
 
     # Bounded here, whatever built them, so that to_json() always fits a queue message.
     @field_validator("payload")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import BatchTooLarge, PayloadTooLarge, RelayError, UnsupportedPayload
 from shared.halo import parse_event, parse_json_body
 from shared.policy import decide
+from shared.routing import with_route
 from shared.settings import RelaySettings
 from shared.signl4 import build_payload
 from shared.signl4_query import SignalParams, parse_signal_params
@@ -42,6 +44,9 @@ class EventPreview(BaseModel):
     halo_event: str | None = None
     shape: str | None = None
     scenario: str | None = None
+    route: str | None = None  # the RELAY_ROUTES rule that matched ("default": none did)
+    target: str | None = None  # its routing target (the team's secret never shown)
+    window: str | None = None  # `new` held back now by this quiet-hours schedule or window
     payload: dict[str, Any] | None = None
     error: str | None = None  # the relay's error code, as Halo would be answered
 
@@ -103,7 +108,11 @@ def preview_body(
 
 
 def preview_event(
-    obj: Any, settings: RelaySettings, params: SignalParams, index: int | None
+    obj: Any,
+    settings: RelaySettings,
+    params: SignalParams,
+    index: int | None,
+    now: datetime | None = None,
 ) -> EventPreview:
     try:
         event = parse_event(obj, params)
@@ -117,10 +126,17 @@ def preview_event(
         }
         if decision.action == "skip" or decision.status is None:
             return EventPreview(decision="skip", **common)
+        rule = settings.relay_routes.route(event.ticket)
+        window = None
+        if decision.status.value == "new":
+            window = rule.window_at(now or datetime.now(timezone.utc))
         return EventPreview(
             decision=decision.status.value,
             scenario=decision.scenario,
-            payload=build_payload(event, decision, settings),
+            route=rule.name,
+            target=rule.target,
+            window=window,
+            payload=with_route(build_payload(event, decision, settings), rule),
             **common,
         )
     except RelayError as error:
@@ -148,6 +164,10 @@ def render_text(preview: Preview) -> str:
         lines.append(f"  Reason: {event.reason}")
         if event.scenario:
             lines.append(f"  Scenario: {event.scenario} (X-S4-AlertingScenario)")
+        if event.route:
+            lines.append(f"  Route: {event.route} (team: {event.target})")
+        if event.window:
+            lines.append(f"  Held back now: window {event.window!r} (answered `suppressed`)")
         if event.payload is not None:
             lines.append("  SIGNL4 payload:")
             text = json.dumps(event.payload, ensure_ascii=False, indent=2)

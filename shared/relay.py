@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared import TIMING, __version__
@@ -44,6 +45,7 @@ from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import AlertStatus
 from shared.signl4_query import parse_signal_params
+from shared.store import Conflict, Unavailable
 
 MAX_BODY_BYTES = 1024 * 1024
 # A batch stops sending inline after this long and queues the rest: host.json's functionTimeout
@@ -190,12 +192,13 @@ def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
     finally:
         logger.info(
-            "relay externalId=%s haloEvent=%s decision=%s signl4Status=%s elapsedMs=%.1f",
+            "relay externalId=%s haloEvent=%s decision=%s signl4Status=%s elapsedMs=%.1f route=%s",
             log_safe(trace.external_id or "-"),
             log_safe(trace.halo_event, quoted=True) if trace.halo_event else "-",
             log_safe(trace.decision),
             trace.signl4_status if trace.signl4_status is not None else "-",
             (time.perf_counter() - started) * 1000,
+            log_safe(trace.route),
         )
 
 
@@ -205,12 +208,18 @@ def _answer(outcome: Outcome) -> RelayResponse:
     if outcome.result == "skipped":
         body["reason"] = outcome.reason
         return RelayResponse(200, body)
+    if outcome.result == "suppressed":
+        # Held back by a quiet-hours schedule or maintenance window (acknowledge and resolve
+        # are never held).
+        body.update(window=outcome.window, route=outcome.route)
+        return RelayResponse(200, body)
     assert outcome.status is not None
     body["status"] = outcome.status.value
     if outcome.result == "queued":
         body["reason"] = outcome.reason
         return RelayResponse(202, body)
     if outcome.result == "dry-run":
+        body["route"] = outcome.route
         body["payload"] = outcome.payload
     else:
         body["eventId"] = outcome.event_id
@@ -360,11 +369,22 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     """The values of every secret setting that is set: `python -m devhost serve` scrubs them
     from its access log (a team secret pasted into a URL, say). `AzureWebJobsStorage=memory`
     names no account: scrubbing the word would only garble tracebacks."""
+    from shared.settings import team_secret_items
+
     return [
         environ[name].strip()
         for name in RelaySettings.secret_setting_names()
         if environ.get(name, "").strip() not in ("", MEMORY_STORAGE)
-    ]
+    ] + [value.strip() for _, value in team_secret_items(environ)] + _bundled_secrets(environ)
+
+
+def _bundled_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Each team secret inside SIGNL4_TEAM_SECRETS (scrubbed one by one, not only as a whole)."""
+    try:
+        settings = load_settings(environ)
+    except ConfigurationError:
+        return []
+    return [secret.get_secret_value().strip() for secret in settings.signl4_team_secrets.values()]
 
 
 def describe_mode(environ: Mapping[str, str]) -> str:
@@ -518,3 +538,53 @@ def deliver_halo_outbox_message(raw: str, environ: Mapping[str, str]) -> list[st
         (time.perf_counter() - started) * 1000,
     )
     return outcome.poison or None
+
+
+# --- held pages: the timer that pages tickets still open when their window ends ---
+
+
+def release_held_pages(
+    environ: Mapping[str, str],
+    now: Callable[[], datetime] | None = None,
+    sender: Callable[..., Any] | None = None,
+) -> list[str]:
+    """The `held_pages` timer's body: page every ticket a window held back (a rule with
+    `page_after_window`) whose window has ended at `now()` and that is still open. One read of
+    the `suppressed` partition; nothing at all when no rule holds pages back, or in dry-run.
+    Returns one line per ticket looked at (also logged). `now` and `sender` are the tests'."""
+    from shared import held
+    from shared.delivery import deliver_held
+
+    settings = load_settings(environ)
+    if not settings.relay_routes.holds_back_pages or settings.dry_run:
+        return []
+    ledger = _ledger_or_none(settings)
+    if ledger is None:
+        return []
+    clock = now or ledger.clock
+    at = clock()
+    lines: list[str] = []
+    for page in held.held_pages(ledger):
+        rule = settings.relay_routes.named(page.rule)
+        window = rule.window_at(at) if rule is not None else None
+        if window is not None:
+            continue  # still inside a window (the same one, or the next)
+        trace = EventTrace(external_id=page.external_id, route=page.rule)
+        delivery = Delivery(settings, ledger, None, sender=sender, clock=clock)
+        try:
+            outcome = deliver_held(page, delivery, trace)
+        except RelayError as error:
+            line = (
+                f"held externalId={page.external_id} route={page.rule} result=kept ({error.code})"
+            )
+        except (Conflict, Unavailable) as error:
+            line = f"held externalId={page.external_id} route={page.rule} result=kept ({error})"
+        else:
+            held.release(ledger, page.external_id, page.etag)
+            line = (
+                f"held externalId={page.external_id} route={page.rule} "
+                f"window={page.window!r} result={outcome.result}"
+            )
+        logger.info("%s", log_safe(line))
+        lines.append(line)
+    return lines

@@ -6,6 +6,7 @@ not marked `local_only` (a test over the parsed template enforces it).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
@@ -22,6 +23,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from shared.routing import NO_ROUTES, TEAM_SECRET_PREFIX, Routes, missing_secrets, parse_routes
 
 DEFAULT_SIGNL4_WEBHOOK_URL = "https://connect.signl4.com/webhook/"
 DEFAULT_RESOLVED_STATUSES = "9,Closed,Resolved,Cancelled"
@@ -89,6 +92,10 @@ def _ncrontab(value: str) -> str:
 
 
 Ncrontab = Annotated[str, AfterValidator(_ncrontab)]
+RouteRules = Annotated[Routes, BeforeValidator(parse_routes)]
+# Not an app setting itself: the settings SIGNL4_TEAM_SECRET_<NAME>, one per routing target,
+# gathered by name (keys: the target names, case-folded).
+DERIVED = {"derived": True}
 
 
 class RelaySettings(BaseModel):
@@ -137,6 +144,15 @@ class RelaySettings(BaseModel):
         frozenset(), alias="RELAY_EMERGENCY_PRIORITIES"
     )
     relay_dry_run: bool = Field(False, alias="RELAY_DRY_RUN")
+    # Routing to several SIGNL4 teams (shared/routing.py): rules, each target's secret in
+    # SIGNL4_TEAM_SECRET_<NAME>. Unset: every ticket goes to SIGNL4_TEAM_SECRET's team.
+    relay_routes: RouteRules = Field(NO_ROUTES, alias="RELAY_ROUTES")
+    # The same secrets in one setting, a JSON object {"<name>": "<secret>"}: what the template
+    # deploys (one Key Vault secret and reference). SIGNL4_TEAM_SECRET_<NAME> wins over it.
+    signl4_team_secrets_json: SecretStr | None = Field(None, alias="SIGNL4_TEAM_SECRETS")
+    signl4_team_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, json_schema_extra=DERIVED
+    )
     # How long an unfinished send counts as alive (a worker still retrying) rather than dead
     # (crashed). Longer than host.json's functionTimeout, since no invocation outlives it.
     relay_inflight_seconds: float = Field(150.0, gt=0, le=3600, alias="RELAY_INFLIGHT_SECONDS")
@@ -164,8 +180,31 @@ class RelaySettings(BaseModel):
     )
     storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_team_secrets(cls, data: Any) -> Any:
+        """SIGNL4_TEAM_SECRET_<NAME> settings -> signl4_team_secrets by target name."""
+        if not isinstance(data, Mapping):
+            return data
+        found = _team_secrets_json(data.get("SIGNL4_TEAM_SECRETS"))
+        found |= {
+            name[len(TEAM_SECRET_PREFIX) :].casefold(): value
+            for name, value in data.items()
+            if isinstance(name, str)
+            and name.startswith(TEAM_SECRET_PREFIX)
+            and isinstance(value, str)
+            and value.strip()
+        }
+        if not found:
+            return data
+        return {**data, "signl4_team_secrets": found}
+
     @model_validator(mode="after")
     def _complete(self) -> RelaySettings:
+        # A target without its secret would page nobody, or the wrong team: rejected.
+        missing = missing_secrets(self.relay_routes, set(self.signl4_team_secrets))
+        if missing:
+            raise ValueError(missing)
         # Half a credential would silently turn authentication off.
         if bool(self.halo_webhook_username) != bool(self.halo_webhook_password):
             raise ValueError("HALO_WEBHOOK_USERNAME and HALO_WEBHOOK_PASSWORD must be set together")
@@ -199,6 +238,21 @@ class RelaySettings(BaseModel):
         """No secret means nothing can be sent: build the payload and say so."""
         return self.relay_dry_run or self.signl4_team_secret is None
 
+    def for_target(self, target: str) -> RelaySettings:
+        """These settings, sending to routing target `target` (`default`: SIGNL4_TEAM_SECRET).
+        Raises SettingsError (naming the setting, never a value) when its secret is not set."""
+        from shared.routing import DEFAULT_TARGET, secret_setting
+
+        if not target or target == DEFAULT_TARGET:
+            return self
+        secret = self.signl4_team_secrets.get(target.casefold())
+        if secret is None:
+            raise SettingsError(
+                f"invalid setting {secret_setting(target)}: not set, but the alert of this "
+                f"ticket went to routing target {target!r}"
+            )
+        return self.model_copy(update={"signl4_team_secret": secret})
+
     @property
     def basic_auth_required(self) -> bool:
         return bool(self.halo_webhook_username and self.halo_webhook_password)
@@ -208,7 +262,7 @@ class RelaySettings(BaseModel):
         names = []
         for field in cls.model_fields.values():
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            if extra.get("local_only") and not include_local_only:
+            if extra.get("derived") or (extra.get("local_only") and not include_local_only):
                 continue
             names.append(field.alias or "")
         return names
@@ -220,6 +274,7 @@ class RelaySettings(BaseModel):
             field.alias or ""
             for field in cls.model_fields.values()
             if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+            and field.json_schema_extra != DERIVED
         ]
 
     @classmethod
@@ -227,7 +282,7 @@ class RelaySettings(BaseModel):
         # Azure app settings and local.settings.json often hold "" for "not set".
         relevant = tuple(
             (name, environ[name]) for name in _env_names() if environ.get(name, "").strip()
-        )
+        ) + team_secret_items(environ)
         unresolved = [name for name, value in relevant if value.startswith("@Microsoft.KeyVault(")]
         if unresolved:
             # App Service passes the reference through as text when it cannot resolve it.
@@ -236,6 +291,38 @@ class RelaySettings(BaseModel):
                 "resolve (check the app's identity has Key Vault Secrets User on the vault)"
             )
         return _settings_from_items(relevant)
+
+
+def _team_secrets_json(value: Any) -> dict[str, str]:
+    """SIGNL4_TEAM_SECRETS -> {target: secret}. The message never holds the value."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str) or not value.strip():
+        return {}
+    problem = ValueError(
+        "SIGNL4_TEAM_SECRETS must be a JSON object of routing target name -> SIGNL4 team secret "
+        '(e.g. {"network": "<secret>"})'
+    )
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise problem from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+    ):
+        raise problem
+    return {name.casefold(): secret for name, secret in parsed.items() if secret.strip()}
+
+
+def team_secret_items(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The SIGNL4_TEAM_SECRET_<NAME> settings that are set (routing targets' secrets)."""
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in environ.items()
+            if name.startswith(TEAM_SECRET_PREFIX) and value.strip()
+        )
+    )
 
 
 @cache

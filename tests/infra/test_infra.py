@@ -662,6 +662,7 @@ COMPUTED_BY_TEMPLATE = {
     "HALO_WEBHOOK_PASSWORD": "Key Vault reference when set",
     "HALO_CLIENT_SECRET": "Key Vault reference when set",
     "RELAY_INBOUND_TOKEN": "Key Vault reference (given, or derived from the team secret)",
+    "SIGNL4_TEAM_SECRETS": "Key Vault reference (routing targets' secrets, one JSON object)",
     "AzureWebJobsStorage__accountName": "the storage account's name (identity-based connection)",
 }
 

@@ -37,6 +37,8 @@ EXPECTED = {
     ),
     # SIGNL4 heartbeat: the schedule is an app setting the template always sets.
     "heartbeat": ("timerTrigger", {"schedule": "%RELAY_HEARTBEAT_SCHEDULE%"}),
+    # RELAY_ROUTES page_after_window: held pages go out when their window has ended.
+    "held_pages": ("timerTrigger", {"schedule": "0 */5 * * * *"}),
 }
 
 
