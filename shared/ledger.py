@@ -40,6 +40,7 @@ from shared.redaction import log_safe
 from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus, fit_payload
 from shared.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
+from shared.table_rest import RestTableStore, open_rest_store
 from shared.table_store import (  # noqa: F401  (re-exported: the limits the schema is sized for)
     TABLE_ENTITY_MAX_BYTES,
     TABLE_NAME,
@@ -410,7 +411,9 @@ def open_ledger(
     connection = settings.storage_connection
     if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
         return Ledger(_memory_store, status_type=status_type)
-    store = open_table_store(settings)
+    # The REST adapter (a fraction of the SDK's client CPU per call); the SDK adapter for what
+    # it does not handle (a connection string without an account key).
+    store: PartitionStore | None = open_rest_store(settings) or open_table_store(settings)
     return Ledger(store, status_type=status_type) if store is not None else None
 
 
@@ -435,6 +438,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerUnavailable",
     "PendingEvent",
+    "RestTableStore",
     "TableStore",
     "describe_ledger",
     "open_ledger",
