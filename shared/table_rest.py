@@ -286,6 +286,7 @@ def new_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+
     class StorageRetry(Retry):
         def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
             # As azure-core: a POST answered 500/503/504 was not applied, so it may go again
