@@ -40,7 +40,6 @@ from shared.redaction import log_safe
 from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus, fit_payload
 from shared.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
-from shared.table_rest import RestTableStore, open_rest_store
 from shared.table_store import (  # noqa: F401  (re-exported: the limits the schema is sized for)
     TABLE_ENTITY_MAX_BYTES,
     TABLE_NAME,
@@ -412,7 +411,10 @@ def open_ledger(
     if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
         return Ledger(_memory_store, status_type=status_type)
     # The REST adapter (a fraction of the SDK's client CPU per call); the SDK adapter for what
-    # it does not handle (a connection string without an account key).
+    # it does not handle (a connection string without an account key). Imported here: nothing
+    # new at cold start.
+    from shared.table_rest import open_rest_store
+
     store: PartitionStore | None = open_rest_store(settings) or open_table_store(settings)
     return Ledger(store, status_type=status_type) if store is not None else None
 
@@ -438,7 +440,6 @@ __all__ = [
     "LedgerEntry",
     "LedgerUnavailable",
     "PendingEvent",
-    "RestTableStore",
     "TableStore",
     "describe_ledger",
     "open_ledger",
