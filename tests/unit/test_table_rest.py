@@ -7,19 +7,31 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
+import time
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
+from shared.settings import RelaySettings
 from shared.store import Op
 from shared.table_rest import (
     DEV_ACCOUNT_KEY,
+    STORAGE_SCOPE,
+    TOKEN_REFRESH_MARGIN_SECONDS,
+    RestTableStore,
     TableAccount,
+    TokenSource,
     batch_body,
     batch_results,
     entity_path,
     from_wire,
     http_date,
+    open_rest_store,
     parse_connection_string,
     shared_key,
     single_request,
@@ -187,3 +199,50 @@ def test_batch_body_is_one_changeset_and_answers_parse_in_order() -> None:
         "--changesetresponse_1--\r\n--batchresponse_1--\r\n"
     )
     assert batch_results(failed) == [(412, "")]
+
+
+class _FakeCredential:
+    """azure-identity's get_token contract: a token and its expiry (epoch seconds)."""
+
+    def __init__(self, lifetimes: list[float]) -> None:
+        self.lifetimes = lifetimes
+        self.scopes: list[str] = []
+
+    def get_token(self, scope: str) -> SimpleNamespace:
+        self.scopes.append(scope)
+        lifetime = self.lifetimes[len(self.scopes) - 1]
+        return SimpleNamespace(token=f"token-{len(self.scopes)}", expires_on=time.time() + lifetime)
+
+
+def test_a_managed_identity_sends_a_cached_bearer_token(httpserver: HTTPServer) -> None:
+    seen: list[str] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(request.headers.get("Authorization", ""))
+        assert request.headers["x-ms-version"] >= "2019-02-02"
+        return Response(
+            json.dumps({"PartitionKey": "p", "RowKey": "alert", "Seq": 1}),
+            headers={"ETag": 'W/"1"', "Content-Type": "application/json"},
+        )
+
+    httpserver.expect_request(re.compile(r"^/relayledger")).respond_with_handler(answer)
+    # Two tokens: the first expires inside the refresh margin once, the second lives an hour.
+    credential = _FakeCredential([TOKEN_REFRESH_MARGIN_SECONDS + 3600, 3600])
+    tokens = TokenSource(credential)
+    store = RestTableStore(TableAccount("acct", httpserver.url_for("").rstrip("/")), tokens=tokens)
+    for _ in range(3):
+        assert store.read("p", "alert")["alert"].entity["Seq"] == 1
+    assert seen == ["Bearer token-1"] * 3  # fetched once, reused
+    assert credential.scopes == [STORAGE_SCOPE]
+    stale = TokenSource(_FakeCredential([TOKEN_REFRESH_MARGIN_SECONDS - 1, 3600]))
+    assert stale.token() == "token-1" and stale.token() == "token-2"  # renewed before expiry
+
+
+def test_an_account_name_setting_opens_the_account_endpoint() -> None:
+    settings = RelaySettings.from_env({"AzureWebJobsStorage__accountName": "relaystore"})
+    store = open_rest_store(settings)
+    assert store is not None
+    assert store.account == TableAccount("relaystore", "https://relaystore.table.core.windows.net")
+    # A connection string without an account key is the SDK adapter's.
+    sas = "TableEndpoint=https://a.table.core.windows.net;SharedAccessSignature=sv=1&sig=x"
+    assert open_rest_store(RelaySettings.from_env({"AzureWebJobsStorage": sas})) is None
