@@ -23,7 +23,7 @@ def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict
     create-if-absent without a read) and a status change (`closed`: read, then claim).
 
     Wall time and this thread's CPU time per store call: the CPU is the client's share
-    (azure-core pipeline, signing, JSON); the rest is waiting on Azurite. The calls are named by
+    (building the request, signing, JSON, parsing the answer); the rest is waiting on Azurite. The calls are named by
     what the service sent (read; write: create/replace of the state row), so the labels follow
     the code. An unauthenticated keep-alive GET (answered 403) is Azurite's bare round trip.
     """

@@ -4,8 +4,9 @@
 their ETags, and commit a batch of operations within one partition atomically, each one
 conditional (create-if-absent, replace-if-ETag, delete-if-ETag). A failed condition raises
 `Conflict` (someone else wrote first), a transport failure `Unavailable`. Two adapters:
-`MemoryStore` below (tests, and `serve` without storage) and `TableStore` (shared/table_store.py,
-Azure Table Storage).
+`MemoryStore` below (tests, and `serve` without storage) and Azure Table Storage, over its REST
+API (`RestTableStore`, shared/table_rest.py: the ledger's) or through the SDK (`TableStore`,
+shared/table_store.py: for a connection string without an account key).
 """
 
 from __future__ import annotations

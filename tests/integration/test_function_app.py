@@ -17,7 +17,7 @@ import function_app
 from shared import ledger, outbox, signl4_client
 
 def loaded():
-    heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core")
+    heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core", "shared.table_rest")
     return sorted(m for m in sys.modules if m.startswith(heavy))
 
 deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, ledger.LedgerEntry,

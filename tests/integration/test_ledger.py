@@ -1,4 +1,5 @@
-"""The ledger suite (tests/suites/ledger.py) over Azure Table storage on Azurite."""
+"""The ledger suite (tests/suites/ledger.py) over Azure Table storage on Azurite, through both
+table adapters: the REST one open_ledger picks, and the SDK one it falls back to."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import pytest
 
 from shared.ledger import Ledger, open_ledger
 from shared.settings import RelaySettings
-from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over TableStore)
+from shared.table_rest import RestTableStore
+from shared.table_store import TableStore, open_table_store
+from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over Azure Table)
 
 
-@pytest.fixture
-def ledger(azurite: str) -> Ledger:
-    opened = open_ledger(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
+@pytest.fixture(params=["rest", "sdk"])
+def ledger(azurite: str, request: pytest.FixtureRequest) -> Ledger:
+    settings = RelaySettings.from_env({"AzureWebJobsStorage": azurite})
+    opened = open_ledger(settings)
     assert opened is not None
-    return opened
+    assert isinstance(opened.store, RestTableStore)  # what the relay uses
+    if request.param == "rest":
+        return opened
+    sdk = open_table_store(settings)
+    assert isinstance(sdk, TableStore)
+    return Ledger(sdk)

@@ -1,0 +1,248 @@
+"""shared/table_rest.py's pure parts: SharedKey signing, connection strings, the entity wire
+format, key escaping and $batch answers. The calls themselves run over Azurite
+(tests/integration/test_table_rest.py)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from shared.settings import RelaySettings
+from shared.store import Op
+from shared.table_rest import (
+    DEV_ACCOUNT_KEY,
+    STORAGE_SCOPE,
+    TOKEN_REFRESH_MARGIN_SECONDS,
+    RestTableStore,
+    TableAccount,
+    TokenSource,
+    batch_body,
+    batch_results,
+    entity_path,
+    from_wire,
+    http_date,
+    open_rest_store,
+    parse_connection_string,
+    shared_key,
+    single_request,
+    string_to_sign,
+    to_wire,
+)
+
+KEY = base64.b64encode(b"a test account key, 32+ bytes long!").decode()
+
+
+def test_shared_key_signs_the_table_service_string_to_sign() -> None:
+    # The Table service's SharedKey string-to-sign (Authorize with Shared Key, "Table service
+    # (Shared Key authorization)"): VERB, Content-MD5, Content-Type, Date, CanonicalizedResource,
+    # each on its own line; the resource is /account followed by the encoded URI path.
+    date = "Sun, 11 Oct 2009 21:49:13 GMT"
+    expected_text = (
+        "PUT\n\napplication/json\nSun, 11 Oct 2009 21:49:13 GMT\n"
+        "/myaccount/mytable(PartitionKey='p%20''1',RowKey='alert')"
+    )
+    path = "/mytable(PartitionKey='p%20''1',RowKey='alert')"
+    text = string_to_sign("PUT", "application/json", date, "myaccount", path)
+    assert text == expected_text
+    digest = hmac.new(base64.b64decode(KEY), expected_text.encode(), hashlib.sha256).digest()
+    assert shared_key("myaccount", KEY, text) == (
+        "SharedKey myaccount:" + base64.b64encode(digest).decode()
+    )
+    # A GET has no Content-Type: its line stays empty.
+    assert string_to_sign("GET", "", date, "a", "/t()") == f"GET\n\n\n{date}\n/a/t()"
+
+
+def test_http_date_is_rfc1123_in_gmt() -> None:
+    moment = datetime(2009, 10, 11, 23, 49, 13, tzinfo=timezone(timedelta(hours=2)))
+    assert http_date(moment) == "Sun, 11 Oct 2009 21:49:13 GMT"
+
+
+def test_connection_strings_the_tests_and_azure_use() -> None:
+    dev = parse_connection_string("UseDevelopmentStorage=true")
+    assert dev == TableAccount(
+        "devstoreaccount1", "http://127.0.0.1:10002/devstoreaccount1", DEV_ACCOUNT_KEY
+    )
+    explicit = parse_connection_string(
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
+        "BlobEndpoint=http://127.0.0.1:21800/devstoreaccount1;"
+        "TableEndpoint=http://127.0.0.1:21802/devstoreaccount1/;"
+    )
+    assert explicit == TableAccount(
+        "devstoreaccount1", "http://127.0.0.1:21802/devstoreaccount1", KEY
+    )
+    azure = parse_connection_string(
+        f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};"
+        "EndpointSuffix=core.chinacloudapi.cn"
+    )
+    assert azure == TableAccount("acct", "https://acct.table.core.chinacloudapi.cn", KEY)
+    plain = parse_connection_string(f"AccountName=acct;AccountKey={KEY}")
+    assert plain is not None and plain.endpoint == "https://acct.table.core.windows.net"
+    # No key (a SAS): left to the SDK adapter.
+    assert (
+        parse_connection_string(
+            "TableEndpoint=https://a.table.core.windows.net;SharedAccessSignature=sv=2020&sig=abc"
+        )
+        is None
+    )
+    assert parse_connection_string("memory") is None
+
+
+def test_the_account_key_never_shows_in_its_repr() -> None:
+    account = parse_connection_string(f"AccountName=acct;AccountKey={KEY}")
+    assert KEY not in repr(account) and KEY not in str(account)
+
+
+def test_keys_are_odata_literals_url_encoded() -> None:
+    assert entity_path("HaloPSA-1", "alert") == (
+        "/relayledger(PartitionKey=%27HaloPSA-1%27,RowKey=%27alert%27)"
+    )
+    # A quote is doubled, then everything outside the unreserved set is percent-encoded.
+    assert entity_path("o'brien é", "r") == (
+        "/relayledger(PartitionKey=%27o%27%27brien%20%C3%A9%27,RowKey=%27r%27)"
+    )
+
+
+def test_entities_round_trip_with_the_sdk_adapters_types() -> None:
+    moment = datetime(2026, 11, 29, 23, 20, 1, 123456, tzinfo=timezone.utc)
+    entity = {
+        "Status": "new",
+        "Seq": 7,
+        "Big": 2**40,
+        "Ratio": 0.5,
+        "Flag": True,
+        "UpdatedUtc": moment,
+        "Skipped": None,
+    }
+    wire = to_wire(entity)
+    assert wire == {
+        "Status": "new",
+        "Seq": 7,
+        "Big": str(2**40),
+        "Big@odata.type": "Edm.Int64",
+        "Ratio": 0.5,
+        "Ratio@odata.type": "Edm.Double",
+        "Flag": True,
+        "UpdatedUtc": "2026-11-29T23:20:01.123456Z",
+        "UpdatedUtc@odata.type": "Edm.DateTime",
+    }
+    # As the service answers (minimal metadata): seven fraction digits, a Timestamp, an etag.
+    answer = {
+        **wire,
+        "UpdatedUtc": "2026-11-29T23:20:01.1234567Z",
+        "odata.etag": "W/\"datetime'2026-11-29T23%3A20%3A01.2Z'\"",
+        "Timestamp": "2026-11-29T23:20:01.2Z",
+        "PartitionKey": "HaloPSA-1",
+        "RowKey": "alert",
+    }
+    read, etag = from_wire(answer)
+    assert etag == answer["odata.etag"]
+    assert read == {
+        **{k: v for k, v in entity.items() if v is not None},
+        "PartitionKey": "HaloPSA-1",
+        "RowKey": "alert",
+    }
+    assert read["UpdatedUtc"].tzinfo is not None
+    assert from_wire({"At": "2026-01-02T03:04:05Z", "At@odata.type": "Edm.DateTime"})[0] == {
+        "At": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    }
+    with pytest.raises(TypeError):
+        to_wire({"Odd": object()})
+
+
+def test_conditional_writes_become_the_right_calls() -> None:
+    create = single_request("p", Op("create", "alert", {"Seq": 1}))
+    assert (create.method, create.path, create.if_match) == ("POST", "/relayledger", None)
+    assert create.body == {"Seq": 1, "PartitionKey": "p", "RowKey": "alert"}
+    replace = single_request("p", Op("replace", "alert", {"Seq": 2}, 'W/"1"'))
+    assert (replace.method, replace.if_match) == ("PUT", 'W/"1"')
+    assert single_request("p", Op("replace", "alert", {"Seq": 2})).if_match == "*"
+    delete = single_request("p", Op("delete", "pending-1", etag=None))
+    assert (delete.method, delete.body, delete.if_match) == ("DELETE", None, "*")
+
+
+def test_batch_body_is_one_changeset_and_answers_parse_in_order() -> None:
+    calls = [
+        single_request("p", Op("replace", "alert", {"Seq": 2}, 'W/"1"')),
+        single_request("p", Op("create", "pending-0000000002", {"Seq": 2})),
+    ]
+    body = batch_body("http://h/acct", calls, "B")
+    assert body.startswith("--batch_B\r\nContent-Type: multipart/mixed; boundary=changeset_B\r\n")
+    assert body.count("--changeset_B\r\n") == 2 and body.endswith(
+        "--changeset_B--\r\n--batch_B--\r\n"
+    )
+    assert "PUT http://h/acct/relayledger(PartitionKey=%27p%27,RowKey=%27alert%27) HTTP/1.1" in body
+    assert 'If-Match: W/"1"' in body and "POST http://h/acct/relayledger HTTP/1.1" in body
+    answer = (
+        "--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_1\r\n\r\n"
+        "--changesetresponse_1\r\nContent-Type: application/http\r\n\r\n"
+        'HTTP/1.1 204 No Content\r\nETag: W/"2"\r\nDataServiceVersion: 3.0;\r\n\r\n\r\n'
+        "--changesetresponse_1\r\nContent-Type: application/http\r\n\r\n"
+        'HTTP/1.1 204 No Content\r\nETag: W/"3"\r\n\r\n\r\n'
+        "--changesetresponse_1--\r\n--batchresponse_1--\r\n"
+    )
+    assert batch_results(answer) == [(204, 'W/"2"'), (204, 'W/"3"')]
+    failed = (
+        "--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_1\r\n\r\n"
+        "--changesetresponse_1\r\nContent-Type: application/http\r\n\r\n"
+        "HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/json\r\n\r\n"
+        '{"odata.error":{"code":"UpdateConditionNotSatisfied"}}\r\n'
+        "--changesetresponse_1--\r\n--batchresponse_1--\r\n"
+    )
+    assert batch_results(failed) == [(412, "")]
+
+
+class _FakeCredential:
+    """azure-identity's get_token contract: a token and its expiry (epoch seconds)."""
+
+    def __init__(self, lifetimes: list[float]) -> None:
+        self.lifetimes = lifetimes
+        self.scopes: list[str] = []
+
+    def get_token(self, scope: str) -> SimpleNamespace:
+        self.scopes.append(scope)
+        lifetime = self.lifetimes[len(self.scopes) - 1]
+        return SimpleNamespace(token=f"token-{len(self.scopes)}", expires_on=time.time() + lifetime)
+
+
+def test_a_managed_identity_sends_a_cached_bearer_token(httpserver: HTTPServer) -> None:
+    seen: list[str] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(request.headers.get("Authorization", ""))
+        assert request.headers["x-ms-version"] >= "2019-02-02"
+        return Response(
+            json.dumps({"PartitionKey": "p", "RowKey": "alert", "Seq": 1}),
+            headers={"ETag": 'W/"1"', "Content-Type": "application/json"},
+        )
+
+    httpserver.expect_request(re.compile(r"^/relayledger")).respond_with_handler(answer)
+    # Two tokens: the first expires inside the refresh margin once, the second lives an hour.
+    credential = _FakeCredential([TOKEN_REFRESH_MARGIN_SECONDS + 3600, 3600])
+    tokens = TokenSource(credential)
+    store = RestTableStore(TableAccount("acct", httpserver.url_for("").rstrip("/")), tokens=tokens)
+    for _ in range(3):
+        assert store.read("p", "alert")["alert"].entity["Seq"] == 1
+    assert seen == ["Bearer token-1"] * 3  # fetched once, reused
+    assert credential.scopes == [STORAGE_SCOPE]
+    stale = TokenSource(_FakeCredential([TOKEN_REFRESH_MARGIN_SECONDS - 1, 3600]))
+    assert stale.token() == "token-1" and stale.token() == "token-2"  # renewed before expiry
+
+
+def test_an_account_name_setting_opens_the_account_endpoint() -> None:
+    settings = RelaySettings.from_env({"AzureWebJobsStorage__accountName": "relaystore"})
+    store = open_rest_store(settings)
+    assert store is not None
+    assert store.account == TableAccount("relaystore", "https://relaystore.table.core.windows.net")
+    # A connection string without an account key is the SDK adapter's.
+    sas = "TableEndpoint=https://a.table.core.windows.net;SharedAccessSignature=sv=1&sig=x"
+    assert open_rest_store(RelaySettings.from_env({"AzureWebJobsStorage": sas})) is None
