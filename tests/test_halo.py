@@ -880,3 +880,17 @@ def test_invalid_json_messages() -> None:
     assert repaired.value.message.startswith(
         "the request body is not valid JSON (line 1, column 10:"
     )
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<a href=x>link</a><br>next", "link\nnext"),  # an unquoted value
+        ("<a b=>x<br>y", "x\ny"),  # an empty one
+        ("<img src=a b=c>t<p>u", "t\nu"),
+        ('<a b = "q>r">s</a><br>t', "s\nt"),  # spaces around "=", ">" inside the quotes
+        ("<a b='it>s'>c</a><br>d", "c\nd"),
+    ],
+)
+def test_attribute_values_quoted_or_not_end_the_tag_where_html_does(html: str, text: str) -> None:
+    assert html_to_text(html) == text
