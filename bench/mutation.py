@@ -24,8 +24,8 @@ How each mutant runs:
 - against the unit tier only: `UNIT_TESTS` with `-m "not azurite"` (tests/conftest.py marks
   every test that needs Azurite); no Node, no subprocess; each mutant runs only the tests that
   called its function in mutmut's first (traced) run;
-- with a CPU-time limit (mutmut's, CPU seconds rather than wall clock, `TIMEOUT_*` generous), so
-  a mutant counted as a timeout loops for real instead of meeting a busy machine.
+- with a CPU-time limit (mutmut's: CPU seconds, `TIMEOUT_*`, twenty times the tests' own time
+  and more), so a mutant counted as a timeout loops for real instead of meeting a busy machine.
 
 `bench/mutation_equivalent.toml` lists the reviewed equivalent mutants (each with its reason);
 they are matched by function and mutated line, not by mutmut's number, so an entry survives an
@@ -139,8 +139,12 @@ PRELOAD = [
     "pytest_httpserver",
     "azure.functions",
 ]
-TIMEOUT_MULTIPLIER = 20.0  # times the tests' own CPU time ...
-TIMEOUT_CONSTANT = 10.0  # ... plus this many seconds (CPU seconds, not wall clock)
+# mutmut's limit per mutant: 2 x TIMEOUT_MULTIPLIER x (its tests' own duration + TIMEOUT_CONSTANT)
+# CPU seconds, and half that in wall-clock seconds. About 80 CPU seconds for tests that take one:
+# a mutant over it loops (or went quadratic on the 10,000-character HTML tests), whatever the
+# machine's load.
+TIMEOUT_MULTIPLIER = 10.0
+TIMEOUT_CONSTANT = 3.0
 MAX_CHILDREN = 2  # the machine has 2 cores, shared
 
 
