@@ -894,3 +894,55 @@ def test_invalid_json_messages() -> None:
 )
 def test_attribute_values_quoted_or_not_end_the_tag_where_html_does(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+def test_keys_for_the_settings_lists_are_ids_and_case_folded_names() -> None:
+    ticket = Ticket(id=1, status_id=0, status_name="New", priority_id=3, team="NOC", team_id=None)
+    assert ticket.status_keys() == {"0", "new"}
+    assert ticket.priority_keys() == {"3"}
+    assert ticket.team_keys() == {"noc"}
+    assert Ticket(id=1).status_keys() == frozenset()
+    assert ticket.external_id == "HaloPSA-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", None),
+        ("  ", None),
+        (None, None),
+        (" Resolved ", AlertStatus.RESOLVED),
+        ("NEW", AlertStatus.NEW),
+    ],
+)
+def test_x_s4_status_blank_is_not_given_and_any_case_is_read(
+    value: object, expected: AlertStatus | None
+) -> None:
+    body = {"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": value}
+    assert parse_event(body).requested_status is expected
+
+
+def test_an_unknown_x_s4_status_is_named_cut_at_40_characters() -> None:
+    with pytest.raises(InvalidStatus) as caught:
+        parse_event({"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": "s" * 100})
+    assert (
+        caught.value.message
+        == f"X-S4-Status must be new, acknowledged or resolved, not {'s' * 40!r}"
+    )
+    with pytest.raises(InvalidStatus) as kind:
+        parse_event({"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": 3})
+    assert kind.value.message == "X-S4-Status must be a string, not int"
+
+
+@pytest.mark.parametrize(
+    ("external_id", "expected"),
+    [(12, 12), ("HaloPSA-13", 13), ("halopsa-14", 14), (" 15 ", 15), (16.0, 16)],
+)
+def test_the_external_id_is_prefixed_or_a_bare_number(external_id: object, expected: int) -> None:
+    assert parse_event({"X-S4-ExternalID": external_id, "Title": "t"}).ticket.id == expected
+
+
+def test_entities_alone_are_decoded_and_text_without_markup_is_kept() -> None:
+    assert html_to_text("fish &amp; chips") == "fish & chips"
+    assert html_to_text("a > b") == "a > b"
+    assert html_to_text("x &lt;y") == "x <y"
