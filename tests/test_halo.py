@@ -23,7 +23,7 @@ from shared.halo import (
     parse_halo_date,
     parse_json_body,
 )
-from shared.html_text import html_to_plain, strip_tags
+from shared.html_text import Token, html_to_plain, strip_tags
 from shared.html_text import tokens as html_tokens
 from shared.policy import decide
 from shared.settings import RelaySettings
@@ -946,3 +946,26 @@ def test_entities_alone_are_decoded_and_text_without_markup_is_kept() -> None:
     assert html_to_text("fish &amp; chips") == "fish & chips"
     assert html_to_text("a > b") == "a > b"
     assert html_to_text("x &lt;y") == "x <y"
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<head><head>x</head>y</head>z", "z"),  # head inside head: hidden until the last one
+        ('<a b="x">one</a> <i c="y">two</i>', "one two"),  # each value ends at its own quote
+        ('<a b="x>">t', "t"),  # a value ending in ">"
+        ('<a b="x=">t', "t"),  # a value ending in "="
+    ],
+)
+def test_nesting_and_quoted_values(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_tokens_of_text_that_ends_in_a_tag_or_in_text() -> None:
+    assert list(html_tokens("a<p>")) == [Token("text", 0, 1), Token("start", 1, 4, "p")]
+    assert list(html_tokens("a<p>b")) == [
+        Token("text", 0, 1),
+        Token("start", 1, 4, "p"),
+        Token("text", 4, 5),
+    ]
+    assert list(html_tokens("")) == []
