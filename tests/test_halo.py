@@ -969,3 +969,52 @@ def test_tokens_of_text_that_ends_in_a_tag_or_in_text() -> None:
         Token("text", 4, 5),
     ]
     assert list(html_tokens("")) == []
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("a<!--b-->c", [("text", 0, 1), ("markup", 1, 9), ("text", 9, 10)]),
+        (
+            "<!---->x<!--y-->z",
+            [("markup", 0, 7), ("text", 7, 8), ("markup", 8, 16), ("text", 16, 17)],
+        ),
+        ("a<!--b", [("text", 0, 1), ("tail", 1, 6)]),
+        ("<script></script>", [("start", 0, 8, "script"), ("end", 8, 17, "script")]),
+        (
+            "a<script>x</script>b",
+            [
+                ("text", 0, 1),
+                ("start", 1, 9, "script"),
+                ("raw", 9, 10),
+                ("end", 10, 19, "script"),
+                ("text", 19, 20),
+            ],
+        ),
+        (
+            "a<?php x?>b</ c>d",
+            [
+                ("text", 0, 1),
+                ("markup", 1, 10),
+                ("text", 10, 11),
+                ("markup", 11, 16),
+                ("text", 16, 17),
+            ],
+        ),
+        ("a<script/>b", [("text", 0, 1), ("start", 1, 10, "script"), ("text", 10, 11)]),
+    ],
+)
+def test_tokens_name_each_kind(html: str, expected: list[tuple]) -> None:
+    assert list(html_tokens(html)) == [Token(*token) for token in expected]
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a<!-- x > y -->c", "ac"),  # a comment ends at "-->", not at the first ">"
+        ("x-->y<!--z-->w", "x-->yw"),  # a "-->" before the comment is text
+        ("a<script/>b<br>c", "ab\nc"),  # a self-closed script hides nothing
+    ],
+)
+def test_comments_and_self_closed_scripts(html: str, text: str) -> None:
+    assert html_to_text(html) == text
