@@ -1002,6 +1002,9 @@ def test_tokens_of_text_that_ends_in_a_tag_or_in_text() -> None:
             ],
         ),
         ("a<script/>b", [("text", 0, 1), ("start", 1, 10, "script"), ("text", 10, 11)]),
+        ("<!>x", [("markup", 0, 3), ("text", 3, 4)]),
+        ("a<!x", [("text", 0, 1), ("tail", 1, 4)]),
+        ("a</ x", [("text", 0, 1), ("tail", 1, 5)]),
     ],
 )
 def test_tokens_name_each_kind(html: str, expected: list[tuple]) -> None:
