@@ -1021,3 +1021,10 @@ def test_tokens_name_each_kind(html: str, expected: list[tuple]) -> None:
 )
 def test_comments_and_self_closed_scripts(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+def test_a_field_is_cut_at_10000_characters_and_ids_are_json_safe_both_ways() -> None:
+    assert _webhook_ticket(summary="s" * 10_001).summary == "s" * 10_000
+    assert _webhook_ticket(status_id=-(2**53)).status_id == -(2**53)
+    assert _webhook_ticket(status_id=-(2**53) - 1).status_id is None
+    assert _webhook_ticket(status_id=2**53 + 1).status_id is None
