@@ -1028,3 +1028,27 @@ def test_a_field_is_cut_at_10000_characters_and_ids_are_json_safe_both_ways() ->
     assert _webhook_ticket(status_id=-(2**53)).status_id == -(2**53)
     assert _webhook_ticket(status_id=-(2**53) - 1).status_id is None
     assert _webhook_ticket(status_id=2**53 + 1).status_id is None
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (12345678901234567890, "12345678901234567890"),  # 20 characters: shown
+        (123456789012345678901, "a JSON number"),  # 21: only its kind
+    ],
+)
+def test_a_number_is_previewed_up_to_20_characters(value: int, shown: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_event({"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}})
+    assert caught.value.message.endswith(f", not {shown}")
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [(40, "k" * 40), (41, "k" * 40 + "...")],
+)
+def test_a_key_is_named_up_to_40_characters(length: int, shown: str) -> None:
+    key = "k" * length
+    with pytest.raises(UnsupportedPayload) as caught:
+        parse_event({key: 1, key.upper(): 2, "object_id": 1})
+    assert caught.value.message.startswith(f"the keys {shown!r} and ")
