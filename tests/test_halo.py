@@ -1052,3 +1052,14 @@ def test_a_key_is_named_up_to_40_characters(length: int, shown: str) -> None:
     with pytest.raises(UnsupportedPayload) as caught:
         parse_event({key: 1, key.upper(): 2, "object_id": 1})
     assert caught.value.message.startswith(f"the keys {shown!r} and ")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ticket": {"ticket_id": 5, "summary": "s"}},
+        {"id": "", "ticket_id": "5", "summary": "s"},
+    ],
+)
+def test_a_ticket_without_its_id_falls_back_to_ticket_id(body: dict) -> None:
+    assert parse_event(body).ticket.id == 5
