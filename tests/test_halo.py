@@ -1063,3 +1063,7 @@ def test_a_key_is_named_up_to_40_characters(length: int, shown: str) -> None:
 )
 def test_a_ticket_without_its_id_falls_back_to_ticket_id(body: dict) -> None:
     assert parse_event(body).ticket.id == 5
+
+
+def test_spaces_around_a_line_break_are_dropped() -> None:
+    assert html_to_text("a  \n  b") == "a\nb"
