@@ -27,6 +27,7 @@ from shared.html_text import Token, html_to_plain, strip_tags
 from shared.html_text import tokens as html_tokens
 from shared.policy import decide
 from shared.settings import RelaySettings
+from shared.signl4_query import parse_signal_params
 from tests.conftest import Signl4Fake, answer, call_halopsa, fixture_bytes, fixture_json, http_post
 
 
@@ -1067,3 +1068,19 @@ def test_a_ticket_without_its_id_falls_back_to_ticket_id(body: dict) -> None:
 
 def test_spaces_around_a_line_break_are_dropped() -> None:
     assert html_to_text("a  \n  b") == "a\nb"
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "shape", "ticket_id"),
+    [
+        ({"X-S4-ExternalID": "HaloPSA-5", "event": "closed"}, {}, "guide", 5),
+        ({"X-S4-Status": "resolved", "ticket_id": 5}, {}, "guide", 5),
+        ({"Title": "t", "object_id": 9, "id": 5}, {}, "guide", 5),
+        ({"X-S4-Status": "resolved", "object_id": 5, "id": "guid"}, {}, "webhook", 5),
+        ({"id": 5, "summary": "s"}, {"ExtIDParam": "trigger_id"}, "ticket", 5),
+        ({"trigger_id": "HaloPSA-5", "summary": "s"}, {"ExtIDParam": "trigger_id"}, "guide", 5),
+    ],
+)
+def test_which_shape_a_body_is_read_as(body: dict, query: dict, shape: str, ticket_id: int) -> None:
+    event = parse_event(body, parse_signal_params(query))
+    assert (event.shape, event.ticket.id) == (shape, ticket_id)
