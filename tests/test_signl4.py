@@ -640,7 +640,7 @@ def test_fit_payload_trims_message_first_then_the_longest_then_title_to_the_byte
 
 
 def test_fit_payload_counts_escaped_and_multibyte_characters() -> None:
-    for unit in ('"', "\\", "a\n", "a\t", "é", "€", "😀"):
+    for unit in ("X", " x", '"', "\\", "a\n", "a\t", "é", "€", "😀"):
         payload = {"Message": unit * 1000, "X-S4-Status": "new"}
         budget = encoded_size(payload) - 500
         fitted = fit_payload(payload, max_bytes=budget)
@@ -654,3 +654,10 @@ def test_fixed_fields_that_alone_pass_the_budget_are_an_error() -> None:
     with pytest.raises(ValueError) as caught:
         fit_payload({"X-S4-ExternalID": "x" * 200, "Message": "m"}, max_bytes=100)
     assert str(caught.value) == "the payload's fixed fields alone exceed 100 bytes"
+
+
+def test_a_skip_decision_is_refused_with_a_reason() -> None:
+    event = parse_event(fixture_json("webhook_status_changed.json"))
+    with pytest.raises(ValueError) as caught:
+        build_payload(event, Decision(action="skip", reason="r"), RelaySettings.from_env({}))
+    assert str(caught.value) == "a skip decision has no SIGNL4 payload"
