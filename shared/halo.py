@@ -372,7 +372,13 @@ def parse_event(obj: Any, params: SignalParams = NO_PARAMS) -> HaloEvent:
             f"got {type(obj).__name__ if obj is not None else 'null'}"
         )
     folded = _fold_keys(obj)
-    if any(key.startswith("x-s4-") for key in folded) or "title" in folded:
+    # A webhook envelope may carry X-S4-Status too; without the guide's own Title or
+    # X-S4-ExternalID, object_id (not the envelope's GUID `id`) is its ticket.
+    if (
+        "title" in folded
+        or "x-s4-externalid" in folded
+        or (any(key.startswith("x-s4-") for key in folded) and not folded.keys() & _WEBHOOK_KEYS)
+    ):
         return _parse_guide_body(folded, params)
     if folded.keys() & _WEBHOOK_KEYS:
         return _parse_webhook(folded)

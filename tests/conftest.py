@@ -86,6 +86,15 @@ class Signl4Fake(testkit.signl4_fake.Signl4Fake):
         return self.server.url_for("/webhook/")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tiers: a test that needs Azurite (the `azurite` fixture, directly or through
+    `storage_env`/`harness`) is marked `azurite`, so `-m "not azurite"` runs the unit tier
+    (bench/mutation.py runs each mutant against it)."""
+    for item in items:
+        if "azurite" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.azurite)
+
+
 @pytest.fixture(autouse=True)
 def clean_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from no relay settings at all, whatever the machine's environment holds."""

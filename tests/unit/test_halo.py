@@ -16,14 +16,18 @@ from shared.errors import (
     UnsupportedPayload,
 )
 from shared.halo import (
+    Ticket,
     html_to_text,
     parse_event,
     parse_halo_date,
     parse_json_body,
 )
-from shared.html_text import strip_tags
+from shared.html_text import Token, html_to_plain, strip_tags
 from shared.html_text import tokens as html_tokens
+from shared.policy import decide
+from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus
+from shared.signl4_query import parse_signal_params
 from tests.conftest import Signl4Fake, answer, call_halopsa, fixture_bytes, fixture_json, http_post
 
 
@@ -500,3 +504,583 @@ def test_ambiguous_input_is_answered_not_read(
     answered_status, answered = _post(functions, body)
     assert answered_status == status and answered["error"] == code and names in answered["message"]
     assert signl4.events == []
+
+
+# --- rules pinned one by one (issue #11: each of these could break with no test noticing) ---
+
+
+def _webhook_ticket(**ticket: object) -> Ticket:
+    return parse_event({"event": "x", "object_id": 1, "ticket": ticket}).ticket
+
+
+@pytest.mark.parametrize(
+    ("fields", "closed", "status_id", "status_name"),
+    [
+        ({"HasBeenClosed": "true"}, True, None, "New"),
+        ({"HasBeenClosed": "False"}, False, None, "New"),
+        ({"Status": "9"}, False, 9, None),
+        ({"Status": 9}, False, 9, None),
+        ({"Status": " Closed "}, False, None, "Closed"),
+    ],
+)
+def test_guide_body_closed_flag_and_numeric_status(
+    fields: dict, closed: bool, status_id: int | None, status_name: str | None
+) -> None:
+    body = {"X-S4-ExternalID": "HaloPSA-4242", "Title": "t", "Status": "New", **fields}
+    ticket = parse_event(body).ticket
+    assert (ticket.closed, ticket.status_id, ticket.status_name) == (closed, status_id, status_name)
+
+
+@pytest.mark.parametrize("fields", [{"HasBeenClosed": "true"}, {"Status": "9"}])
+def test_a_closed_guide_body_resolves(fields: dict) -> None:
+    body = {"X-S4-ExternalID": "HaloPSA-4242", "Title": "t", "Status": "New", **fields}
+    decision = decide(parse_event(body), RelaySettings.from_env({}))
+    assert (decision.action, decision.status) == ("send", AlertStatus.RESOLVED)
+
+
+def test_x_s4_status_inside_a_webhook_envelope() -> None:
+    body = {"event": "ticket updated", "object_id": 5, "X-S4-Status": "Resolved"}
+    event = parse_event(body)
+    assert (event.shape, event.requested_status) == ("webhook", AlertStatus.RESOLVED)
+    with pytest.raises(InvalidStatus) as caught:
+        parse_event({**body, "X-S4-Status": "closed"})
+    assert caught.value.status_code == 422
+    assert caught.value.message == "X-S4-Status must be new, acknowledged or resolved, not 'closed'"
+
+
+def test_a_webhook_with_object_id_and_no_event_is_an_open_ticket_without_event_information() -> (
+    None
+):
+    event = parse_event({"object_id": 77, "message": "m", "id": "guid-1"})
+    assert (event.shape, event.event, event.ticket.id) == ("webhook", None, 77)
+    assert (event.message, event.delivery_id, event.requested_status) == ("m", "guid-1", None)
+    decision = decide(event, RelaySettings.from_env({}))
+    assert decision.status is AlertStatus.NEW
+    assert decision.reason == "an open ticket in a webhook body without event information"
+
+
+@pytest.mark.parametrize(
+    ("ticket", "expected"),
+    [
+        ({"status": {"name": "In Progress", "id": 2}}, (None, "In Progress")),
+        ({"status": {"Name": "Waiting"}}, (None, "Waiting")),
+        ({"status": 2}, (2, None)),
+        ({"status": "3"}, (3, None)),
+        ({"status": "Open"}, (None, "Open")),
+        ({"status_id": 4, "status": 5}, (4, None)),
+        ({"status_id": 4, "status_name": "Pending", "status": "Other"}, (4, "Pending")),
+    ],
+)
+def test_halo_status_as_object_number_or_name(ticket: dict, expected: tuple) -> None:
+    parsed = _webhook_ticket(**ticket)
+    assert (parsed.status_id, parsed.status_name) == expected
+
+
+@pytest.mark.parametrize(
+    ("ticket", "expected"),
+    [
+        ({"priority": {"name": "P1 - Critical", "priorityid": 4}}, (4, "P1 - Critical")),
+        ({"priority": 3}, (3, None)),
+        ({"priority": "2"}, (2, None)),
+        ({"priority": "P2"}, (None, "P2")),
+        ({"priority_id": 1, "priority": {"name": "P1", "priorityid": 4}}, (1, "P1")),
+        ({"priority_name": "Urgent", "priority": "P2"}, (None, "Urgent")),
+        ({"priority_id": 0}, (0, None)),
+    ],
+)
+def test_halo_priority_as_object_number_or_name(ticket: dict, expected: tuple) -> None:
+    parsed = _webhook_ticket(**ticket)
+    assert (parsed.priority_id, parsed.priority) == expected
+
+
+@pytest.mark.parametrize(
+    ("ticket", "field", "expected"),
+    [
+        ({"details_html": "<p>from html</p>"}, "details", "from html"),
+        ({"details": "plain", "details_html": "<p>html</p>"}, "details", "plain"),
+        ({"details": "", "details_html": "<p>html</p>"}, "details", None),
+        (
+            {"tickettype_name": "Incident", "tickettype": "T", "type": "X"},
+            "ticket_type",
+            "Incident",
+        ),
+        ({"tickettype": "Problem", "type": "X"}, "ticket_type", "Problem"),
+        ({"type": "Change"}, "ticket_type", "Change"),
+        ({"client_name": "Contoso", "client": "C"}, "client", "Contoso"),
+        ({"client": "Fabrikam"}, "client", "Fabrikam"),
+        ({"client": {"name": "Northwind"}}, "client", "Northwind"),
+        ({"site_name": "HQ", "site": "S"}, "site", "HQ"),
+        ({"site": "Branch"}, "site", "Branch"),
+        ({"agent_name": "Alex", "agent": "A"}, "agent", "Alex"),
+        ({"agent": "Bo"}, "agent", "Bo"),
+        ({"user_name": "Sam", "user": "U"}, "user", "Sam"),
+        ({"user": "Kim"}, "user", "Kim"),
+        ({"team": "NOC", "team_name": "T"}, "team", "NOC"),
+        ({"team_name": "Service Desk"}, "team", "Service Desk"),
+        ({"team_id": "12"}, "team_id", 12),
+        ({"agent_id": 7}, "agent_id", 7),
+        ({"reference": " IN-1 "}, "reference", "IN-1"),
+        ({"summary": ["not", "text"]}, "summary", None),
+    ],
+)
+def test_webhook_ticket_fields_and_their_fallbacks(
+    ticket: dict, field: str, expected: object
+) -> None:
+    assert getattr(_webhook_ticket(**ticket), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"Client": "Contoso", "Organisation": "O", "OppCompanyName": "P"}, "Contoso"),
+        ({"Organisation": "Org", "OppCompanyName": "P"}, "Org"),
+        ({"OppCompanyName": "Prospect"}, "Prospect"),
+        ({"Client": "", "Organisation": None, "OppCompanyName": "Prospect"}, "Prospect"),
+    ],
+)
+def test_guide_body_client_falls_back_to_organisation(fields: dict, expected: str) -> None:
+    body = {"X-S4-ExternalID": "HaloPSA-1", "Title": "t", **fields}
+    assert parse_event(body).ticket.client == expected
+
+
+def test_guide_body_fields() -> None:
+    body = {
+        "X-S4-ExternalID": "HaloPSA-1",
+        "Title": "Disk full",
+        "Message": "<p>msg</p>",
+        "Priority": "3",
+        "Type": "Incident",
+        "Site": "HQ",
+        "Team": "NOC",
+        "Agent": "Alex",
+        "Reference": "IN-7",
+        "DateOccurred": "2026-09-25T06:40:00Z",
+        "DateClosed": "2026-09-25T07:40:00Z",
+    }
+    ticket = parse_event(body).ticket
+    assert (ticket.summary, ticket.details, ticket.priority_id, ticket.priority) == (
+        "Disk full",
+        "msg",
+        3,
+        "3",
+    )
+    assert (ticket.ticket_type, ticket.site, ticket.team, ticket.agent, ticket.reference) == (
+        "Incident",
+        "HQ",
+        "NOC",
+        "Alex",
+        "IN-7",
+    )
+    assert ticket.date_occurred == datetime(2026, 9, 25, 6, 40, tzinfo=timezone.utc)
+    assert ticket.date_closed == datetime(2026, 9, 25, 7, 40, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"Title": "t", "ticket_id": 5}, 5),
+        ({"Title": "t", "id": "6"}, 6),
+        ({"Title": "t", "X-S4-ExternalID": " HALOPSA-7 ", "id": 8}, 7),
+        ({"Title": "t", "X-S4-ExternalID": "12", "id": 8}, 12),
+        ({"Title": "t", "X-S4-ExternalID": "", "ticket_id": 9}, 9),
+        ({"Title": "t", "X-S4-ExternalID": None, "ticket_id": 10, "id": 11}, 10),
+    ],
+)
+def test_guide_body_ticket_id_candidates(body: dict, expected: int) -> None:
+    assert parse_event(body).ticket.id == expected
+
+
+@pytest.mark.parametrize(
+    ("object_id", "expected"),
+    [
+        (1, 1),
+        (2**53, 2**53),
+        ("9007199254740992", 2**53),
+        (123.0, 123),
+        (" 42 ", 42),
+        ("0042", 42),
+    ],
+)
+def test_ticket_id_boundaries_accepted(object_id: object, expected: int) -> None:
+    assert parse_event({"event": "x", "object_id": object_id}).ticket.id == expected
+
+
+@pytest.mark.parametrize(
+    "object_id",
+    [0, "0", -1, 2**53 + 1, "9007199254740993", "12345678901234567", 123.5, "1.0", "1e3", "+5"],
+)
+def test_ticket_id_boundaries_refused(object_id: object) -> None:
+    with pytest.raises(MissingTicketId) as caught:
+        parse_event({"event": "x", "object_id": object_id})
+    assert caught.value.message == (
+        f"object_id {str(object_id)[:40]!r} is not a HaloPSA ticket number"
+    )
+
+
+def test_missing_ticket_id_names_where_it_looked() -> None:
+    with pytest.raises(MissingTicketId) as webhook:
+        parse_event({"event": "x", "object_id": "  ", "ticket": {"summary": "s"}})
+    assert (
+        webhook.value.message
+        == "no ticket id in the body (looked at object_id, ticket.id, ticket_id)"
+    )
+    with pytest.raises(MissingTicketId) as guide:
+        parse_event({"Title": "t"})
+    assert (
+        guide.value.message == "no ticket id in the body (looked at X-S4-ExternalID, ticket_id, id)"
+    )
+    with pytest.raises(MissingTicketId) as ticket:
+        parse_event({"ticket": {"summary": "s"}})
+    assert ticket.value.message == "no ticket id in the body (looked at ticket.id, ticket_id)"
+
+
+def test_a_ticket_id_over_40_characters_is_cut_in_the_message() -> None:
+    with pytest.raises(MissingTicketId) as caught:
+        parse_event({"event": "x", "object_id": "x" * 100})
+    assert caught.value.message == f"object_id {'x' * 40!r} is not a HaloPSA ticket number"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-09-25T06:41:08z", datetime(2026, 9, 25, 6, 41, 8, tzinfo=timezone.utc)),
+        (" 2026-09-25T06:41:08Z ", datetime(2026, 9, 25, 6, 41, 8, tzinfo=timezone.utc)),
+        (
+            "2026-09-25T06:41:08.1234567",
+            datetime(2026, 9, 25, 6, 41, 8, 123456, tzinfo=timezone.utc),
+        ),
+        ("   ", None),
+    ],
+)
+def test_more_halo_dates(value: object, expected: datetime | None) -> None:
+    assert parse_halo_date(value) == expected
+
+
+def test_html_with_two_script_blocks_drops_both() -> None:
+    text = "a<script>x()</script>b<script type='t'>y()</script>c<style>s</style>d"
+    assert html_to_text(text) == "abcd"
+    assert html_to_plain(text) == "abcd"
+
+
+def test_html_to_text_folds_spaces_and_blank_lines() -> None:
+    assert html_to_text("a \t\u00a0 b\r\nc\n \n\n\nd") == "a b\nc\n\nd"
+    assert html_to_text("  x  ") == "x"
+    assert html_to_text("x\ry") == "x\ny"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("maybe", "'maybe'"),
+        ("m" * 20, repr("m" * 20)),
+        ("m" * 21, "a string of 21 characters"),
+        (2, "2"),
+        (0.5, "0.5"),
+        (1.2345678901234567e300, "a JSON number"),
+        ([1], "a JSON array"),
+        ({"a": 1}, "a JSON object"),
+    ],
+)
+def test_an_invalid_flag_is_named_with_a_short_preview(value: object, shown: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_event({"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}})
+    assert caught.value.message == (
+        f"hasbeenclosed must be true or false (or 1/0, yes/no), not {shown}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            [1],
+            "expected a JSON object (a Halo webhook, the SIGNL4 guide body or a ticket), got list",
+        ),
+        (
+            None,
+            "expected a JSON object (a Halo webhook, the SIGNL4 guide body or a ticket), got null",
+        ),
+        (
+            {"hello": "world"},
+            "the body is neither a Halo webhook (event/object_id), the SIGNL4 guide body "
+            "(Title/X-S4-ExternalID) nor a Halo ticket (id with summary/status_id)",
+        ),
+    ],
+)
+def test_unsupported_payload_messages(body: object, message: str) -> None:
+    with pytest.raises(UnsupportedPayload) as caught:
+        parse_event(body)
+    assert caught.value.message == message and caught.value.status_code == 400
+
+
+def test_key_messages_name_the_keys_cut_at_40_characters() -> None:
+    long_key = "k" * 50
+    with pytest.raises(UnsupportedPayload) as caught:
+        parse_event({long_key: 1, long_key.upper(): 2, "object_id": 1})
+    assert caught.value.message == (
+        f"the keys {'k' * 40 + '...'!r} and {'K' * 40 + '...'!r} differ only in case; "
+        "the relay does not guess which value HaloPSA meant"
+    )
+    with pytest.raises(UnsupportedPayload) as twice:
+        parse_event(parse_json_body(b'{"object_id": 1, "object_id": 2}'))
+    assert twice.value.message == (
+        "the key 'object_id' appears more than once in one object; "
+        "the relay does not guess which value HaloPSA meant"
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["event", "object_id", "webhook_id", "notification_id", "escmsg_id"]
+)
+def test_each_webhook_key_makes_a_webhook(key: str) -> None:
+    event = parse_event({key: "7" if key == "object_id" else "x", "ticket_id": 7})
+    assert (event.shape, event.ticket.id) == ("webhook", 7)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "summary",
+        "details",
+        "status_id",
+        "hasbeenclosed",
+        "tickettype_id",
+        "client_id",
+        "dateoccurred",
+    ],
+)
+def test_each_ticket_key_with_an_id_makes_a_bare_ticket(key: str) -> None:
+    event = parse_event({"id": 7, key: None})
+    assert (event.shape, event.ticket.id) == ("ticket", 7)
+
+
+def test_a_wrapped_ticket_must_be_alone() -> None:
+    with pytest.raises(UnsupportedPayload):
+        parse_event({"ticket": {"id": 7, "summary": "s"}, "extra": 1})
+    assert parse_event({"Ticket": {"ID": 7}}).ticket.id == 7
+
+
+def test_invalid_json_messages() -> None:
+    with pytest.raises(InvalidJson) as caught:
+        parse_json_body(b'{"event": ')
+    assert caught.value.message == (
+        "the request body is not valid JSON (line 1, column 11: Expecting value)"
+    )
+    with pytest.raises(InvalidJson) as empty:
+        parse_json_body(b"")
+    assert empty.value.message == "the request body is empty; HaloPSA must send a JSON body"
+    with pytest.raises(InvalidJson) as binary:
+        parse_json_body(b"\xff")
+    assert binary.value.message == "the request body is not UTF-8 text"
+    with pytest.raises(InvalidJson) as deep:
+        parse_json_body(b"[" * 100_000 + b"]" * 100_000)
+    assert deep.value.message == "the request body is not usable JSON (RecursionError)"
+    # The error position is the original body's, not the repaired one's.
+    with pytest.raises(InvalidJson) as repaired:
+        parse_json_body(b'{"Site": , "x": }}')
+    assert repaired.value.message.startswith(
+        "the request body is not valid JSON (line 1, column 10:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<a href=x>link</a><br>next", "link\nnext"),  # an unquoted value
+        ("<a b=>x<br>y", "x\ny"),  # an empty one
+        ("<img src=a b=c>t<p>u", "t\nu"),
+        ('<a b = "q>r">s</a><br>t', "s\nt"),  # spaces around "=", ">" inside the quotes
+        ("<a b='it>s'>c</a><br>d", "c\nd"),
+    ],
+)
+def test_attribute_values_quoted_or_not_end_the_tag_where_html_does(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_keys_for_the_settings_lists_are_ids_and_case_folded_names() -> None:
+    ticket = Ticket(id=1, status_id=0, status_name="New", priority_id=3, team="NOC", team_id=None)
+    assert ticket.status_keys() == {"0", "new"}
+    assert ticket.priority_keys() == {"3"}
+    assert ticket.team_keys() == {"noc"}
+    assert Ticket(id=1).status_keys() == frozenset()
+    assert ticket.external_id == "HaloPSA-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", None),
+        ("  ", None),
+        (None, None),
+        (" Resolved ", AlertStatus.RESOLVED),
+        ("NEW", AlertStatus.NEW),
+    ],
+)
+def test_x_s4_status_blank_is_not_given_and_any_case_is_read(
+    value: object, expected: AlertStatus | None
+) -> None:
+    body = {"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": value}
+    assert parse_event(body).requested_status is expected
+
+
+def test_an_unknown_x_s4_status_is_named_cut_at_40_characters() -> None:
+    with pytest.raises(InvalidStatus) as caught:
+        parse_event({"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": "s" * 100})
+    assert (
+        caught.value.message
+        == f"X-S4-Status must be new, acknowledged or resolved, not {'s' * 40!r}"
+    )
+    with pytest.raises(InvalidStatus) as kind:
+        parse_event({"X-S4-ExternalID": "HaloPSA-1", "X-S4-Status": 3})
+    assert kind.value.message == "X-S4-Status must be a string, not int"
+
+
+@pytest.mark.parametrize(
+    ("external_id", "expected"),
+    [(12, 12), ("HaloPSA-13", 13), ("halopsa-14", 14), (" 15 ", 15), (16.0, 16)],
+)
+def test_the_external_id_is_prefixed_or_a_bare_number(external_id: object, expected: int) -> None:
+    assert parse_event({"X-S4-ExternalID": external_id, "Title": "t"}).ticket.id == expected
+
+
+def test_entities_alone_are_decoded_and_text_without_markup_is_kept() -> None:
+    assert html_to_text("fish &amp; chips") == "fish & chips"
+    assert html_to_text("a > b") == "a > b"
+    assert html_to_text("x &lt;y") == "x <y"
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<head><head>x</head>y</head>z", "z"),  # head inside head: hidden until the last one
+        ('<a b="x">one</a> <i c="y">two</i>', "one two"),  # each value ends at its own quote
+        ('<a b="x>">t', "t"),  # a value ending in ">"
+        ('<a b="x=">t', "t"),  # a value ending in "="
+    ],
+)
+def test_nesting_and_quoted_values(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_tokens_of_text_that_ends_in_a_tag_or_in_text() -> None:
+    assert list(html_tokens("a<p>")) == [Token("text", 0, 1), Token("start", 1, 4, "p")]
+    assert list(html_tokens("a<p>b")) == [
+        Token("text", 0, 1),
+        Token("start", 1, 4, "p"),
+        Token("text", 4, 5),
+    ]
+    assert list(html_tokens("")) == []
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("a<!--b-->c", [("text", 0, 1), ("markup", 1, 9), ("text", 9, 10)]),
+        (
+            "<!---->x<!--y-->z",
+            [("markup", 0, 7), ("text", 7, 8), ("markup", 8, 16), ("text", 16, 17)],
+        ),
+        ("a<!--b", [("text", 0, 1), ("tail", 1, 6)]),
+        ("<script></script>", [("start", 0, 8, "script"), ("end", 8, 17, "script")]),
+        (
+            "a<script>x</script>b",
+            [
+                ("text", 0, 1),
+                ("start", 1, 9, "script"),
+                ("raw", 9, 10),
+                ("end", 10, 19, "script"),
+                ("text", 19, 20),
+            ],
+        ),
+        (
+            "a<?php x?>b</ c>d",
+            [
+                ("text", 0, 1),
+                ("markup", 1, 10),
+                ("text", 10, 11),
+                ("markup", 11, 16),
+                ("text", 16, 17),
+            ],
+        ),
+        ("a<script/>b", [("text", 0, 1), ("start", 1, 10, "script"), ("text", 10, 11)]),
+        ("<!>x", [("markup", 0, 3), ("text", 3, 4)]),
+        ("a<!x", [("text", 0, 1), ("tail", 1, 4)]),
+        ("a</ x", [("text", 0, 1), ("tail", 1, 5)]),
+    ],
+)
+def test_tokens_name_each_kind(html: str, expected: list[tuple]) -> None:
+    assert list(html_tokens(html)) == [Token(*token) for token in expected]
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a<!-- x > y -->c", "ac"),  # a comment ends at "-->", not at the first ">"
+        ("x-->y<!--z-->w", "x-->yw"),  # a "-->" before the comment is text
+        ("a<script/>b<br>c", "ab\nc"),  # a self-closed script hides nothing
+    ],
+)
+def test_comments_and_self_closed_scripts(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_a_field_is_cut_at_10000_characters_and_ids_are_json_safe_both_ways() -> None:
+    assert _webhook_ticket(summary="s" * 10_001).summary == "s" * 10_000
+    assert _webhook_ticket(status_id=-(2**53)).status_id == -(2**53)
+    assert _webhook_ticket(status_id=-(2**53) - 1).status_id is None
+    assert _webhook_ticket(status_id=2**53 + 1).status_id is None
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (12345678901234567890, "12345678901234567890"),  # 20 characters: shown
+        (123456789012345678901, "a JSON number"),  # 21: only its kind
+    ],
+)
+def test_a_number_is_previewed_up_to_20_characters(value: int, shown: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_event({"event": "x", "object_id": 1, "ticket": {"hasbeenclosed": value}})
+    assert caught.value.message.endswith(f", not {shown}")
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [(40, "k" * 40), (41, "k" * 40 + "...")],
+)
+def test_a_key_is_named_up_to_40_characters(length: int, shown: str) -> None:
+    key = "k" * length
+    with pytest.raises(UnsupportedPayload) as caught:
+        parse_event({key: 1, key.upper(): 2, "object_id": 1})
+    assert caught.value.message.startswith(f"the keys {shown!r} and ")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ticket": {"ticket_id": 5, "summary": "s"}},
+        {"id": "", "ticket_id": "5", "summary": "s"},
+    ],
+)
+def test_a_ticket_without_its_id_falls_back_to_ticket_id(body: dict) -> None:
+    assert parse_event(body).ticket.id == 5
+
+
+def test_spaces_around_a_line_break_are_dropped() -> None:
+    assert html_to_text("a  \n  b") == "a\nb"
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "shape", "ticket_id"),
+    [
+        ({"X-S4-ExternalID": "HaloPSA-5", "event": "closed"}, {}, "guide", 5),
+        ({"X-S4-Status": "resolved", "ticket_id": 5}, {}, "guide", 5),
+        ({"Title": "t", "object_id": 9, "id": 5}, {}, "guide", 5),
+        ({"X-S4-Status": "resolved", "object_id": 5, "id": "guid"}, {}, "webhook", 5),
+        ({"id": 5, "summary": "s"}, {"ExtIDParam": "trigger_id"}, "ticket", 5),
+        ({"trigger_id": "HaloPSA-5", "summary": "s"}, {"ExtIDParam": "trigger_id"}, "guide", 5),
+    ],
+)
+def test_which_shape_a_body_is_read_as(body: dict, query: dict, shape: str, ticket_id: int) -> None:
+    event = parse_event(body, parse_signal_params(query))
+    assert (event.shape, event.ticket.id) == (shape, ticket_id)

@@ -202,3 +202,62 @@ def test_redact_secrets_filter_scrubs_records() -> None:
     )
     assert redactor.filter(record)
     assert record.getMessage() == "POST ***"
+
+
+# --- the net's edges, one by one ---
+
+LONG = "abcdefghijklmnopqrst"  # 20 characters: pieces of PIECE_CHARS
+
+
+def test_every_piece_of_a_long_secret_counts_up_to_the_last_one() -> None:
+    assert leaks(f"x {LONG[:PIECE_CHARS]} x", [LONG])
+    assert leaks(f"x {LONG[-PIECE_CHARS:]} x", [LONG])
+    assert leaks(f"x {LONG[-PIECE_CHARS - 1 : -1]} x", [LONG])
+    assert not leaks(f"x {LONG[-PIECE_CHARS + 1 :]} x", [LONG])  # one short of a piece
+
+
+def test_a_one_character_secret_is_its_own_piece() -> None:
+    assert leaks("a-x-b", ["x"])
+    assert not leaks("a-y-b", ["x"])
+
+
+def test_no_secret_leaks_nothing() -> None:
+    assert not leaks("anything at all", [])
+    assert not leaks("anything at all", ["", "   "])
+
+
+def test_the_net_decodes_several_rounds_deep_and_keeps_every_round() -> None:
+    # Every piece of this secret holds a "/", so only a fully decoded copy shows one.
+    slashes = "a/b/c/d/e/f/g/h"
+    thrice = quote(quote(quote(slashes, safe=""), safe=""), safe="")
+    assert leaks(f"team {thrice}", [slashes])
+    # A secret that is itself encoded text: every piece is destroyed by one decoding or the
+    # other, so only the copy as sent shows it. The copy as sent is kept.
+    assert leaks("team &lt;%41&gt; end", ["&lt;%41&gt;"])
+
+
+def test_log_safe_quoted_escapes_a_quote_in_otherwise_plain_text() -> None:
+    assert log_safe("it's", quoted=True) == "'it\\'s'"
+    assert log_safe("it's") == "it's"
+    assert log_safe("plain", quoted=True) == "'plain'"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("\x00", "\\x00"),
+        ("\xad", "\\xad"),  # soft hyphen: invisible, below U+0100
+        ("\u061c", "\\u061c"),
+        ("\ufeff", "\\ufeff"),
+        ("\U000e0001", "\\U000e0001"),  # a tag character, past U+FFFF
+    ],
+)
+def test_log_safe_escape_widths(value: str, shown: str) -> None:
+    assert log_safe(value) == shown
+
+
+def test_a_secret_with_a_lone_surrogate_is_scrubbed_too() -> None:
+    # os.environ turns bytes that are not UTF-8 into lone surrogates (surrogateescape).
+    secret = "key\udcffvalue"
+    assert scrub(f"team {secret}.", [secret]) == "team ***."
+    assert scrub("team key%ED%B3%BFvalue.", [secret]) == "team ***."

@@ -130,3 +130,102 @@ def test_the_sample_lists_every_setting() -> None:
     # uses the AzureWebJobsStorage connection string instead.
     assert missing == ["AzureWebJobsStorage__accountName"]
     assert values["SIGNL4_TEAM_SECRET"] == ""  # the sample starts in dry-run
+
+
+ALL_SETTINGS = [
+    "SIGNL4_TEAM_SECRET",
+    "SIGNL4_WEBHOOK_URL",
+    "SIGNL4_TIMEOUT_SECONDS",
+    "SIGNL4_MAX_ATTEMPTS",
+    "SIGNL4_RETRY_BUDGET_SECONDS",
+    "SIGNL4_BACKOFF_SECONDS",
+    "HALO_BASE_URL",
+    "HALO_WEBHOOK_USERNAME",
+    "HALO_WEBHOOK_PASSWORD",
+    "RELAY_INBOUND_TOKEN",
+    "HALO_CLIENT_ID",
+    "HALO_CLIENT_SECRET",
+    "HALO_AUTH_URL",
+    "HALO_TENANT",
+    "HALO_SCOPE",
+    "HALO_NOTE_OUTCOME",
+    "HALO_NOTE_OUTCOME_ID",
+    "HALO_ACK_STATUS_ID",
+    "HALO_CLOSE_STATUS_ID",
+    "HALO_ASSIGN_ON_ACK",
+    "RELAY_RESOLVED_STATUSES",
+    "RELAY_ACK_STATUSES",
+    "RELAY_PAGE_PRIORITIES",
+    "RELAY_PAGE_TEAMS",
+    "RELAY_EMERGENCY_PRIORITIES",
+    "RELAY_DRY_RUN",
+    "RELAY_ROUTES",
+    "SIGNL4_TEAM_SECRETS",
+    "RELAY_INFLIGHT_SECONDS",
+    "RELAY_MAX_BATCH",
+    "RELAY_TEST_RESOLVE_SECONDS",
+    "SIGNL4_HEARTBEAT_URL",
+    "RELAY_HEARTBEAT_SCHEDULE",
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__accountName",
+]
+
+
+def test_setting_names_and_which_are_local_only_or_secret() -> None:
+    assert RelaySettings.setting_names() == ALL_SETTINGS
+    deployed = RelaySettings.setting_names(include_local_only=False)
+    assert deployed == [name for name in ALL_SETTINGS if name != "AzureWebJobsStorage"]
+    assert RelaySettings.secret_setting_names() == [
+        "SIGNL4_TEAM_SECRET",
+        "HALO_WEBHOOK_PASSWORD",
+        "RELAY_INBOUND_TOKEN",
+        "HALO_CLIENT_SECRET",
+        "SIGNL4_TEAM_SECRETS",
+        "AzureWebJobsStorage",
+    ]
+
+
+def test_lists_may_be_given_as_lists_too() -> None:
+    settings = RelaySettings.model_validate({"RELAY_ACK_STATUSES": ["2", " In Progress ", " "]})
+    assert settings.relay_ack_statuses == {"2", "in progress"}
+
+
+def test_every_unresolved_key_vault_reference_is_named_in_one_message() -> None:
+    reference = "@Microsoft.KeyVault(VaultName=kv;SecretName=s)"
+    with pytest.raises(SettingsError) as raised:
+        RelaySettings.from_env(
+            {"RELAY_INBOUND_TOKEN": reference, "SIGNL4_TEAM_SECRET": reference, "RELAY_DRY_RUN": ""}
+        )
+    assert str(raised.value) == (
+        "invalid setting SIGNL4_TEAM_SECRET, RELAY_INBOUND_TOKEN: the Key Vault reference did not "
+        "resolve (check the app's identity has Key Vault Secrets User on the vault)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HALO_WEBHOOK_USERNAME": "halo"},
+            "invalid setting HALO_WEBHOOK_USERNAME and HALO_WEBHOOK_PASSWORD must be set together",
+        ),
+        (
+            {"SIGNL4_WEBHOOK_URL": "http://connect.signl4.com/webhook/"},
+            "invalid setting SIGNL4_WEBHOOK_URL: must be an https:// URL (plain http only to "
+            "127.0.0.1, localhost or [::1])",
+        ),
+        (
+            {"HALO_BASE_URL": "https://contoso .halopsa.com"},
+            "invalid setting HALO_BASE_URL: must be an https:// URL",
+        ),
+        (
+            {"SIGNL4_MAX_ATTEMPTS": "0", "RELAY_MAX_BATCH": "151"},
+            "invalid setting SIGNL4_MAX_ATTEMPTS: Input should be greater than or equal to 1; "
+            "RELAY_MAX_BATCH: Input should be less than or equal to 150",
+        ),
+    ],
+)
+def test_the_configuration_error_an_operator_reads(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        RelaySettings.from_env(env)
+    assert str(raised.value) == message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -17,9 +18,9 @@ from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.halo import parse_event
 from shared.policy import Decision, decide
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus, build_payload
+from shared.signl4 import AlertStatus, build_payload, encoded_size, fit_payload
 from shared.signl4_client import send_event, webhook_url
-from tests.conftest import TEAM_SECRET, Signl4Fake, fixture_json
+from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake, fixture_json
 
 
 def _payload(fixture: str, **env: str) -> dict:
@@ -477,3 +478,188 @@ def test_signl4_error_text_with_an_unknown_encoding_of_the_secret_is_withheld(
         "SIGNL4 rejected the event with HTTP 400 "
         "(SIGNL4 error 3004; SIGNL4's error text withheld: it echoed the secret)"
     )
+
+
+# --- the whole payload, one golden file per shape (UPDATE_GOLDEN=1 rewrites them; review the diff) ---
+
+GOLDEN = FIXTURES / "golden"
+GOLDEN_CASES = [
+    # ids only: Priority/Team/Agent/Status fall back to the numbers; emergency by priority id
+    ("webhook_new_small.json", {"RELAY_EMERGENCY_PRIORITIES": "1"}),
+    # every parameter, the link built from HALO_BASE_URL
+    ("webhook_new_full.json", {"HALO_BASE_URL": "https://contoso.halopsa.com/"}),
+    ("webhook_closed_event_only.json", {}),
+    ("webhook_status_changed.json", {"RELAY_ACK_STATUSES": "2"}),
+    ("guide_new.json", {}),
+    ("guide_close.json", {}),
+    ("ticket_bare.json", {}),
+    ("ticket_wrapped.json", {"HALO_BASE_URL": "https://contoso.halopsa.com"}),
+]
+
+
+@pytest.mark.parametrize(("fixture", "env"), GOLDEN_CASES)
+def test_the_whole_payload_matches_its_golden_file(fixture: str, env: dict[str, str]) -> None:
+    payload = _payload(fixture, **env)
+    golden = GOLDEN / fixture
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    assert payload == json.loads(golden.read_text())
+    assert list(payload) == list(json.loads(golden.read_text()))  # key order too
+
+
+# --- payload rules, one by one ---
+
+
+def _built(ticket: dict, env: dict[str, str] | None = None, **envelope: object) -> dict:
+    settings = RelaySettings.from_env(env or {})
+    body = {"event": "new ticket logged", "object_id": 7, "ticket": ticket, **envelope}
+    event = parse_event(body)
+    return build_payload(event, decide(event, settings), settings)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "envelope", "title", "message"),
+    [
+        ({"summary": "Disk full"}, {}, "Disk full", "Disk full"),
+        ({"summary": "Disk full", "reference": "IN-1"}, {}, "IN-1: Disk full", "Disk full"),
+        (
+            {"summary": "IN-1: Disk full", "reference": "IN-1"},
+            {},
+            "IN-1: Disk full",
+            "IN-1: Disk full",
+        ),
+        ({"reference": "IN-1"}, {}, "IN-1: HaloPSA ticket 7", "HaloPSA ticket 7"),
+        ({"summary": "\x00\x07 \x1b"}, {}, "HaloPSA ticket 7", "HaloPSA ticket 7"),
+        ({"summary": "s", "details": "d"}, {"message": "m"}, "s", "d"),
+        ({"summary": "s", "details": "<p> </p>"}, {"message": "m"}, "s", "m"),
+        ({"summary": "s"}, {"message": " \x00 "}, "s", "s"),
+        ({}, {"message": "m"}, "HaloPSA ticket 7", "m"),
+        ({}, {}, "HaloPSA ticket 7", "HaloPSA ticket 7"),
+    ],
+)
+def test_title_and_message_fall_back_and_are_never_empty(
+    ticket: dict, envelope: dict, title: str, message: str
+) -> None:
+    payload = _built(ticket, **envelope)
+    assert (payload["Title"], payload["Message"]) == (title, message)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "parameter", "value"),
+    [
+        ({"reference": "IN-9"}, "Reference", "IN-9"),
+        ({"user_name": "Sam"}, "User", "Sam"),
+        ({"dateoccurred": "2026-09-25T07:01:59Z"}, "DateOccurred", "2026-09-25T07:01:59+00:00"),
+        ({"priority_id": 3}, "Priority", "3"),
+        ({"priority_id": 3, "priority_name": "P3"}, "Priority", "P3"),
+        ({"team_id": 0}, "Team", "0"),
+        ({"team_id": 5, "team": "NOC"}, "Team", "NOC"),
+        ({"agent_id": 8}, "Agent", "8"),
+        ({"agent_id": 8, "agent_name": "Alex"}, "Agent", "Alex"),
+        ({"status_id": 2}, "Status", "2"),
+        ({"status_id": 2, "status_name": "In Progress"}, "Status", "In Progress"),
+        ({"tickettype_name": "Incident"}, "Type", "Incident"),
+        ({"client_name": "Contoso"}, "Client", "Contoso"),
+        ({"site_name": "HQ"}, "Site", "HQ"),
+    ],
+)
+def test_each_parameter_and_its_numeric_fallback(ticket: dict, parameter: str, value: str) -> None:
+    assert _built(ticket)[parameter] == value
+
+
+def test_halo_event_is_passed_on_and_absent_without_one() -> None:
+    assert _built({})["HaloEvent"] == "new ticket logged"
+    event = parse_event({"X-S4-ExternalID": "HaloPSA-7", "Title": "t"})
+    settings = RelaySettings.from_env({})
+    assert "HaloEvent" not in build_payload(event, decide(event, settings), settings)
+
+
+def test_parameters_are_cleaned_and_left_out_when_nothing_is_left() -> None:
+    payload = _built({"client_name": "Con\x07toso\x85", "site_name": "\x00", "user_name": "  "})
+    assert payload["Client"] == "Contoso"
+    assert "Site" not in payload and "User" not in payload
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [(499, "c" * 499), (500, "c" * 500), (501, "c" * 499 + "…")],
+)
+def test_a_parameter_is_cut_at_500_characters(length: int, expected: str) -> None:
+    assert _built({"client_name": "c" * length})["Client"] == expected
+
+
+def test_a_cut_drops_the_trailing_space_before_the_ellipsis() -> None:
+    assert _built({"client_name": "c" * 498 + " d" + "e" * 5})["Client"] == "c" * 498 + "…"
+    title = _built({"summary": "t" * 248 + " " + "u" * 10})["Title"]
+    assert title == "t" * 248 + "…"
+    assert _built({"summary": "t" * 250})["Title"] == "t" * 250
+
+
+def test_the_message_is_cut_at_4000_characters() -> None:
+    assert _built({"details": "m" * 4000})["Message"] == "m" * 4000
+    assert _built({"details": "m" * 4001})["Message"] == "m" * 3999 + "…"
+
+
+def test_the_link_joins_the_base_url_without_a_double_slash() -> None:
+    env = {"HALO_BASE_URL": "https://contoso.halopsa.com//"}
+    assert _built({}, env)["Link"] == "https://contoso.halopsa.com/ticket?id=7"
+
+
+def test_fit_payload_cleans_text_and_leaves_numbers_and_small_payloads_alone() -> None:
+    payload = {"Title": "a\r\nb\x00c\ud83d", "TicketId": 7, "X-S4-Status": "new"}
+    assert fit_payload(payload) == {"Title": "a\nbc?", "TicketId": 7, "X-S4-Status": "new"}
+
+
+def test_fit_payload_trims_message_first_then_the_longest_then_title_to_the_byte() -> None:
+    payload = {
+        "Title": "T" * 300,
+        "Message": "M" * 3000,
+        "X-S4-ExternalID": "HaloPSA-1",
+        "Short": "S" * 200,
+        "Long": "L" * 400,
+        "TicketId": 1,
+    }
+    full = encoded_size(payload)
+    # Over by 100 bytes: the message alone pays, to the byte.
+    fitted = fit_payload(payload, max_bytes=full - 100)
+    assert encoded_size(fitted) == full - 100
+    assert fitted["Message"] == "M" * (3000 - 100 - 3) + "…"
+    assert {k: v for k, v in fitted.items() if k != "Message"} == {
+        k: v for k, v in payload.items() if k != "Message"
+    }
+    # Over by more than the message holds: the message keeps its ellipsis, then the longest
+    # parameter pays, then the next, and the title last.
+    budget = full - 3000 - 300
+    fitted = fit_payload(payload, max_bytes=budget)
+    assert encoded_size(fitted) == budget
+    assert fitted["Message"] == "…"
+    assert fitted["Long"] == "L" * (400 - (3300 - 2997) - 3) + "…"
+    assert fitted["Short"] == "S" * 200 and fitted["Title"] == "T" * 300
+    tight = fit_payload(payload, max_bytes=full - 3000 - 400 - 200 - 200)
+    assert (tight["Message"], tight["Long"], tight["Short"]) == ("…", "…", "…")
+    assert tight["Title"].startswith("T") and tight["Title"].endswith("…")
+    assert tight["X-S4-ExternalID"] == "HaloPSA-1" and tight["TicketId"] == 1
+
+
+def test_fit_payload_counts_escaped_and_multibyte_characters() -> None:
+    for unit in ("X", " x", '"', "\\", "a\n", "a\t", "é", "€", "😀"):
+        payload = {"Message": unit * 1000, "X-S4-Status": "new"}
+        budget = encoded_size(payload) - 500
+        fitted = fit_payload(payload, max_bytes=budget)
+        # To the byte, but for the part of one unit (and a space stripped before the ellipsis).
+        assert budget - 4 < encoded_size(fitted) <= budget, unit
+        kept = fitted["Message"].removesuffix("…")
+        assert len(kept) > 100 and (unit * 1000).startswith(kept), unit
+
+
+def test_fixed_fields_that_alone_pass_the_budget_are_an_error() -> None:
+    with pytest.raises(ValueError) as caught:
+        fit_payload({"X-S4-ExternalID": "x" * 200, "Message": "m"}, max_bytes=100)
+    assert str(caught.value) == "the payload's fixed fields alone exceed 100 bytes"
+
+
+def test_a_skip_decision_is_refused_with_a_reason() -> None:
+    event = parse_event(fixture_json("webhook_status_changed.json"))
+    with pytest.raises(ValueError) as caught:
+        build_payload(event, Decision(action="skip", reason="r"), RelaySettings.from_env({}))
+    assert str(caught.value) == "a skip decision has no SIGNL4 payload"
