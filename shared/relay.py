@@ -229,20 +229,7 @@ def _answer(outcome: Outcome) -> RelayResponse:
 def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | None:
     """The queue function's body. Returns JSON for the poison queue when SIGNL4 refused for good;
     raises (SIGNL4 unavailable, bad settings) so the queue extension redelivers the message."""
-    started = time.perf_counter()
-    settings = load_settings(environ)
-    outcome = deliver_queued(raw, settings, _ledger_or_none(settings))
-    logger.log(
-        logging.ERROR if outcome.result == "poison" else logging.INFO,
-        "outbox externalId=%s result=%s sent=%d eventId=%s reason=%s elapsedMs=%.1f",
-        log_safe(outcome.external_id or "-"),
-        outcome.result,
-        outcome.sent,
-        log_safe(outcome.event_id or "-"),
-        log_safe(outcome.reason or "-"),
-        (time.perf_counter() - started) * 1000,
-    )
-    return outcome.poison or None
+    return _deliver_outbox(raw, environ, halo=False)
 
 
 def report_poison(raw: str, environ: Mapping[str, str], *, halo: bool = False) -> None:
@@ -371,11 +358,15 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     names no account: scrubbing the word would only garble tracebacks."""
     from shared.settings import team_secret_items
 
-    return [
-        environ[name].strip()
-        for name in RelaySettings.secret_setting_names()
-        if environ.get(name, "").strip() not in ("", MEMORY_STORAGE)
-    ] + [value.strip() for _, value in team_secret_items(environ)] + _bundled_secrets(environ)
+    return (
+        [
+            environ[name].strip()
+            for name in RelaySettings.secret_setting_names()
+            if environ.get(name, "").strip() not in ("", MEMORY_STORAGE)
+        ]
+        + [value.strip() for _, value in team_secret_items(environ)]
+        + _bundled_secrets(environ)
+    )
 
 
 def _bundled_secrets(environ: Mapping[str, str]) -> list[str]:
@@ -520,19 +511,27 @@ def _record_alert(ledger: Ledger | None, key: str, alert_id: str | None, notific
 def deliver_halo_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | None:
     """The halo-outbox function's body: the ticket's waiting write-backs, oldest first, with
     the same machinery as the SIGNL4 outbox. Raises (Halo unavailable) to be redelivered."""
-    from shared.halo_api import write_back
+    return _deliver_outbox(raw, environ, halo=True)
 
+
+def _deliver_outbox(raw: str, environ: Mapping[str, str], *, halo: bool) -> list[str] | None:
+    """Either outbox: the same machinery, with SIGNL4 or Halo as the sender; one log line."""
     started = time.perf_counter()
     settings = load_settings(environ)
-    outcome = deliver_queued(
-        raw, settings, _ledger_or_none(settings, status_type=str), sender=write_back
-    )
+    if halo:
+        from shared.halo_api import write_back
+
+        ledger = _ledger_or_none(settings, status_type=str)
+        outcome = deliver_queued(raw, settings, ledger, sender=write_back)
+    else:
+        outcome = deliver_queued(raw, settings, _ledger_or_none(settings))
     logger.log(
         logging.ERROR if outcome.result == "poison" else logging.INFO,
-        "outbox externalId=%s result=%s sent=%d haloActionId=%s reason=%s elapsedMs=%.1f",
+        "outbox externalId=%s result=%s sent=%d %s=%s reason=%s elapsedMs=%.1f",
         log_safe(outcome.external_id or "-"),
         outcome.result,
         outcome.sent,
+        "haloActionId" if halo else "eventId",
         log_safe(outcome.event_id or "-"),
         log_safe(outcome.reason or "-"),
         (time.perf_counter() - started) * 1000,
