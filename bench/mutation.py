@@ -119,9 +119,11 @@ UNIT_TESTS = [
     "tests/unit/test_redaction.py",
     "tests/unit/test_signl4_query.py",
     "tests/unit/test_signl4.py",
+    "tests/unit/test_errors.py",
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [
+    "README.md",  # tests/unit/test_errors.py checks its error table
     "devhost",
     "testkit",
     "function_app.py",
