@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -221,32 +221,9 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             target=delivery.target,
         )
         step = core.arrive(state, arrival, ledger.clock(), settings.relay_inflight_seconds)
-        try:
-            claimed = ledger.apply(state, step)
-        except Conflict:
-            continue
-        except Unavailable as error:
-            logger.warning(
-                "relay: ledger unreachable (%s); sending %s unrecorded",
-                log_safe(error),
-                log_safe(external_id),
-            )
-            return _deliver(external_id, status, payload, delivery, None, None, trace)
-        if isinstance(step.effect, core.Queued):
-            # Earlier events of this ticket still wait or are in flight: it joined the mailbox
-            # instead of overtaking them.
-            assert delivery.outbox is not None
-            return _queued(
-                external_id,
-                status,
-                claimed.seq,
-                payload,
-                delivery.outbox,
-                trace,
-                step.effect.reason,
-                target=delivery.target,
-            )
-        return _deliver(external_id, status, payload, delivery, state, claimed, trace)
+        outcome = _claim_and_deliver(external_id, status, payload, delivery, state, step, trace)
+        if outcome is not None:
+            return outcome
     # Lost races in a row: another delivery for this ticket is busy. Do not make Halo retry;
     # deliver it as if the ledger were down (a duplicate beats a lost page).
     logger.warning(
@@ -348,32 +325,14 @@ def deliver_notification(
         step = core.arrive(state, arrival, ledger.clock(), delivery.settings.relay_inflight_seconds)
         seen = Op("create", row, {"Notification": notification_id[:200], "SeenUtc": ledger.clock()})
         try:
-            claimed = ledger.apply(state, step, [seen])
-        except Conflict:
-            continue
-        except Unavailable as error:
-            logger.warning(
-                "relay: ledger unreachable (%s); writing %s unrecorded",
-                log_safe(error),
-                log_safe(key),
+            outcome = _claim_and_deliver(
+                key, notification_id, payload, delivery, state, step, trace, [seen], "writing"
             )
-            return _deliver(key, notification_id, payload, delivery, None, None, trace)
-        if isinstance(step.effect, core.Queued):
-            assert delivery.outbox is not None
-            return _queued(
-                key,
-                notification_id,
-                claimed.seq,
-                payload,
-                delivery.outbox,
-                trace,
-                step.effect.reason,
-            )
-        try:
-            return _deliver(key, notification_id, payload, delivery, state, claimed, trace)
         except DeliveryRejected:
             _forget_seen(ledger, key, row)
             raise
+        if outcome is not None:
+            return outcome
     logger.warning("relay: %s changed concurrently three times; writing unrecorded", log_safe(key))
     return _deliver(key, notification_id, payload, delivery, None, None, trace)
 
@@ -421,6 +380,49 @@ def _read(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:
             log_safe(external_id),
         )
         return core.absent(external_id), False
+
+
+def _claim_and_deliver(
+    key: str,
+    status: EventStatus,
+    payload: dict[str, Any],
+    delivery: Delivery,
+    state: Conversation,
+    step: core.Step,
+    trace: EventTrace,
+    extra: Sequence[Op] = (),
+    verb: str = "sending",
+) -> Outcome | None:
+    """Commit an arrival's step, then act on it: join the mailbox behind earlier events of the
+    key (queued), or send. None: a lost race, read again. The store down: sent unrecorded (a
+    duplicate beats a lost event). Both directions (pages, write-backs) come through here."""
+    ledger = delivery.ledger
+    assert ledger is not None
+    try:
+        claimed = ledger.apply(state, step, extra)
+    except Conflict:
+        return None
+    except Unavailable as error:
+        logger.warning(
+            "relay: ledger unreachable (%s); %s %s unrecorded",
+            log_safe(error),
+            verb,
+            log_safe(key),
+        )
+        return _deliver(key, status, payload, delivery, None, None, trace)
+    if isinstance(step.effect, core.Queued):
+        assert delivery.outbox is not None
+        return _queued(
+            key,
+            status,
+            claimed.seq,
+            payload,
+            delivery.outbox,
+            trace,
+            step.effect.reason,
+            target=delivery.target,
+        )
+    return _deliver(key, status, payload, delivery, state, claimed, trace)
 
 
 def _deliver(
