@@ -6,7 +6,8 @@ a lost race (Conflict) reads again and decides again.
 HTTP path (`deliver_halo_event`): inline first; parked in the mailbox with an outbox nudge when
 SIGNL4 is unavailable, or when earlier events of the ticket wait or are in flight; duplicates
 answered as such; the ledger down, or two lost races: sent unrecorded (a duplicate beats a lost
-page). The first event of a ticket is a create-if-absent claim, without a read first.
+page). The first round claims without a read: against the state this process last saw
+(Ledger.guess), or create-if-absent for a ticket it never saw; a wrong guess conflicts and reads.
 Queue path (`deliver_queued`): the mailbox is sent oldest first, each event marked as sending
 before it goes; a permanent refusal goes to the poison queue and the mailbox carries on.
 Poison path (`give_up`): the ticket's waiting events leave the mailbox with the reason.
@@ -72,6 +73,8 @@ class Delivery:
     target: str = ""
     # "Now" for quiet hours and maintenance windows (the tests' is fixed); None: the clock.
     clock: Callable[[], datetime] | None = None
+    # Record SIGNL4's acceptance after answering (the HTTP path: Halo waits for the answer).
+    confirm_after_answer: bool = False
 
     def now(self) -> datetime:
         if self.clock is not None:
@@ -134,15 +137,20 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
     settings, ledger = delivery.settings, delivery.ledger
     external_id = event.ticket.external_id
     creation = event.event == NEW_TICKET_EVENT
-    # The first event of a ticket: claim by create-if-absent, without reading first. The row
-    # exists already (a repeat, a known ticket): the create fails, and the normal way reads.
-    optimistic = ledger is not None and creation
-    rounds = 3 if optimistic else 2  # a lost race means another delivery just changed it
+    # A read costs a round trip before the page goes out. So the first round claims against a
+    # guess instead: the ticket as this process last saw it, or absent (a ticket's first event:
+    # create-if-absent). The claim is conditional on that state, so a wrong guess only
+    # conflicts, and the next round reads. A decision that writes nothing (skip, duplicate,
+    # suppressed, dry-run) is never taken on a guess: it reads first.
+    guesses = 1 if ledger is not None else 0
+    rounds = guesses + 2  # after the guess, a lost race means another delivery just changed it
     payload: dict[str, Any] = {}
     status: AlertStatus | None = None
     for attempt in range(rounds):
-        if optimistic and attempt == 0:
-            state, ledger_ok = core.absent(external_id), True
+        guessed = attempt < guesses
+        if guessed:
+            assert ledger is not None
+            state, ledger_ok = ledger.guess(external_id), True
         else:
             state, ledger_ok = _read(ledger, external_id)
         mark = time.perf_counter_ns() if TIMING else 0
@@ -157,6 +165,8 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
 
             phase("decide", mark)
         if decision.action == "skip" or decision.status is None:
+            if guessed:
+                continue
             trace.decision = "skip"
             if state.pending_count and delivery.outbox is not None:
                 # A redelivered event skipped because its own claim is in the mailbox: that
@@ -165,6 +175,10 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
                 _nudge(delivery.outbox, external_id, state.status, state.seq, {}, "nudged again")
             return Outcome("skipped", external_id, reason=decision.reason)
         status = decision.status
+        if guessed and not state.exists and not creation and status is not AlertStatus.NEW:
+            # Never seen here, but an acknowledge or resolve is for a ticket paged before
+            # (likely by another instance): creating would only conflict. Read.
+            continue
         trace.decision = status.value
         rule = settings.relay_routes.route(event.ticket)
         trace.route = rule.name
@@ -183,6 +197,8 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             can_queue=delivery.outbox is not None,
         )
         if core.is_repeat(state, arrival):
+            if guessed:
+                continue
             trace.decision += " (duplicate)"
             if state.pending_count and delivery.outbox is not None:
                 # Its queue message may never have been written (an invocation that died):
@@ -195,6 +211,8 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
         if status is AlertStatus.NEW:
             window = rule.window_at(delivery.now())
             if window is not None:
+                if guessed:
+                    continue
                 trace.decision += " (suppressed)"
                 if rule.page_after_window and ledger is not None and ledger_ok:
                     held.hold(ledger, external_id, rule.name, window, delivery.target, payload)
@@ -207,6 +225,8 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
         ):
             held.release(ledger, external_id)  # closed: nothing to page when windows end
         if settings.dry_run:
+            if guessed:
+                continue
             trace.decision += " (dry-run)"
             return Outcome("dry-run", external_id, status, payload=payload, route=rule.name)
         target_settings(settings, delivery.target)  # a target without its secret: refused
@@ -482,7 +502,10 @@ def _deliver(
         raise
     trace.signl4_status = result.status_code
     if ledger is not None and claimed is not None:
-        ledger.confirm(claimed, result.event_id)
+        if delivery.confirm_after_answer:
+            ledger.confirm_later(claimed, result.event_id)
+        else:
+            ledger.confirm(claimed, result.event_id)
     return Outcome("sent", external_id, status, event_id=result.event_id)
 
 

@@ -22,14 +22,23 @@ reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTIO
 
 If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
 better than a lost one.
+
+Each Ledger also remembers, per process, the last state it read or wrote of each conversation
+(`KnownStates`), so the HTTP path can claim without reading first. Safe because every write is
+conditional: a remembered state that someone else changed since only makes the claim conflict,
+which forgets it and reads.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -196,6 +205,130 @@ def operations(old: Conversation, step: Step, now: datetime) -> list[Op]:
     return ops
 
 
+# --- what this process knows already ---
+
+KNOWN_STATES_MAX = 4096  # conversations remembered per store; the least recently used go first
+
+
+class KnownStates:
+    """The last state (with its ETag) this process read or wrote of each conversation.
+
+    Only a guess to claim against: the claim is a write conditional on that ETag, so if another
+    worker changed the conversation since, it conflicts (and the entry is forgotten). A decision
+    that writes nothing must not be made on it. Thread-safe, bounded."""
+
+    def __init__(self, size: int = KNOWN_STATES_MAX) -> None:
+        self._size = size
+        self._states: OrderedDict[str, Conversation] = OrderedDict()
+        self._later: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Conversation | None:
+        with self._lock:
+            state = self._states.get(key)
+            if state is not None:
+                self._states.move_to_end(key)
+            return state
+
+    def remember(self, state: Conversation) -> None:
+        """Keep `state` as read or written; an absent state (or one without an ETag) is no
+        guess worth keeping: forget the key."""
+        if not state.exists or state.version is None:
+            self.forget(state.key)
+            return
+        with self._lock:
+            self._states[state.key] = replace(state, mailbox=())
+            self._states.move_to_end(state.key)
+            while len(self._states) > self._size:
+                self._states.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._states.pop(key, None)
+
+    # -- writes after the answer --
+
+    def later(self, key: str, work: Callable[[], None]) -> None:
+        """Run `work` (a write of `key`) on a background thread, after the caller answered.
+        Until it is done, `settle(key)` waits: this process reads its own writes."""
+        with self._lock:
+            before = self._later.get(key)
+            done = _after_answer().submit(_after, before, work)
+            self._later[key] = done
+        done.add_done_callback(lambda _: self._drop_later(key, done))
+
+    def settle(self, key: str) -> None:
+        """Wait until this process's background writes of `key` are done."""
+        with self._lock:
+            pending = self._later.get(key)
+        if pending is not None:
+            wait([pending], timeout=AFTER_ANSWER_WAIT_SECONDS)
+
+    def pending(self) -> list[Future[None]]:
+        with self._lock:
+            return list(self._later.values())
+
+    def _drop_later(self, key: str, done: Future[None]) -> None:
+        with self._lock:
+            if self._later.get(key) is done:
+                del self._later[key]
+
+    def clear(self) -> None:
+        """Forget every state (what a restarted process knows)."""
+        with self._lock:
+            self._states.clear()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+# A background write waits at most this long for the one before it (a store call's timeouts
+# and retries end well before); a reader waits as long for it, then reads what is stored.
+AFTER_ANSWER_WAIT_SECONDS = 60.0
+_after_answer_pool: ThreadPoolExecutor | None = None
+
+
+def _after_answer() -> ThreadPoolExecutor:
+    """The threads that write after the answer (created on first use: nothing at cold start).
+    The interpreter waits for their work at exit."""
+    global _after_answer_pool
+    with _known_lock:
+        if _after_answer_pool is None:
+            _after_answer_pool = ThreadPoolExecutor(2, thread_name_prefix="ledger-after-answer")
+        return _after_answer_pool
+
+
+def settle_after_answer() -> None:
+    """Wait until every write after the answer submitted so far is done (tests; shutdown)."""
+    with _known_lock:
+        views = [known for per_type in _known.values() for known in per_type.values()]
+    # A key's latest write waits for the one before it: the latest of each key are enough.
+    wait([f for known in views for f in known.pending()], timeout=AFTER_ANSWER_WAIT_SECONDS)
+
+
+def _after(before: Future[None] | None, work: Callable[[], None]) -> None:
+    if before is not None:
+        wait([before], timeout=AFTER_ANSWER_WAIT_SECONDS)
+    try:
+        work()
+    except Exception as error:  # a background write must not die silently
+        logger.warning("ledger: a write after the answer failed: %s", log_safe(error))
+
+
+# One per store and status type (a Ledger is built per request; the store lives on), so every
+# request of this process shares what the others learned.
+_known: weakref.WeakKeyDictionary[PartitionStore, dict[object, KnownStates]] = (
+    weakref.WeakKeyDictionary()
+)
+_known_lock = threading.Lock()
+
+
+def known_states(store: PartitionStore, status_type: object) -> KnownStates:
+    with _known_lock:
+        per_type = _known.setdefault(store, {})
+        return per_type.setdefault(status_type, KnownStates())
+
+
 # --- the ledger: read, transition, conditional write ---
 
 
@@ -212,15 +345,29 @@ class Ledger:
         self.store = store
         self.clock = clock
         self._status_type = status_type
+        self.known = known_states(store, status_type)
 
     def read(self, key: str, *, mailbox: bool = False) -> Conversation:
+        self.known.settle(key)
         mark = time.perf_counter_ns() if TIMING else 0
-        rows = self.store.read(key, None if mailbox else STATE_ROW)
+        try:
+            rows = self.store.read(key, None if mailbox else STATE_ROW)
+        except Unavailable:
+            self.known.forget(key)
+            raise
         if TIMING:
             from shared.timing import phase
 
             phase("ledger.read", mark)
-        return load(key, rows, self._status_type)
+        state = load(key, rows, self._status_type)
+        self.known.remember(state)
+        return state
+
+    def guess(self, key: str) -> Conversation:
+        """The conversation as this process last saw it, without a read (absent when it saw
+        none): only to claim against, conditionally."""
+        self.known.settle(key)
+        return self.known.get(key) or core.absent(key)
 
     def apply(self, old: Conversation, step: Step, extra: Sequence[Op] = ()) -> Conversation:
         """Write `step` conditionally on `old` still being current; the new state (new ETag).
@@ -231,12 +378,19 @@ class Ledger:
             return old
         mark = time.perf_counter_ns() if TIMING else 0
         ops = operations(old, step, self.clock()) + list(extra)
-        etags = self.store.commit(old.key, ops)
+        try:
+            etags = self.store.commit(old.key, ops)
+        except (Conflict, Unavailable):
+            # Someone else wrote first, or the write may or may not have happened.
+            self.known.forget(old.key)
+            raise
         if TIMING:
             from shared.timing import phase
 
             phase("ledger.apply", mark)
-        return replace(step.state, version=etags.get(STATE_ROW))
+        new = replace(step.state, version=etags.get(STATE_ROW))
+        self.known.remember(new)
+        return new
 
     def retry(
         self, key: str, transition: Callable[[Conversation], Step], *, mailbox: bool = False
@@ -303,6 +457,12 @@ class Ledger:
     def confirm(self, claimed: Conversation, event_id: str | None) -> None:
         """SIGNL4 accepted the claim inline. Best effort: a failure here only risks a duplicate."""
         self._best_effort(claimed, lambda s: core.accepted(s, claimed.seq, event_id), "update")
+
+    def confirm_later(self, claimed: Conversation, event_id: str | None) -> None:
+        """confirm, on a background thread: the caller answers first. If this process dies
+        before it runs, the claim stays as after a crash between send and confirm: the event
+        counts as sent (a repeat is a duplicate) and the in-flight mark ages out."""
+        self.known.later(claimed.key, lambda: self.confirm(claimed, event_id))
 
     def release(self, claimed: Conversation, previous: Conversation | None) -> None:
         """Undo a claim SIGNL4 refused for good, so a corrected retry is not a 'duplicate'."""
@@ -439,6 +599,7 @@ __all__ = [
     "TABLE_ENTITY_MAX_BYTES",
     "TABLE_NAME",
     "TABLE_STRING_MAX_UTF16_UNITS",
+    "KnownStates",
     "Ledger",
     "LedgerConflict",
     "LedgerEntry",

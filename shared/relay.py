@@ -116,7 +116,9 @@ def handle_halo_request(
         logger.exception("relay: unexpected fault before reading events")
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
 
-    delivery = Delivery(settings, _ledger_or_none(settings), outbox, params=params)
+    delivery = Delivery(
+        settings, _ledger_or_none(settings), outbox, params=params, confirm_after_answer=True
+    )
     if isinstance(parsed, list):
         if not parsed:
             return _error_response(UnsupportedPayload("the body is an empty JSON array"))

@@ -102,6 +102,16 @@ def clean_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def background_writes_done() -> Iterator[None]:
+    """Every test ends with the ledger writes its requests left for after the answer done, so
+    none runs on into the next test."""
+    yield
+    from shared.ledger import settle_after_answer
+
+    settle_after_answer()
+
+
 @pytest.fixture(scope="session")
 def make_httpserver() -> Iterator[HTTPServer]:
     """pytest-httpserver's server, but threaded like the real SIGNL4: a hung call must not

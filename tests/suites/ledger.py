@@ -6,10 +6,19 @@ tests/integration: TableStore on Azurite)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
+from shared.delivery import Delivery, EventTrace, Outcome, deliver_halo_event
+from shared.halo import parse_event
 from shared.ledger import Ledger, LedgerConflict
+from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus
+from shared.signl4_client import SendResult
+from shared.store import Op, PartitionStore, Row
 from tests.conftest import new_ticket_id
 
 
@@ -115,3 +124,157 @@ def test_a_failed_event_is_not_a_duplicate(ledger: Ledger) -> None:
     entry = ledger.get(external_id)
     assert entry is not None and entry.failed_reason
     assert not entry.already_has(AlertStatus.NEW)
+
+
+# --- claims without a read: the state this process last saw (Ledger.guess) ---
+# The delivery service, as the HTTP path runs it, over the ledger under test wrapped to count
+# its calls; SIGNL4 is the sender port (accepting at once). Another instance of the relay is a
+# second wrapper around the same table: it shares the rows, not what this process remembers.
+
+
+class CountingStore:
+    """The store under test, each call recorded: read, write, or conflict (a write that lost)."""
+
+    def __init__(self, inner: PartitionStore) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def read(self, partition: str, row: str | None = None) -> dict[str, Row]:
+        self.calls.append("read")
+        return self.inner.read(partition, row)
+
+    def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
+        try:
+            etags = self.inner.commit(partition, ops)
+        except LedgerConflict:
+            self.calls.append("conflict")
+            raise
+        self.calls.append("write")
+        return etags
+
+
+class Instance:
+    """One relay process: its own view of the ledger, its deliveries, what SIGNL4 got."""
+
+    def __init__(self, inner: PartitionStore, signl4: list[dict[str, Any]]) -> None:
+        self.store = CountingStore(inner)
+        self.ledger = Ledger(self.store)
+        self.signl4 = signl4
+
+    def deliver(self, body: dict[str, Any], **delivery: Any) -> Outcome:
+        self.store.calls.clear()
+        settings = RelaySettings.from_env({"SIGNL4_TEAM_SECRET": "team-secret-for-the-suite"})
+        return deliver_halo_event(
+            parse_event(body),
+            Delivery(settings, self.ledger, [], sender=self._send, **delivery),
+            EventTrace(),
+        )
+
+    def _send(self, payload: dict[str, Any], _: RelaySettings) -> SendResult:
+        self.signl4.append(payload)
+        return SendResult(status_code=201, event_id=f"evt-{len(self.signl4)}")
+
+
+def _event(tid: int, event: str, **ticket: Any) -> dict[str, Any]:
+    return {"event": event, "object_id": tid, "ticket": {"id": tid, "summary": "s", **ticket}}
+
+
+def _closed(tid: int) -> dict[str, Any]:
+    return _event(tid, "closed", hasbeenclosed=True, status_id=9)
+
+
+def _statuses(signl4: list[dict[str, Any]]) -> list[str]:
+    return [payload["X-S4-Status"] for payload in signl4]
+
+
+def test_a_ticket_this_process_knows_is_claimed_without_a_read(ledger: Ledger) -> None:
+    tid, signl4 = new_ticket_id(), []
+    relay = Instance(ledger.store, signl4)
+    assert relay.deliver(_event(tid, "new ticket logged")).result == "sent"
+    assert relay.store.calls == ["write", "write"]  # create-if-absent claim, confirm
+    assert relay.deliver(_closed(tid)).result == "sent"
+    assert relay.store.calls == ["write", "write"]  # claim on the remembered ETag, confirm
+    assert _statuses(signl4) == ["new", "resolved"]
+    entry = relay.ledger.get(f"HaloPSA-{tid}")
+    assert entry is not None and (entry.seq, entry.delivered_seq, entry.event_id) == (2, 2, "evt-2")
+
+
+def test_a_guide_body_for_a_ticket_never_seen_is_created_without_a_read(ledger: Ledger) -> None:
+    tid, signl4 = new_ticket_id(), []
+    relay = Instance(ledger.store, signl4)
+    body = {"Title": "guide body", "X-S4-ExternalID": f"HaloPSA-{tid}", "X-S4-Status": "new"}
+    assert relay.deliver(body).result == "sent"
+    assert relay.store.calls == ["write", "write"]
+    # An acknowledge or resolve this process never saw the ticket for: read first (the ticket
+    # was paged before, likely by another instance: creating would only conflict).
+    stranger = Instance(ledger.store, signl4)
+    assert stranger.deliver(_closed(tid)).result == "sent"
+    assert stranger.store.calls == ["read", "write", "write"]
+    assert _statuses(signl4) == ["new", "resolved"]
+
+
+def test_a_stale_guess_conflicts_then_reads_and_never_pages_twice(ledger: Ledger) -> None:
+    tid, signl4 = new_ticket_id(), []
+    first, other = Instance(ledger.store, signl4), Instance(ledger.store, signl4)
+    assert first.deliver(_event(tid, "new ticket logged")).result == "sent"
+    assert other.deliver(_closed(tid)).result == "sent"  # another instance resolves it
+    # Halo redelivers the close to the first instance, which remembers the ticket as new: the
+    # claim on that ETag loses, the read finds it resolved, and the answer is "duplicate".
+    assert first.deliver(_closed(tid)).result == "duplicate"
+    assert first.store.calls == ["conflict", "read"]
+    assert _statuses(signl4) == ["new", "resolved"]
+
+
+def test_a_decision_that_writes_nothing_is_never_taken_on_a_guess(ledger: Ledger) -> None:
+    tid, signl4 = new_ticket_id(), []
+    first, other = Instance(ledger.store, signl4), Instance(ledger.store, signl4)
+    assert first.deliver(_event(tid, "new ticket logged")).result == "sent"
+    assert first.deliver(_closed(tid)).result == "sent"
+    # Another instance reopens the alert; the first still remembers "resolved".
+    reopened = {"Title": "reopened", "X-S4-ExternalID": f"HaloPSA-{tid}", "X-S4-Status": "new"}
+    assert other.deliver(reopened).result == "sent"
+    # On its guess the next close would be a duplicate (it writes nothing, so no conflict
+    # would catch the guess being wrong): it reads first, and the reopened alert is closed.
+    assert first.deliver(_closed(tid)).result == "sent"
+    assert first.store.calls == ["read", "write", "write"]
+    assert _statuses(signl4) == ["new", "resolved", "new", "resolved"]
+
+
+# --- the confirm after the answer (the HTTP path) ---
+
+
+class GatedStore(CountingStore):
+    """Holds the n-th write until the test opens the gate (a hang guard caps the wait)."""
+
+    def __init__(self, inner: PartitionStore, hold_write: int) -> None:
+        super().__init__(inner)
+        self.hold_write, self.writes = hold_write, 0
+        self.gate, self.held = threading.Event(), threading.Event()
+
+    def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
+        self.writes += 1
+        if self.writes == self.hold_write:
+            self.held.set()
+            self.gate.wait(HANG_GUARD_SECONDS)
+        return super().commit(partition, ops)
+
+
+HANG_GUARD_SECONDS = 20
+
+
+def test_the_confirm_is_written_after_the_answer(ledger: Ledger) -> None:
+    tid, signl4 = new_ticket_id(), []
+    relay = Instance(ledger.store, signl4)
+    relay.store = gated = GatedStore(ledger.store, hold_write=2)  # the confirm
+    relay.ledger = Ledger(gated)
+    outcome = relay.deliver(_event(tid, "new ticket logged"), confirm_after_answer=True)
+    # Answered while the confirm is held: the table still shows the claim in flight.
+    assert (outcome.result, outcome.event_id) == ("sent", "evt-1")
+    assert gated.held.wait(HANG_GUARD_SECONDS)
+    stored = ledger.store.read(f"HaloPSA-{tid}", "alert")["alert"].entity
+    assert (stored["InflightSeq"], stored["DeliveredSeq"]) == (1, 0)
+    gated.gate.set()
+    # A read in this process waits for its own write behind the answer.
+    entry = relay.ledger.get(f"HaloPSA-{tid}")
+    assert entry is not None
+    assert (entry.inflight_seq, entry.delivered_seq, entry.event_id) == (0, 1, "evt-1")

@@ -4,13 +4,24 @@ table at all: no storage setting means no ledger, and an unreachable table says 
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import replace
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared.ledger import Ledger, LedgerUnavailable, describe_ledger, open_ledger
+from shared.conversation import Conversation, Pending, Step, absent
+from shared.ledger import (
+    KnownStates,
+    Ledger,
+    LedgerConflict,
+    LedgerUnavailable,
+    describe_ledger,
+    open_ledger,
+)
 from shared.settings import RelaySettings
+from shared.signl4 import AlertStatus
 from shared.store import MemoryStore
 from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over MemoryStore)
 
@@ -65,3 +76,87 @@ def test_unreachable_table_fails_fast(unused_port: int, httpserver: HTTPServer) 
     with pytest.raises(LedgerUnavailable):
         _ledger_at(httpserver.url_for("/busytable")).get("HaloPSA-1")
     assert len(requests) == 2, requests
+
+
+# --- KnownStates: what this process remembers, and its writes after the answer ---
+
+
+def _state(key: str, version: str | None = 'W/"1"', **changes: object) -> Conversation:
+    return replace(
+        absent(key), exists=True, status=AlertStatus.NEW, seq=1, version=version, **changes
+    )
+
+
+def test_known_states_keep_the_latest_and_drop_the_least_recently_used() -> None:
+    known = KnownStates(size=2)
+    known.remember(_state("a"))
+    known.remember(_state("b"))
+    assert known.get("a") is not None  # a is now the most recently used
+    known.remember(_state("c"))
+    assert (known.get("a") is not None, known.get("b"), known.get("c") is not None) == (
+        True,
+        None,
+        True,
+    )
+    assert len(known) == 2
+
+
+def test_known_states_keep_no_mailbox_and_forget_what_is_not_a_guess() -> None:
+    known = KnownStates()
+    pending = Pending(2, AlertStatus.RESOLVED, {"X-S4-Status": "resolved"})
+    known.remember(_state("a", pending_count=1, mailbox=(pending,)))
+    kept = known.get("a")
+    assert kept is not None and kept.pending_count == 1 and kept.mailbox == ()
+    known.remember(absent("a"))  # deleted: nothing to claim against
+    assert known.get("a") is None
+    known.remember(_state("b", version=None))  # no ETag: a claim could not be conditional
+    assert known.get("b") is None
+    known.remember(_state("c"))
+    known.clear()
+    assert len(known) == 0
+
+
+def test_a_conflict_or_an_outage_forgets_the_guess() -> None:
+    store = MemoryStore()
+    ledger = Ledger(store)
+    first = ledger.apply(absent("k"), Step(_state("k", version=None)))
+    assert ledger.known.get("k") == first
+    with pytest.raises(LedgerConflict):
+        ledger.apply(absent("k"), Step(_state("k", version=None)))  # create: exists already
+    assert ledger.known.get("k") is None
+    assert ledger.guess("k") == absent("k")
+    assert ledger.read("k") == first and ledger.known.get("k") == first
+
+
+def test_settle_waits_for_the_keys_write_after_the_answer() -> None:
+    known = KnownStates()
+    go, done = threading.Event(), []
+    known.later("k", lambda: (go.wait(20), done.append("k")))
+    threading.Thread(target=go.set).start()
+    known.settle("k")
+    assert done == ["k"]
+    known.settle("other")  # nothing pending: returns at once
+
+
+def test_writes_after_the_answer_keep_their_order_per_key() -> None:
+    known = KnownStates()
+    go, done = threading.Event(), []
+    known.later("k", lambda: (go.wait(20), done.append(1)))
+    known.later("k", lambda: done.append(2))  # waits for the first, though a thread is free
+    go.set()
+    known.settle("k")
+    assert done == [1, 2]
+    assert known.pending() == []
+
+
+def test_a_failing_write_after_the_answer_is_logged_not_lost_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    known = KnownStates()
+
+    def fails() -> None:
+        raise RuntimeError("table said no")
+
+    known.later("k", fails)
+    known.settle("k")
+    assert "ledger: a write after the answer failed: table said no" in caplog.text
