@@ -141,6 +141,7 @@ def render(results: Mapping[str, Any]) -> str:
         per_path = ledger["calls_per_path"]
         lines += [
             f"   Azurite bare round trip (unauthenticated GET, 403) p50 {bare['p50']:.2f}",
+            *_idle_lines(ledger.get("create_back_to_back_vs_after_idle")),
             f"   a ticket's first event ({len(per_path['first event'])} calls) p50 "
             f"{ledger['new_ticket_path_ms_p50']:.2f} ms, of which client CPU "
             f"{ledger['new_ticket_path_client_cpu_ms_p50']:.2f} ms",
@@ -171,3 +172,16 @@ def render(results: Mapping[str, Any]) -> str:
             f"   {target.name:<{width}}  {target.goal:>12}  {target.measured:>12}  {verdict}"
         )
     return "\n".join(lines)
+
+
+def _idle_lines(idle: dict[str, Any] | None) -> list[str]:
+    """The same table call back to back and after an idle gap (the relay's case in serve)."""
+    if not idle:
+        return []
+    rows = []
+    for label, name in (("back_to_back", "back to back"), ("after_idle", "after idle")):
+        row = idle[label]
+        rows.append(
+            f"{name} p50 {row['wall_ms']['p50']:.2f} ms (client CPU {row['client_cpu_ms_p50']:.2f})"
+        )
+    return [f"   one create, {rows[0]}; {idle['idle_ms']:.0f} ms {rows[1]}"]
