@@ -106,6 +106,9 @@ MODULES: list[Module] = [
             "_as_text",
         ),
     ),
+    # The delivery core (pure per-ticket state machine) and the outbox's message models.
+    Module("shared/conversation.py"),
+    Module("shared/outbox.py"),
 ]
 
 # The unit tier: the tests that mirror the core's modules. They need no Azurite (a test there that
@@ -120,6 +123,8 @@ UNIT_TESTS = [
     "tests/unit/test_signl4_query.py",
     "tests/unit/test_signl4.py",
     "tests/unit/test_errors.py",
+    "tests/unit/test_conversation.py",
+    "tests/unit/test_outbox.py",
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [

@@ -1,0 +1,964 @@
+"""The delivery core (shared/conversation.py), one transition at a time: for each rule a table of
+(state, input, now) -> Step(new state, effect, mailbox row added/removed, changed).
+
+Fixed datetimes, no clock: `alive` is 150 seconds and a mark exactly 150 seconds old belongs to
+a dead worker. Steps are compared whole (the state, the effect, the rows) and, since a
+Conversation's equality leaves its mailbox out, the mailbox is compared too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from shared import conversation as core
+from shared.conversation import (
+    PRESUMED,
+    Arrival,
+    Conversation,
+    Duplicate,
+    Nothing,
+    Pending,
+    Queued,
+    Send,
+    Settled,
+    Step,
+    Superseded,
+    Wait,
+)
+from shared.signl4 import AlertStatus
+
+NEW, ACK, RESOLVED = AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED
+KEY = "HaloPSA-4242"
+ALIVE = 150.0
+NOW = datetime(2026, 9, 25, 6, 41, tzinfo=timezone.utc)
+FRESH = NOW - timedelta(seconds=149)  # a mark still alive at NOW
+JUST_ALIVE = NOW - timedelta(seconds=149.999)
+DEAD = NOW - timedelta(seconds=150)  # exactly `alive` old: its worker is gone
+PAYLOAD = {"Title": "Printer on fire", "X-S4-ExternalID": KEY}
+
+
+def known(**fields: Any) -> Conversation:
+    """A stored conversation of KEY."""
+    return Conversation(key=KEY, exists=True, **fields)
+
+
+def pending(seq: int, status: Any = NEW, reason: str = "SIGNL4 unavailable") -> Pending:
+    return Pending(seq, status, {"seq": seq}, reason)
+
+
+def assert_step(actual: Step, expected: Step) -> None:
+    assert actual == expected
+    assert actual.state.mailbox == expected.state.mailbox
+
+
+# --- the models ---
+
+
+@pytest.mark.parametrize(
+    ("seq", "since", "alive"),
+    [
+        pytest.param(3, FRESH, True, id="recent"),
+        pytest.param(3, JUST_ALIVE, True, id="just-under-alive"),
+        pytest.param(3, DEAD, False, id="exactly-alive-old"),
+        pytest.param(3, NOW - timedelta(hours=1), False, id="long-dead"),
+        pytest.param(3, NOW, True, id="set-now"),
+        pytest.param(0, NOW, False, id="no-seq"),
+        pytest.param(3, None, False, id="no-time"),
+    ],
+)
+def test_a_mark_is_alive_for_less_than_alive_seconds(
+    seq: int, since: datetime | None, alive: bool
+) -> None:
+    inflight = known(inflight_seq=seq, inflight_since=since)
+    sending = known(sending_seq=seq, sending_since=since)
+    assert inflight.inflight_at(NOW, ALIVE) is alive
+    assert sending.sending_at(NOW, ALIVE) is alive
+    # Each mark is read from its own fields.
+    assert inflight.sending_at(NOW, ALIVE) is False
+    assert sending.inflight_at(NOW, ALIVE) is False
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "has"),
+    [
+        pytest.param(known(status=NEW, seq=1), NEW, True, id="claimed"),
+        pytest.param(known(status=NEW, seq=1), ACK, False, id="other-status"),
+        pytest.param(known(status=NEW, seq=1, failed_reason="refused"), NEW, False, id="failed"),
+        pytest.param(Conversation(KEY, status=NEW), NEW, False, id="not-stored"),
+    ],
+)
+def test_already_has_a_status_claimed_and_not_failed(
+    state: Conversation, status: AlertStatus, has: bool
+) -> None:
+    assert state.already_has(status) is has
+
+
+def test_absent_is_nothing_stored_for_the_key() -> None:
+    state = core.absent(KEY)
+    assert state == Conversation(KEY)
+    assert (state.key, state.exists, state.seq, state.status) == (KEY, False, 0, None)
+
+
+def test_reprs_name_the_seq_and_the_status_value() -> None:
+    assert repr(Pending(7, ACK, {})) == "Pending(#7 acknowledged)"
+    assert repr(Pending(2, "notification-9", {})) == "Pending(#2 notification-9)"
+    assert repr(Step(known(), Send(3, {}))) == "Step(Send(seq=3, payload={}))"
+    assert repr(Step(known())) == "Step(Nothing())"
+
+
+# --- the HTTP path: repeats, waiting, claims ---
+
+
+@pytest.mark.parametrize(
+    ("state", "arrival", "repeat"),
+    [
+        pytest.param(core.absent(KEY), Arrival(NEW, {}, creation=True), False, id="first"),
+        pytest.param(core.absent(KEY), Arrival(NEW, {}), False, id="first-not-creation"),
+        pytest.param(known(status=NEW, seq=1), Arrival(NEW, {}), True, id="same-status"),
+        pytest.param(known(status=NEW, seq=1), Arrival(ACK, {}), False, id="next-status"),
+        pytest.param(
+            known(status=RESOLVED, seq=3),
+            Arrival(NEW, {}, creation=True),
+            True,
+            id="creation-of-a-known-key",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, failed_reason="refused: 400"),
+            Arrival(NEW, {}, creation=True),
+            False,
+            id="creation-after-failure",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, failed_reason="refused: 400"),
+            Arrival(NEW, {}),
+            False,
+            id="same-status-after-failure",
+        ),
+        pytest.param(
+            known(status=NEW, seq=2, pending_count=1),
+            Arrival(NEW, {}),
+            True,
+            id="same-status-still-waiting",
+        ),
+    ],
+)
+def test_is_repeat(state: Conversation, arrival: Arrival, repeat: bool) -> None:
+    assert core.is_repeat(state, arrival) is repeat
+
+
+WAITING = "2 earlier event(s) of this ticket are still queued"
+BEING_SENT = "an earlier event of this ticket is being sent"
+
+
+@pytest.mark.parametrize(
+    ("state", "arrival", "reason"),
+    [
+        pytest.param(core.absent(KEY), Arrival(NEW, {}), "", id="unknown-key"),
+        pytest.param(
+            core.absent(KEY),
+            Arrival(NEW, {}, park_reason="SIGNL4 unavailable"),
+            "SIGNL4 unavailable",
+            id="park-reason-unknown-key",
+        ),
+        pytest.param(
+            known(status=NEW, seq=3, pending_count=2),
+            Arrival(ACK, {}, park_reason="rate limited"),
+            "rate limited",
+            id="park-reason-first",
+        ),
+        pytest.param(
+            known(status=NEW, seq=3, pending_count=2), Arrival(ACK, {}), WAITING, id="queued"
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, pending_count=1),
+            Arrival(ACK, {}),
+            "1 earlier event(s) of this ticket are still queued",
+            id="one-queued",
+        ),
+        pytest.param(
+            known(status=NEW, seq=3, pending_count=2, inflight_seq=3, inflight_since=FRESH),
+            Arrival(ACK, {}),
+            WAITING,
+            id="queued-before-inflight",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=FRESH),
+            Arrival(ACK, {}),
+            BEING_SENT,
+            id="inflight",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=JUST_ALIVE),
+            Arrival(ACK, {}),
+            BEING_SENT,
+            id="inflight-just-alive",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=DEAD),
+            Arrival(ACK, {}),
+            "",
+            id="inflight-dead",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, sending_seq=1, sending_since=FRESH),
+            Arrival(ACK, {}),
+            "",
+            id="sending-mark-does-not-block-inline",
+        ),
+        pytest.param(known(status=NEW, seq=1, delivered_seq=1), Arrival(ACK, {}), "", id="idle"),
+    ],
+)
+def test_must_wait_says_why(state: Conversation, arrival: Arrival, reason: str) -> None:
+    assert core.must_wait(state, arrival, NOW, ALIVE) == reason
+
+
+@pytest.mark.parametrize(
+    ("state", "arrival", "expected"),
+    [
+        pytest.param(
+            core.absent(KEY),
+            Arrival(NEW, PAYLOAD, creation=True),
+            Step(known(status=NEW, seq=1, inflight_seq=1, inflight_since=NOW), Send(1, PAYLOAD)),
+            id="first-event-goes-inline",
+        ),
+        pytest.param(
+            known(status=NEW, seq=4, delivered_seq=4, event_id="ev-4"),
+            Arrival(NEW, PAYLOAD),
+            Step(
+                known(status=NEW, seq=4, delivered_seq=4, event_id="ev-4"),
+                Duplicate("ev-4", False, 4),
+                changed=False,
+            ),
+            id="duplicate-no-nudge",
+        ),
+        pytest.param(
+            known(status=ACK, seq=5, delivered_seq=4, event_id="ev-4", pending_count=1),
+            Arrival(ACK, PAYLOAD),
+            Step(
+                known(status=ACK, seq=5, delivered_seq=4, event_id="ev-4", pending_count=1),
+                Duplicate("ev-4", True, 5),
+                changed=False,
+            ),
+            id="duplicate-while-waiting-nudges",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, delivered_seq=1, event_id="ev-1"),
+            Arrival(ACK, PAYLOAD),
+            Step(
+                known(
+                    status=ACK,
+                    seq=2,
+                    delivered_seq=1,
+                    event_id="ev-1",
+                    inflight_seq=2,
+                    inflight_since=NOW,
+                ),
+                Send(2, PAYLOAD),
+            ),
+            id="next-status-inline",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=FRESH),
+            Arrival(ACK, PAYLOAD),
+            Step(
+                known(status=ACK, seq=2, inflight_seq=1, inflight_since=FRESH, pending_count=1),
+                Queued(2, BEING_SENT),
+                add=Pending(2, ACK, PAYLOAD, BEING_SENT),
+            ),
+            id="behind-a-live-inline-send-joins-the-mailbox",
+        ),
+        pytest.param(
+            known(status=NEW, seq=3, pending_count=2),
+            Arrival(RESOLVED, PAYLOAD),
+            Step(
+                known(status=RESOLVED, seq=4, pending_count=3),
+                Queued(4, WAITING),
+                add=Pending(4, RESOLVED, PAYLOAD, WAITING),
+            ),
+            id="behind-queued-events",
+        ),
+    ],
+)
+def test_arrive(state: Conversation, arrival: Arrival, expected: Step) -> None:
+    assert_step(core.arrive(state, arrival, NOW, ALIVE), expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "arrival", "wait_reason", "expected"),
+    [
+        pytest.param(
+            core.absent(KEY),
+            Arrival(NEW, PAYLOAD, target="ops"),
+            "",
+            Step(
+                known(status=NEW, seq=1, inflight_seq=1, inflight_since=NOW, target="ops"),
+                Send(1, PAYLOAD),
+            ),
+            id="inline-records-the-target",
+        ),
+        pytest.param(
+            known(
+                status=NEW, seq=2, target="ops", failed_reason="refused: 400", mailbox=(pending(2),)
+            ),
+            Arrival(NEW, PAYLOAD),
+            "",
+            Step(
+                known(status=NEW, seq=3, target="ops", inflight_seq=3, inflight_since=NOW),
+                Send(3, PAYLOAD),
+            ),
+            id="keeps-the-target-clears-failure-and-mailbox",
+        ),
+        pytest.param(
+            known(status=NEW, seq=2, target="ops"),
+            Arrival(ACK, PAYLOAD, target=""),
+            "",
+            Step(
+                known(status=ACK, seq=3, target="", inflight_seq=3, inflight_since=NOW),
+                Send(3, PAYLOAD),
+            ),
+            id="empty-target-is-the-default-route",
+        ),
+        pytest.param(
+            known(status=NEW, seq=2, pending_count=1, target="ops"),
+            Arrival(ACK, PAYLOAD, target="night"),
+            "SIGNL4 unavailable",
+            Step(
+                known(status=ACK, seq=3, pending_count=2, target="night"),
+                Queued(3, "SIGNL4 unavailable"),
+                add=Pending(3, ACK, PAYLOAD, "SIGNL4 unavailable"),
+            ),
+            id="queued",
+        ),
+        pytest.param(
+            known(status=NEW, seq=2, pending_count=1),
+            Arrival(ACK, PAYLOAD, can_queue=False),
+            "SIGNL4 unavailable",
+            Step(
+                known(status=ACK, seq=3, pending_count=1, inflight_seq=3, inflight_since=NOW),
+                Send(3, PAYLOAD),
+            ),
+            id="no-outbox-goes-inline",
+        ),
+    ],
+)
+def test_claim(state: Conversation, arrival: Arrival, wait_reason: str, expected: Step) -> None:
+    assert_step(core.claim(state, arrival, wait_reason, NOW), expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "seq", "event_id", "expected"),
+    [
+        pytest.param(
+            core.absent(KEY),
+            1,
+            "ev-1",
+            Step(core.absent(KEY), changed=False),
+            id="deleted-meanwhile",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=NOW),
+            1,
+            "ev-1",
+            Step(known(status=NEW, seq=1, delivered_seq=1, event_id="ev-1")),
+            id="clears-its-mark",
+        ),
+        pytest.param(
+            known(
+                status=ACK,
+                seq=2,
+                delivered_seq=2,
+                event_id="ev-old",
+                inflight_seq=2,
+                inflight_since=NOW,
+                failed_reason="refused: 400",
+            ),
+            2,
+            "ev-2",
+            Step(known(status=ACK, seq=2, delivered_seq=2, event_id="ev-2")),
+            id="same-seq-takes-the-new-event-id",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                delivered_seq=3,
+                event_id="ev-3",
+                inflight_seq=3,
+                inflight_since=NOW,
+            ),
+            2,
+            "ev-2",
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    delivered_seq=3,
+                    event_id="ev-3",
+                    inflight_seq=3,
+                    inflight_since=NOW,
+                )
+            ),
+            id="older-seq-keeps-newer-delivery-and-mark",
+        ),
+        pytest.param(
+            known(status=ACK, seq=3, delivered_seq=1, failed_reason="refused: 400"),
+            2,
+            None,
+            Step(known(status=ACK, seq=3, delivered_seq=2, event_id=None)),
+            id="clears-failure",
+        ),
+    ],
+)
+def test_accepted(state: Conversation, seq: int, event_id: str | None, expected: Step) -> None:
+    assert_step(core.accepted(state, seq, event_id), expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "seq", "previous", "expected"),
+    [
+        pytest.param(
+            core.absent(KEY),
+            1,
+            core.absent(KEY),
+            Step(core.absent(KEY), changed=False),
+            id="deleted-meanwhile",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=NOW, target="ops"),
+            1,
+            core.absent(KEY),
+            Step(core.absent(KEY)),
+            id="first-claim-nobody-built-on-is-undone-whole",
+        ),
+        pytest.param(
+            known(
+                status=ACK,
+                seq=2,
+                delivered_seq=1,
+                event_id="ev-1",
+                inflight_seq=2,
+                inflight_since=NOW,
+                target="night",
+                failed_reason="x",
+            ),
+            2,
+            known(status=NEW, seq=1, target="ops"),
+            Step(known(status=NEW, seq=2, delivered_seq=1, event_id="ev-1", target="ops")),
+            id="back-to-the-previous-status-seq-kept",
+        ),
+        pytest.param(
+            known(
+                status=ACK,
+                seq=2,
+                pending_count=1,
+                inflight_seq=2,
+                inflight_since=NOW,
+                target="night",
+            ),
+            2,
+            core.absent(KEY),
+            Step(known(status=ACK, seq=2, pending_count=1, target="night")),
+            id="first-claim-with-a-mailbox-stays",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, pending_count=1, inflight_seq=2, inflight_since=NOW),
+            2,
+            known(status=NEW, seq=1),
+            Step(known(status=RESOLVED, seq=3, pending_count=1)),
+            id="newer-claims-only-the-mark-goes",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, pending_count=1, inflight_seq=3, inflight_since=NOW),
+            2,
+            known(status=NEW, seq=1),
+            Step(
+                known(status=RESOLVED, seq=3, pending_count=1, inflight_seq=3, inflight_since=NOW),
+                changed=False,
+            ),
+            id="newer-claims-and-another-mark",
+        ),
+    ],
+)
+def test_refused(state: Conversation, seq: int, previous: Conversation, expected: Step) -> None:
+    assert_step(core.refused(state, seq, previous), expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "parked", "expected"),
+    [
+        pytest.param(
+            known(status=ACK, seq=2, inflight_seq=2, inflight_since=FRESH),
+            pending(2),
+            Step(
+                known(status=ACK, seq=2, pending_count=1),
+                Queued(2, "SIGNL4 unavailable"),
+                add=pending(2),
+            ),
+            id="own-claim-clears-its-mark",
+        ),
+        pytest.param(
+            # The ledger parks with alive 0: its own claim is the newest, never superseded.
+            known(status=ACK, seq=2, delivered_seq=1, inflight_seq=2, inflight_since=DEAD),
+            pending(2, ACK),
+            Step(
+                known(status=ACK, seq=2, delivered_seq=1, pending_count=1),
+                Queued(2, "SIGNL4 unavailable"),
+                add=pending(2, ACK),
+            ),
+            id="own-claim-with-a-dead-mark-still-parks",
+        ),
+        pytest.param(
+            known(status=ACK, seq=3, pending_count=1, inflight_seq=2, inflight_since=FRESH),
+            pending(2, ACK, "rate limited"),
+            Step(
+                known(status=ACK, seq=3, pending_count=2),
+                Queued(2, "rate limited"),
+                add=pending(2, ACK, "rate limited"),
+            ),
+            id="newer-event-queued-meanwhile-parks-by-seq",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, delivered_seq=3),
+            pending(2),
+            Step(known(status=RESOLVED, seq=3, delivered_seq=3), Superseded(3), changed=False),
+            id="superseded-by-a-newer-inline-send",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, inflight_seq=3, inflight_since=DEAD),
+            pending(2),
+            Step(
+                known(status=RESOLVED, seq=3, inflight_seq=3, inflight_since=DEAD),
+                Superseded(3),
+                changed=False,
+            ),
+            id="superseded-by-a-dead-inline-send",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, inflight_seq=3, inflight_since=JUST_ALIVE),
+            pending(2),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    inflight_seq=3,
+                    inflight_since=JUST_ALIVE,
+                    pending_count=1,
+                ),
+                Queued(2, "SIGNL4 unavailable"),
+                add=pending(2),
+            ),
+            id="newer-still-in-flight-parks",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1),
+            Pending(2, ACK, PAYLOAD, "late"),
+            Step(
+                known(status=NEW, seq=1, pending_count=1),
+                Queued(2, "late"),
+                add=Pending(2, ACK, PAYLOAD, "late"),
+            ),
+            id="newer-than-the-state-parks",
+        ),
+        pytest.param(
+            core.absent(KEY),
+            pending(5, ACK),
+            Step(
+                known(status=ACK, seq=5, pending_count=1),
+                Queued(5, "SIGNL4 unavailable"),
+                add=pending(5, ACK),
+            ),
+            id="deleted-meanwhile-recorded-again",
+        ),
+        pytest.param(
+            Conversation(KEY, seq=7),
+            pending(5, ACK),
+            Step(
+                known(status=ACK, seq=7, pending_count=1),
+                Queued(5, "SIGNL4 unavailable"),
+                add=pending(5, ACK),
+            ),
+            id="recorded-again-seq-never-goes-back",
+        ),
+    ],
+)
+def test_park(state: Conversation, parked: Pending, expected: Step) -> None:
+    assert_step(core.park(state, parked, NOW, ALIVE), expected)
+
+
+# --- the outbox path ---
+
+
+TWO = (pending(2, ACK), pending(3, RESOLVED))
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        pytest.param(core.absent(KEY), Step(core.absent(KEY), changed=False), id="unknown"),
+        pytest.param(
+            known(status=NEW, seq=1, mailbox=(pending(1),)),
+            Step(known(status=NEW, seq=1, mailbox=(pending(1),)), changed=False),
+            id="nothing-pending",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, pending_count=1),
+            Step(known(status=NEW, seq=1, pending_count=1), changed=False),
+            id="mailbox-not-read",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, pending_count=2, mailbox=TWO),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    pending_count=2,
+                    sending_seq=2,
+                    sending_since=NOW,
+                    mailbox=TWO,
+                ),
+                Send(2, {"seq": 2}),
+            ),
+            id="oldest-first-marked-as-sending",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                pending_count=2,
+                inflight_seq=1,
+                inflight_since=FRESH,
+                mailbox=TWO,
+            ),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    pending_count=2,
+                    inflight_seq=1,
+                    inflight_since=FRESH,
+                    mailbox=TWO,
+                ),
+                Wait(f"{KEY} #1 is being sent inline"),
+                changed=False,
+            ),
+            id="waits-for-a-live-inline-send",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                pending_count=2,
+                inflight_seq=1,
+                inflight_since=DEAD,
+                mailbox=TWO,
+            ),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    pending_count=2,
+                    inflight_seq=1,
+                    inflight_since=DEAD,
+                    sending_seq=2,
+                    sending_since=NOW,
+                    mailbox=TWO,
+                ),
+                Send(2, {"seq": 2}),
+            ),
+            id="dead-inline-send-does-not-block",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                pending_count=2,
+                sending_seq=2,
+                sending_since=JUST_ALIVE,
+                mailbox=TWO,
+            ),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    pending_count=2,
+                    sending_seq=2,
+                    sending_since=JUST_ALIVE,
+                    mailbox=TWO,
+                ),
+                Wait(f"{KEY} #2 is being sent by another worker"),
+                changed=False,
+            ),
+            id="waits-for-a-live-worker",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                delivered_seq=1,
+                event_id="ev-1",
+                pending_count=2,
+                sending_seq=2,
+                sending_since=DEAD,
+                mailbox=TWO,
+            ),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    delivered_seq=2,
+                    event_id=None,
+                    pending_count=1,
+                    mailbox=TWO[1:],
+                ),
+                Settled(TWO[0], f"#2 {PRESUMED}"),
+                remove=2,
+            ),
+            id="dead-worker-presumed-delivered",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                pending_count=2,
+                sending_seq=3,
+                sending_since=FRESH,
+                mailbox=TWO,
+            ),
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    pending_count=2,
+                    sending_seq=2,
+                    sending_since=NOW,
+                    mailbox=TWO,
+                ),
+                Send(2, {"seq": 2}),
+            ),
+            id="a-mark-on-another-seq-is-not-the-head",
+        ),
+    ],
+)
+def test_next_send(state: Conversation, expected: Step) -> None:
+    assert_step(core.next_send(state, NOW, ALIVE), expected)
+
+
+def test_presumed_note_wording() -> None:
+    assert PRESUMED == "presumed delivered before a crash"
+
+
+@pytest.mark.parametrize(
+    ("state", "seq", "outcome", "expected"),
+    [
+        pytest.param(
+            core.absent(KEY),
+            2,
+            {},
+            Step(core.absent(KEY), changed=False),
+            id="deleted",
+        ),
+        pytest.param(
+            known(status=RESOLVED, seq=3, pending_count=1, mailbox=TWO[1:]),
+            2,
+            {},
+            Step(known(status=RESOLVED, seq=3, pending_count=1, mailbox=TWO[1:]), changed=False),
+            id="settled-by-someone-else",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                delivered_seq=1,
+                pending_count=2,
+                sending_seq=2,
+                sending_since=NOW,
+                mailbox=TWO,
+            ),
+            2,
+            {"event_id": "ev-2", "note": "sent"},
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    delivered_seq=2,
+                    event_id="ev-2",
+                    pending_count=1,
+                    mailbox=TWO[1:],
+                ),
+                Settled(TWO[0], "sent"),
+                remove=2,
+            ),
+            id="delivered",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                delivered_seq=1,
+                event_id="ev-1",
+                pending_count=2,
+                sending_seq=3,
+                sending_since=NOW,
+                mailbox=TWO,
+            ),
+            3,
+            {"failed_reason": "refused: 400"},
+            Step(
+                known(
+                    status=RESOLVED,
+                    seq=3,
+                    delivered_seq=1,
+                    event_id="ev-1",
+                    pending_count=1,
+                    failed_reason="refused: 400",
+                    mailbox=TWO[:1],
+                ),
+                Settled(TWO[1]),
+                remove=3,
+            ),
+            id="given-up-keeps-the-delivery",
+        ),
+        pytest.param(
+            known(
+                status=RESOLVED,
+                seq=3,
+                delivered_seq=3,
+                event_id="ev-3",
+                pending_count=1,
+                mailbox=(pending(2),),
+            ),
+            2,
+            {"event_id": "ev-2"},
+            Step(
+                known(status=RESOLVED, seq=3, delivered_seq=3, event_id="ev-2"),
+                Settled(pending(2)),
+                remove=2,
+            ),
+            id="delivered-seq-never-goes-back",
+        ),
+        pytest.param(
+            known(status=ACK, seq=2, pending_count=1),
+            2,
+            {"event_id": "ev-2"},
+            Step(
+                known(status=ACK, seq=2, delivered_seq=2, event_id="ev-2"),
+                Settled(Pending(2, ACK, {})),
+                remove=2,
+            ),
+            id="mailbox-not-read",
+        ),
+        pytest.param(
+            known(status=ACK, seq=2),
+            2,
+            {"failed_reason": "gone"},
+            Step(
+                known(status=ACK, seq=2, failed_reason="gone"),
+                Settled(Pending(2, ACK, {})),
+                remove=2,
+            ),
+            id="count-never-below-zero",
+        ),
+    ],
+)
+def test_settle(state: Conversation, seq: int, outcome: dict[str, Any], expected: Step) -> None:
+    assert_step(core.settle(state, seq, **outcome), expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "seq", "expected"),
+    [
+        pytest.param(core.absent(KEY), 2, Step(core.absent(KEY), changed=False), id="deleted"),
+        pytest.param(
+            known(seq=2, pending_count=1, sending_seq=2, sending_since=NOW),
+            2,
+            Step(known(seq=2, pending_count=1)),
+            id="own-mark",
+        ),
+        pytest.param(
+            known(seq=3, pending_count=1, sending_seq=3, sending_since=NOW),
+            2,
+            Step(known(seq=3, pending_count=1, sending_seq=3, sending_since=NOW), changed=False),
+            id="another-workers-mark-stays",
+        ),
+    ],
+)
+def test_clear_sending(state: Conversation, seq: int, expected: Step) -> None:
+    assert_step(core.clear_sending(state, seq), expected)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        pytest.param(core.absent(KEY), Step(core.absent(KEY), changed=False), id="unrecorded"),
+        pytest.param(
+            known(status=NEW, seq=1),
+            Step(known(status=NEW, seq=1, failed_reason="refused")),
+            id="recorded",
+        ),
+    ],
+)
+def test_mark_failed(state: Conversation, expected: Step) -> None:
+    assert_step(core.mark_failed(state, "refused"), expected)
+
+
+def test_a_failed_status_is_sent_again() -> None:
+    failed = core.mark_failed(known(status=NEW, seq=1, delivered_seq=0), "refused").state
+    step = core.arrive(failed, Arrival(NEW, PAYLOAD, creation=True), NOW, ALIVE)
+    assert step.effect == Send(2, PAYLOAD) and step.state.failed_reason is None
+
+
+# --- the other side's own changes ---
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "expected"),
+    [
+        pytest.param(
+            core.absent(KEY),
+            RESOLVED,
+            Step(known(status=RESOLVED)),
+            id="unknown-key",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, delivered_seq=1, failed_reason="x", mailbox=(pending(1),)),
+            ACK,
+            Step(known(status=ACK, seq=1, delivered_seq=1)),
+            id="idle",
+        ),
+        pytest.param(
+            known(status=ACK, seq=1),
+            ACK,
+            Step(known(status=ACK, seq=1), changed=False),
+            id="already-there",
+        ),
+        pytest.param(
+            known(status=NEW, seq=2, pending_count=1),
+            ACK,
+            Step(known(status=NEW, seq=2, pending_count=1), changed=False),
+            id="waiting",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=JUST_ALIVE),
+            ACK,
+            Step(
+                known(status=NEW, seq=1, inflight_seq=1, inflight_since=JUST_ALIVE), changed=False
+            ),
+            id="in-flight",
+        ),
+        pytest.param(
+            known(status=NEW, seq=1, inflight_seq=1, inflight_since=DEAD),
+            ACK,
+            Step(known(status=ACK, seq=1, inflight_seq=1, inflight_since=DEAD)),
+            id="dead-in-flight",
+        ),
+    ],
+)
+def test_learned(state: Conversation, status: AlertStatus, expected: Step) -> None:
+    assert_step(core.learned(state, status, NOW, ALIVE), expected)
+
+
+def test_effects_without_arguments_compare_equal() -> None:
+    assert Step(known()).effect == Nothing()
