@@ -4,6 +4,8 @@ the Halo API bodies (../shared/REFERENCE.md, "HaloPSA REST API")."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -96,20 +98,28 @@ def test_the_note_says_when_in_utc(raised: str | None, when: str) -> None:
     assert acked.payload["note"] == f"Acknowledged in SIGNL4{when}."
 
 
-def test_a_time_without_a_zone_is_taken_as_utc() -> None:
+@pytest.fixture
+def host_in_kathmandu(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is UTC+05:45 (a developer's machine, not Azure's UTC)."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("host_in_kathmandu")
+def test_the_notes_time_is_utc_whatever_zone_the_host_runs_in() -> None:
     naive = Signl4Notification(
-        id="n",
-        event_type=202,
-        raised=datetime(2026, 9, 25, 6, 41, 8),
-        external_id="HaloPSA-1",
-    )
-    assert written(writeback.plan(naive, settings())).payload["note"] == (
-        f"Escalated in SIGNL4{AT}."
+        id="n", event_type=202, raised=datetime(2026, 9, 25, 6, 41, 8), external_id="HaloPSA-1"
     )
     aware = naive.model_copy(
         update={"raised": datetime(2026, 9, 25, 8, 41, 8, tzinfo=timezone(timedelta(hours=2)))}
     )
-    assert written(writeback.plan(aware, settings())).payload["note"] == f"Escalated in SIGNL4{AT}."
+    for parsed in (naive, aware, notification(202)):
+        assert written(writeback.plan(parsed, settings())).payload["note"] == (
+            f"Escalated in SIGNL4{AT}."
+        )
 
 
 def test_an_acknowledgement_with_its_status_and_assignment() -> None:
