@@ -109,6 +109,11 @@ MODULES: list[Module] = [
     # The delivery core (pure per-ticket state machine) and the outbox's message models.
     Module("shared/conversation.py"),
     Module("shared/outbox.py"),
+    # Routing and the two-way write-back (pure): RELAY_ROUTES, SIGNL4's outbound webhook, the
+    # planner and its Halo API bodies.
+    Module("shared/routing.py"),
+    Module("shared/signl4_outbound.py"),
+    Module("shared/writeback.py"),
 ]
 
 # The unit tier: the tests that mirror the core's modules. They need no Azurite (a test there that
@@ -125,6 +130,10 @@ UNIT_TESTS = [
     "tests/unit/test_errors.py",
     "tests/unit/test_conversation.py",
     "tests/unit/test_outbox.py",
+    "tests/unit/test_routing.py",
+    "tests/unit/test_two_way_units.py",
+    "tests/unit/test_signl4_outbound.py",
+    "tests/unit/test_writeback.py",
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [

@@ -73,11 +73,13 @@ class Match(BaseModel):
     priority: tuple[str | int, ...] | None = None
     type: tuple[str | int, ...] | None = None
 
-    @field_validator("client", "site", "team", "priority", "type")
+    # Before the type: pydantic reads `true` as the id 1, and a rule for team 1 is not what
+    # `[true]` meant. Anything but a list is left to the type's "must be a JSON array".
+    @field_validator("client", "site", "team", "priority", "type", mode="before")
     @classmethod
-    def _not_empty(cls, values: tuple[str | int, ...] | None) -> tuple[str | int, ...] | None:
-        if values is None:
-            return None
+    def _not_empty(cls, values: Any) -> Any:
+        if not isinstance(values, list | tuple):
+            return values
         if not values or any(isinstance(v, bool) or not str(v).strip() for v in values):
             raise ValueError("must be a non-empty list of ids or names")
         return values

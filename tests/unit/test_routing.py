@@ -15,7 +15,15 @@ import pytest
 from shared import preview, relay
 from shared.check import check_settings
 from shared.halo import Ticket
-from shared.routing import DEFAULT_ROUTE, Routes, Rule, parse_routes, secret_setting
+from shared.routing import (
+    DEFAULT_ROUTE,
+    NO_ROUTES,
+    Routes,
+    Rule,
+    parse_routes,
+    secret_setting,
+    with_route,
+)
 from shared.settings import RelaySettings, SettingsError
 from tests.conftest import answer, call_halopsa, http_post, new_ticket_id
 from tests.suites.delivery import webhook
@@ -43,6 +51,7 @@ MATCHES = [
     ({"client": ["Contoso"]}, {}, False),  # unknown client: a rule that needs one does not match
     ({"site": ["HQ "]}, {"site": "hq"}, True),
     ({"site": [3]}, {"site_id": 4, "site": "HQ"}, False),
+    ({"site": [3]}, {"site_id": 3, "site": "HQ"}, True),
     ({"team": ["NETWORK"]}, {"team": "Network"}, True),
     ({"team": [7]}, {"team_id": 7}, True),
     ({"team": [7]}, {"team_id": 8, "team": "7x"}, False),
@@ -149,6 +158,48 @@ WINDOW_EDGES = [
         "2026-01-15T12:30:00Z",  # Thursday
         False,
     ),
+    (
+        {"zone": "UTC", "hours": [{"days": ["mon", "fri"], "from": "12:00", "until": "13:00"}]},
+        "2026-01-16T12:00:00Z",  # from: inclusive
+        True,
+    ),
+    (
+        {"zone": "UTC", "hours": [{"days": ["mon", "fri"], "from": "12:00", "until": "13:00"}]},
+        "2026-01-16T13:00:00Z",  # until: exclusive
+        False,
+    ),
+    # Crossing midnight from Sunday into Monday (the week wraps round).
+    (
+        {"zone": "UTC", "hours": [{"days": ["sun"], "from": "22:00", "until": "06:00"}]},
+        "2026-01-12T05:59:59Z",  # Mon 05:59:59
+        True,
+    ),
+    (
+        {"zone": "UTC", "hours": [{"days": ["sun"], "from": "22:00", "until": "06:00"}]},
+        "2026-01-12T06:00:00Z",  # Mon 06:00
+        False,
+    ),
+    # `until` equal to `from`: a whole 24 hours, into the next day.
+    (
+        {"zone": "UTC", "hours": [{"days": ["mon"], "from": "12:00", "until": "12:00"}]},
+        "2026-01-12T11:59:59Z",  # Mon, before
+        False,
+    ),
+    (
+        {"zone": "UTC", "hours": [{"days": ["mon"], "from": "12:00", "until": "12:00"}]},
+        "2026-01-12T12:00:00Z",  # Mon 12:00
+        True,
+    ),
+    (
+        {"zone": "UTC", "hours": [{"days": ["mon"], "from": "12:00", "until": "12:00"}]},
+        "2026-01-13T11:59:59Z",  # Tue 11:59:59
+        True,
+    ),
+    (
+        {"zone": "UTC", "hours": [{"days": ["mon"], "from": "12:00", "until": "12:00"}]},
+        "2026-01-13T12:00:00Z",  # Tue 12:00
+        False,
+    ),
 ]
 
 
@@ -198,6 +249,27 @@ def test_the_rules_fields_become_signl4_control_fields() -> None:
         "X-S4-Filtering": "false",
     }
     assert rule({}).headers() == {}
+    assert rule({}, filtering=True).headers() == {"X-S4-Filtering": "true"}
+
+
+def test_a_payloads_scenario_is_kept_and_the_rules_other_fields_still_apply() -> None:
+    routed = rule({}, service="Network", scenario="single_ack", filtering=True)
+    payload = {"Title": "t", "X-S4-AlertingScenario": "emergency"}
+    assert with_route(payload, routed) == {
+        "Title": "t",
+        "X-S4-AlertingScenario": "emergency",
+        "X-S4-Service": "Network",
+        "X-S4-Filtering": "true",
+    }
+    assert with_route({"Title": "t"}, routed)["X-S4-AlertingScenario"] == "single_ack"
+    assert payload == {"Title": "t", "X-S4-AlertingScenario": "emergency"}  # not changed
+
+
+def test_rules_are_found_by_name() -> None:
+    routes = parse_routes([{"name": "network"}, {"name": "servers", "target": "servers"}])
+    named = routes.named("servers")
+    assert named is not None and named.target == "servers"
+    assert routes.named("Servers") is None and routes.named("other") is None
 
 
 # --- validation: RELAY_ROUTES, the rule (index and name) and the key; never a value ---
@@ -318,6 +390,100 @@ def test_no_message_repeats_a_value() -> None:
         with pytest.raises(SettingsError) as caught:
             RelaySettings.from_env({"RELAY_ROUTES": json.dumps(rules)})
         assert SECRET not in str(caught.value)
+
+
+# The whole message parse_routes raises (RelaySettings puts "invalid setting RELAY_ROUTES: "
+# before it): what an operator reads in /api/health, every event's answer and `check`.
+NAMED_61 = "n" * 61
+EXACT_MESSAGES = [
+    ("[\n  {name: 1}]", "is not valid JSON (line 2, column 4)"),
+    ("{", "is not valid JSON (line 1, column 2)"),
+    ("null", "must be a JSON array of rules"),
+    ({"name": "a"}, "must be a JSON array of rules"),
+    ([{"name": f"r{i}"} for i in range(101)], "holds 101 rules; at most 100"),
+    ([{"name": "a", "colour": "red"}], "rule [0] ('a'), key colour: is not a known key"),
+    ([{"name": "a", "when": {"team": "x"}}], "rule [0] ('a'), key when.team: must be a JSON array"),
+    (
+        [{"name": "a", "when": {"priority": [True]}}],  # not the priority id 1
+        "rule [0] ('a'), key when.priority: must be a non-empty list of ids or names",
+    ),
+    (
+        [{"name": "a", "when": {"site": ["HQ", " "]}}],
+        "rule [0] ('a'), key when.site: must be a non-empty list of ids or names",
+    ),
+    (
+        [{"name": "a", "quiet": {"zone": "Mars/Olympus", "hours": []}}],
+        "rule [0] ('a'), key quiet.zone: must be an IANA time zone name such as Europe/Berlin",
+    ),
+    (
+        [
+            {
+                "name": "a",
+                "quiet": {
+                    "zone": "UTC",
+                    "hours": [{"days": ["mon"], "from": "01:00", "until": "1am"}],
+                },
+            }
+        ],
+        "rule [0] ('a'), key quiet.hours.0.until: must be a time HH:MM (or 24:00)",
+    ),
+    (
+        [
+            {
+                "name": "a",
+                "windows": [
+                    {
+                        "from": "2026-01-02T00:00:00Z",
+                        "until": "2026-01-02T01:00:00+01:00",
+                        "name": "w",
+                    }
+                ],
+            }
+        ],
+        "rule [0] ('a'), key windows.0: `until` must be after `from`",  # the same instant
+    ),
+    (
+        [{"name": "n" * 60, "target": "x-y"}],
+        f"rule [0] ({'n' * 60!r}), key target: must be `default` or a name of letters, digits "
+        "and _ (its secret is the setting SIGNL4_TEAM_SECRET_<NAME>)",
+    ),
+    (
+        [{"name": NAMED_61, "scenario": "all"}],
+        f"rule [0] ({'n' * 60 + '...'!r}), key scenario: "
+        "Input should be 'single_ack', 'multi_ack' or 'emergency'",
+    ),
+    ([{"name": 5}], "rule [0], key name: Input should be a valid string"),
+    ([{"name": " "}, {"name": " "}], "rule [1], key name: the name is taken by rule [0]"),
+]
+
+
+@pytest.mark.parametrize(("rules", "message"), EXACT_MESSAGES)
+def test_the_whole_message_of_each_refusal(rules: Any, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_routes(rules)
+    assert str(caught.value) == message
+
+
+def test_no_rules_and_the_most_rules() -> None:
+    assert parse_routes(None) is NO_ROUTES
+    assert parse_routes("  \n") is NO_ROUTES
+    assert parse_routes("[]") == NO_ROUTES
+    hundred = parse_routes([{"name": f"r{i}"} for i in range(100)])
+    assert len(hundred.rules) == 100 and parse_routes(hundred) is hundred
+
+
+def test_targets_are_case_folded_and_default_is_the_default_team() -> None:
+    routes = parse_routes(
+        [
+            {"name": "a", "target": "Network_2"},
+            {"name": "b", "target": "DEFAULT"},
+            {"name": "c", "target": "n" * 64},
+        ]
+    )
+    assert [r.target for r in routes.rules] == ["network_2", "default", "n" * 64]
+    assert [(i, r.name) for i, r in routes.targets()] == [(0, "a"), (2, "c")]
+    with pytest.raises(ValueError, match="key target"):
+        parse_routes([{"name": "d", "target": "n" * 65}])
 
 
 # --- the shell: health, events, check, preview, the log line, the dry-run answer ---
