@@ -320,13 +320,14 @@ def _loads(text: str) -> Any:
         raise InvalidJson(f"the request body is not usable JSON ({type(error).__name__})") from None
 
 
-def _fold_keys(obj: dict[str, Any]) -> dict[str, Any]:
+def _fold_keys(obj: dict[str, Any], sender: str = "HaloPSA") -> dict[str, Any]:
     """Keys case-folded. Two keys that fold alike (`event`, `Event`), or one key twice, make the
-    object ambiguous: answered unsupported_payload, naming the key, rather than read silently."""
+    object ambiguous: answered unsupported_payload, naming the key (and the `sender` whose
+    value it would be), rather than read silently."""
     if isinstance(obj, DuplicateKeysObject):
         raise UnsupportedPayload(
             f"the key {_key_preview(obj.duplicate_keys[0])} appears more than once in one object; "
-            "the relay does not guess which value HaloPSA meant"
+            f"the relay does not guess which value {sender} meant"
         )
     folded: dict[str, Any] = {}
     originals: dict[str, str] = {}
@@ -336,7 +337,7 @@ def _fold_keys(obj: dict[str, Any]) -> dict[str, Any]:
         if folded_name in folded:
             raise UnsupportedPayload(
                 f"the keys {_key_preview(originals[folded_name])} and {_key_preview(name)} differ "
-                "only in case; the relay does not guess which value HaloPSA meant"
+                f"only in case; the relay does not guess which value {sender} meant"
             )
         folded[folded_name] = value
         originals[folded_name] = name

@@ -66,7 +66,7 @@ def _object(value: Any, name: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidField(f"{name} must be a JSON object")
-    return _fold_keys(value)
+    return _fold_keys(value, "SIGNL4")
 
 
 def _int(value: Any, name: str) -> int | None:
@@ -91,7 +91,7 @@ def parse_notification(obj: Any) -> Signl4Notification:
     eventType) or InvalidField (a field the relay acts on cannot be read)."""
     if not isinstance(obj, dict):
         raise UnsupportedPayload("a SIGNL4 outbound webhook sends one JSON object per notification")
-    body = _fold_keys(obj)
+    body = _fold_keys(obj, "SIGNL4")
     notification_id = _short(body.get("id"), NOTIFICATION_ID_MAX_CHARS)
     if notification_id is None:
         raise UnsupportedPayload("not a SIGNL4 notification: it has no id")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.errors import InvalidField, UnsupportedPayload
+from shared.halo import parse_json_body
 from shared.signl4_outbound import Signl4Notification, parse_notification
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "signl4_outbound"
@@ -120,7 +121,13 @@ def test_unreadable_notifications_are_refused_with_a_reason(
 def test_keys_that_differ_only_in_case_are_ambiguous() -> None:
     with pytest.raises(UnsupportedPayload) as raised:
         parse_notification(body(alert={"statusCode": 2, "StatusCode": 4}))
-    assert "the keys 'statusCode' and 'StatusCode' differ only in case" in str(raised.value)
+    assert str(raised.value) == (
+        "the keys 'statusCode' and 'StatusCode' differ only in case; the relay does not guess "
+        "which value SIGNL4 meant"
+    )
+    with pytest.raises(UnsupportedPayload) as raised:
+        parse_notification(parse_json_body(b'{"eventType": 201, "eventType": 202}'))
+    assert str(raised.value).endswith("the relay does not guess which value SIGNL4 meant")
 
 
 @pytest.mark.parametrize(
