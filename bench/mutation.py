@@ -59,7 +59,8 @@ MUTMUT_VERSION = "3.8.1"
 
 @dataclass(frozen=True)
 class Module:
-    """A file to mutate; `functions` narrows it to these functions (None: all of it)."""
+    """A file to mutate; `functions` narrows it to these functions (None: all of it), a method
+    named as `Class.method`."""
 
     path: str
     functions: tuple[str, ...] | None = None
@@ -68,15 +69,25 @@ class Module:
     def dotted(self) -> str:
         return self.path.removesuffix(".py").replace("/", ".")
 
+    def _prefixes(self) -> list[str]:
+        """mutmut's names: x_<function>__mutmut_<n>, xǁ<Class>ǁ<method>__mutmut_<n>."""
+        names = [name.split(".", 1) for name in self.functions or ()]
+        return [
+            f"{self.dotted}.xǁ{name[0]}ǁ{name[1]}__mutmut_"
+            if len(name) == 2
+            else f"{self.dotted}.x_{name[0]}__mutmut_"
+            for name in names
+        ]
+
     def globs(self) -> list[str]:
         if self.functions is None:
             return [f"{self.dotted}.*"]
-        return [f"{self.dotted}.x_{name}__mutmut_*" for name in self.functions]
+        return [f"{prefix}*" for prefix in self._prefixes()]
 
     def selects(self, mutant: str) -> bool:
         if self.functions is None:
             return mutant.startswith(self.dotted + ".")
-        return any(mutant.startswith(f"{self.dotted}.x_{name}__mutmut_") for name in self.functions)
+        return any(mutant.startswith(prefix) for prefix in self._prefixes())
 
 
 # The core, one module per line: extend this list (e.g. with the delivery core) as it grows.
@@ -106,6 +117,58 @@ MODULES: list[Module] = [
             "_as_text",
         ),
     ),
+    # The HTTP edges' pure parts (issue #11): answers, retry waits, signing, wire formats; not
+    # the Session plumbing (shells over requests' pool, covered by the loopback tests).
+    Module(
+        "shared/signl4_client.py",
+        (
+            "webhook_url",
+            "_RetryBudgetSpent.__init__",
+            "_budgeted_retry_class",  # BudgetedRetry: Retry-After, X-RateLimit-Reset, budget
+            "budgeted_retry",
+            "request_timeout",
+            "describe_request_failure",
+            "read_answer",
+            "_cause",
+            "_describe_failure",
+            "_event_id",
+            "_signl4_error",
+            "_secrets",
+        ),
+    ),
+    Module(
+        "shared/table_rest.py",
+        (
+            "TableAccount.__repr__",
+            "parse_connection_string",
+            "http_date",
+            "string_to_sign",
+            "shared_key",
+            "odata_string",
+            "key_literal",
+            "entity_path",
+            "_iso",
+            "to_wire",
+            "parse_datetime",
+            "from_wire",
+            "single_request",
+            "batch_body",
+            "batch_results",
+            "describe_status",
+            "_url_path",
+        ),
+    ),
+    Module(
+        "shared/halo_api.py",
+        (
+            "HaloClient.__init__",
+            "HaloClient._answer",
+            "HaloClient._halo_error",
+            "fresh_for",
+            "_json",
+            "_action_id",
+        ),
+    ),
 ]
 
 # The unit tier: the tests that mirror the core's modules. They need no Azurite (a test there that
@@ -120,6 +183,9 @@ UNIT_TESTS = [
     "tests/unit/test_signl4_query.py",
     "tests/unit/test_signl4.py",
     "tests/unit/test_errors.py",
+    "tests/unit/test_signl4_client.py",
+    "tests/unit/test_table_rest.py",
+    "tests/unit/test_halo_api.py",
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [
