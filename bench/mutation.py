@@ -26,6 +26,10 @@ How each mutant runs:
   called its function in mutmut's first (traced) run;
 - with a CPU-time limit (mutmut's: CPU seconds, `TIMEOUT_*`, twenty times the tests' own time
   and more), so a mutant counted as a timeout loops for real instead of meeting a busy machine.
+  mutmut also files exit code 255 under "timeout", but that one is no limit: the test run itself
+  broke (pytest exit 4, "found no collectors": a test module raised while being imported). Such
+  a mutant is listed apart; a test module that calls the code under test at import time turns a
+  kill by a test into one by a crash, so keep those calls inside the tests.
 
 `bench/mutation_equivalent.toml` lists the reviewed equivalent mutants (each with its reason);
 they are matched by function and mutated line, not by mutmut's number, so an entry survives an
@@ -214,6 +218,9 @@ PRELOAD = [
 TIMEOUT_MULTIPLIER = 10.0
 TIMEOUT_CONSTANT = 3.0
 MAX_CHILDREN = 2  # the machine has 2 cores, shared
+# mutmut's child exits -1 (255) when its test runner raised: pytest's exit 4 ("found no
+# collectors" for a test id whose module failed to import). mutmut files it under "timeout".
+BROKEN_RUN = 255
 
 
 # --- the tool's own environment ---
@@ -311,6 +318,7 @@ class ModuleResult:
     generated: int = 0
     killed: int = 0
     timeouts: list[str] = field(default_factory=list)
+    broke_collection: list[str] = field(default_factory=list)
     survived: list[str] = field(default_factory=list)
     equivalent: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -358,6 +366,10 @@ def collect(
             continue
         result.generated += 1
         status = status_by_exit_code[exit_code]
+        if exit_code == BROKEN_RUN:  # a test module failed to import: caught, but not by a test
+            result.killed += 1
+            result.broke_collection.append(mutant)
+            continue
         if status == "killed":
             result.killed += 1
             continue
@@ -406,6 +418,12 @@ def print_table(results: list[ModuleResult], equivalents: list[dict[str, str]]) 
     for r in results:
         if r.timeouts:
             print(f"\n{r.module}: killed by the CPU-time limit: {', '.join(r.timeouts)}")
+        if r.broke_collection:
+            print(
+                f"\n{r.module}: killed by a test module failing to import (pytest exit 4, not a "
+                f"CPU limit; move its module-level calls into the tests): "
+                f"{', '.join(r.broke_collection)}"
+            )
         if r.equivalent:
             print(f"\n{r.module}: equivalent (see {EQUIVALENTS.name}):")
             for mutant in r.equivalent:
@@ -472,6 +490,7 @@ def main() -> int:
                         "survived": r.survived,
                         "equivalent": r.equivalent,
                         "timeouts": r.timeouts,
+                        "broke_collection": r.broke_collection,
                         "score": round(r.score, 1),
                         "seconds": round(r.seconds),
                     }
