@@ -101,6 +101,7 @@ def test_any_other_answer_is_refused_with_halos_text(status: int) -> None:
         (_body(404), ": 404"),
         (_body(["a list"]), ""),
         (b"  Access denied\n", ": Access denied"),  # not JSON: the text itself
+        (b"Access \xff denied", ": Access \ufffd denied"),  # whatever its bytes
         (b"   ", ""),
         (b"", ""),
         (b"null", ": null"),  # as it came

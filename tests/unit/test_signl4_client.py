@@ -236,22 +236,28 @@ def test_a_send_tries_max_attempts_times_then_gives_the_last_answer_back(clock: 
 
 
 @pytest.mark.parametrize(
-    ("method", "status", "retried"),
+    ("method", "status", "retry_after", "retried"),
     [
-        ("POST", 429, True),
-        ("POST", 500, True),
-        ("POST", 503, True),
-        ("POST", 599, True),
-        ("GET", 502, True),  # the Halo write-back's calls use the same policy
-        ("POST", 400, False),
-        ("POST", 404, False),
-        ("POST", 301, False),
-        ("POST", 201, False),
+        ("POST", 429, False, True),
+        ("POST", 500, False, True),
+        ("POST", 503, False, True),
+        ("POST", 599, False, True),
+        ("GET", 502, False, True),  # the Halo write-back's calls use the same policy
+        ("POST", 400, False, False),
+        ("POST", 404, False, False),
+        ("POST", 413, False, False),
+        ("POST", 301, False, False),
+        ("POST", 201, False, False),
+        # A 413 that says when to come back is a passing condition (RFC 9110 15.5.14).
+        ("POST", 413, True, True),
+        ("POST", 400, True, False),
     ],
 )
-def test_429_and_5xx_are_retried_for_any_method(method: str, status: int, retried: bool) -> None:
+def test_429_and_5xx_are_retried_for_any_method(
+    method: str, status: int, retry_after: bool, retried: bool
+) -> None:
     retry = budgeted_retry(_settings())
-    assert retry.is_retry(method, status, has_retry_after=False) is retried
+    assert retry.is_retry(method, status, has_retry_after=retry_after) is retried
 
 
 def test_backoff_doubles_from_the_second_retry_up_to_the_budget(clock: Clock) -> None:

@@ -348,6 +348,23 @@ def test_each_type_goes_on_the_wire_as_the_sdk_sends_it(value: object, wire: dic
     assert to_wire({"N": value}) == wire
 
 
+def test_none_properties_are_left_out_wherever_they_are() -> None:
+    assert to_wire({"A": None, "B": 1, "C": None, "D": "d"}) == {"B": 1, "D": "d"}
+
+
+def test_a_naive_datetime_is_utc_whatever_the_machines_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        wire = to_wire({"At": datetime(2026, 1, 2, 3, 4, 5)})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert wire["At"] == "2026-01-02T03:04:05.000000Z"
+
+
 def test_an_unstorable_property_is_named_in_the_error() -> None:
     with pytest.raises(TypeError, match=r"^property Odd: bytes is not stored$"):
         to_wire({"Fine": 1, "Odd": b"x"})
@@ -461,6 +478,8 @@ def test_a_create_overrides_keys_in_the_entity_with_its_own() -> None:
         # Bare LF line ends and any case of the header name.
         ('HTTP/1.1 201 Created\nEtag:  W/"5" \n\n{}', [(201, 'W/"5"')]),
         ("HTTP/1.1 204 No Content\r\nETAG: x\r\nContent-Type: a:b\r\n\r\n", [(204, "x")]),
+        # A colon in the value stays in it.
+        ("HTTP/1.1 204 No Content\r\nETag: W/\"t'00:00'\"\r\n\r\n", [(204, "W/\"t'00:00'\"")]),
         # The ETag of the headers only, never a body line that looks like one.
         ('HTTP/1.1 412 Precondition Failed\r\n\r\nETag: W/"body"\r\n', [(412, "")]),
         ("HTTP/1.1 204 No Content\r\nETag-Like: y\r\n\r\n", [(204, "")]),
