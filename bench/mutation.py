@@ -26,6 +26,8 @@ How each mutant runs:
   called its function in mutmut's first (traced) run;
 - with a CPU-time limit (mutmut's: CPU seconds, `TIMEOUT_*`, twenty times the tests' own time
   and more), so a mutant counted as a timeout loops for real instead of meeting a busy machine.
+  mutmut also stops a mutant after half that limit in wall-clock seconds, which a paused or
+  crowded machine can reach: a mutant that timed out runs once more before it counts.
   mutmut also files exit code 255 under "timeout", but that one is no limit: the test run itself
   broke (pytest exit 4, "found no collectors": a test module raised while being imported). Such
   a mutant is listed apart; a test module that calls the code under test at import time turns a
@@ -221,6 +223,11 @@ MAX_CHILDREN = 2  # the machine has 2 cores, shared
 # mutmut's child exits -1 (255) when its test runner raised: pytest's exit 4 ("found no
 # collectors" for a test id whose module failed to import). mutmut files it under "timeout".
 BROKEN_RUN = 255
+# SIGXCPU (as a signal, an exit status, a shell's 128 + 24) and mutmut's own timeout code. The
+# signal comes from the CPU limit, or from mutmut's wall-clock limit (half the CPU one), which
+# also fires when the run is stopped for a while (a paused process group, a busy machine): so a
+# mutant that timed out runs once more before it counts, and one that loops times out again.
+TIMEOUT_CODES = frozenset({-24, 24, 152, 36})
 
 
 # --- the tool's own environment ---
@@ -291,22 +298,45 @@ use_git_change_detection = false
 
 
 def run_mutmut(module: Module) -> float:
-    """Every mutant of one module; returns the wall-clock seconds it took."""
+    """Every mutant of one module, and once more those that timed out; returns the wall-clock
+    seconds it took."""
     started = time.monotonic()
+    print(f"mutation: {module.path}: mutmut run", file=sys.stderr, flush=True)
+    _mutmut(module, module.globs(), "")
+    again = _timed_out(module)
+    if again:
+        print(
+            f"mutation: {module.path}: {len(again)} timed out; running them once more",
+            file=sys.stderr,
+            flush=True,
+        )
+        _mutmut(module, again, "-again")
+    return time.monotonic() - started
+
+
+def _mutmut(module: Module, names: list[str], suffix: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNL4_", "RELAY_", "HALO_"))}
     env["PYTHONHASHSEED"] = "0"
     command = [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children"]
-    command += [str(MAX_CHILDREN), *module.globs()]
-    print(f"mutation: {module.path}: mutmut run", file=sys.stderr, flush=True)
+    command += [str(MAX_CHILDREN), *names]
     done = subprocess.run(
         command, cwd=WORK, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    log = WORK / f"mutmut-{module.dotted}.log"
+    log = WORK / f"mutmut-{module.dotted}{suffix}.log"
     log.write_bytes(done.stdout)
     if done.returncode != 0:
         tail = done.stdout.decode("utf-8", "replace")[-3000:]
         sys.exit(f"mutmut failed on {module.path} (exit {done.returncode}; log {log}):\n{tail}")
-    return time.monotonic() - started
+
+
+def _timed_out(module: Module) -> list[str]:
+    """The module's mutants mutmut stopped by SIGXCPU (or its own timeout code)."""
+    meta = json.loads((WORK / "mutants" / (module.path + ".meta")).read_text())
+    return sorted(
+        name
+        for name, code in meta["exit_code_by_key"].items()
+        if module.selects(name) and code in TIMEOUT_CODES
+    )
 
 
 # --- results ---
