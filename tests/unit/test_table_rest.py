@@ -481,7 +481,7 @@ def test_a_create_overrides_keys_in_the_entity_with_its_own() -> None:
         # A colon in the value stays in it.
         ("HTTP/1.1 204 No Content\r\nETag: W/\"t'00:00'\"\r\n\r\n", [(204, "W/\"t'00:00'\"")]),
         # The ETag of the headers only, never a body line that looks like one.
-        ('HTTP/1.1 412 Precondition Failed\r\n\r\nETag: W/"body"\r\n', [(412, "")]),
+        ('HTTP/1.1 412 Precondition Failed\r\n\r\nETag: W/"body"\r\n\r\n', [(412, "")]),
         ("HTTP/1.1 204 No Content\r\nETag-Like: y\r\n\r\n", [(204, "")]),
         ("--batchresponse_1--\r\n", []),
         ("", []),
