@@ -29,9 +29,10 @@ How each mutant runs:
   mutmut also stops a mutant after half that limit in wall-clock seconds, which a paused or
   crowded machine can reach: a mutant that timed out runs once more before it counts.
   mutmut also files exit code 255 under "timeout", but that one is no limit: the test run itself
-  broke (pytest exit 4, "found no collectors": a test module raised while being imported). Such
-  a mutant is listed apart; a test module that calls the code under test at import time turns a
-  kill by a test into one by a crash, so keep those calls inside the tests.
+  broke (pytest exit 4: conftest or a test module raised while being imported, e.g. a mutant of a
+  function that settings.py calls at import). Such a mutant is listed apart; a test module that
+  calls the code under test at import time turns a kill by a test into one by a crash, so keep
+  those calls inside the tests.
 
 `bench/mutation_equivalent.toml` lists the reviewed equivalent mutants (each with its reason);
 they are matched by function and mutated line, not by mutmut's number, so an entry survives an
@@ -396,7 +397,7 @@ def collect(
             continue
         result.generated += 1
         status = status_by_exit_code[exit_code]
-        if exit_code == BROKEN_RUN:  # a test module failed to import: caught, but not by a test
+        if exit_code == BROKEN_RUN:  # an import failed: caught, if not always by a test
             result.killed += 1
             result.broke_collection.append(mutant)
             continue
@@ -450,8 +451,8 @@ def print_table(results: list[ModuleResult], equivalents: list[dict[str, str]]) 
             print(f"\n{r.module}: killed by the CPU-time limit: {', '.join(r.timeouts)}")
         if r.broke_collection:
             print(
-                f"\n{r.module}: killed by a test module failing to import (pytest exit 4, not a "
-                f"CPU limit; move its module-level calls into the tests): "
+                f"\n{r.module}: killed by an import error (pytest exit 4, not a CPU limit: "
+                f"the code's own import-time calls, or a test module's, which belong in a test): "
                 f"{', '.join(r.broke_collection)}"
             )
         if r.equivalent:
