@@ -26,6 +26,13 @@ How each mutant runs:
   called its function in mutmut's first (traced) run;
 - with a CPU-time limit (mutmut's: CPU seconds, `TIMEOUT_*`, twenty times the tests' own time
   and more), so a mutant counted as a timeout loops for real instead of meeting a busy machine.
+  mutmut also stops a mutant after half that limit in wall-clock seconds, which a paused or
+  crowded machine can reach: a mutant that timed out runs once more before it counts.
+  mutmut also files exit code 255 under "timeout", but that one is no limit: the test run itself
+  broke (pytest exit 4: conftest or a test module raised while being imported, e.g. a mutant of a
+  function that settings.py calls at import). Such a mutant is listed apart; a test module that
+  calls the code under test at import time turns a kill by a test into one by a crash, so keep
+  those calls inside the tests.
 
 `bench/mutation_equivalent.toml` lists the reviewed equivalent mutants (each with its reason);
 they are matched by function and mutated line, not by mutmut's number, so an entry survives an
@@ -59,7 +66,8 @@ MUTMUT_VERSION = "3.8.1"
 
 @dataclass(frozen=True)
 class Module:
-    """A file to mutate; `functions` narrows it to these functions (None: all of it)."""
+    """A file to mutate; `functions` narrows it to these functions (None: all of it), a method
+    named as `Class.method`."""
 
     path: str
     functions: tuple[str, ...] | None = None
@@ -68,15 +76,25 @@ class Module:
     def dotted(self) -> str:
         return self.path.removesuffix(".py").replace("/", ".")
 
+    def _prefixes(self) -> list[str]:
+        """mutmut's names: x_<function>__mutmut_<n>, xǁ<Class>ǁ<method>__mutmut_<n>."""
+        names = [name.split(".", 1) for name in self.functions or ()]
+        return [
+            f"{self.dotted}.xǁ{name[0]}ǁ{name[1]}__mutmut_"
+            if len(name) == 2
+            else f"{self.dotted}.x_{name[0]}__mutmut_"
+            for name in names
+        ]
+
     def globs(self) -> list[str]:
         if self.functions is None:
             return [f"{self.dotted}.*"]
-        return [f"{self.dotted}.x_{name}__mutmut_*" for name in self.functions]
+        return [f"{prefix}*" for prefix in self._prefixes()]
 
     def selects(self, mutant: str) -> bool:
         if self.functions is None:
             return mutant.startswith(self.dotted + ".")
-        return any(mutant.startswith(f"{self.dotted}.x_{name}__mutmut_") for name in self.functions)
+        return any(mutant.startswith(prefix) for prefix in self._prefixes())
 
 
 # The core, one module per line: extend this list (e.g. with the delivery core) as it grows.
@@ -114,6 +132,58 @@ MODULES: list[Module] = [
     Module("shared/routing.py"),
     Module("shared/signl4_outbound.py"),
     Module("shared/writeback.py"),
+    # The HTTP edges' pure parts (issue #11): answers, retry waits, signing, wire formats; not
+    # the Session plumbing (shells over requests' pool, covered by the loopback tests).
+    Module(
+        "shared/signl4_client.py",
+        (
+            "webhook_url",
+            "_RetryBudgetSpent.__init__",
+            "_budgeted_retry_class",  # BudgetedRetry: Retry-After, X-RateLimit-Reset, budget
+            "budgeted_retry",
+            "request_timeout",
+            "describe_request_failure",
+            "read_answer",
+            "_cause",
+            "_describe_failure",
+            "_event_id",
+            "_signl4_error",
+            "_secrets",
+        ),
+    ),
+    Module(
+        "shared/table_rest.py",
+        (
+            "TableAccount.__repr__",
+            "parse_connection_string",
+            "http_date",
+            "string_to_sign",
+            "shared_key",
+            "odata_string",
+            "key_literal",
+            "entity_path",
+            "_iso",
+            "to_wire",
+            "parse_datetime",
+            "from_wire",
+            "single_request",
+            "batch_body",
+            "batch_results",
+            "describe_status",
+            "_url_path",
+        ),
+    ),
+    Module(
+        "shared/halo_api.py",
+        (
+            "HaloClient.__init__",
+            "HaloClient._answer",
+            "HaloClient._halo_error",
+            "fresh_for",
+            "_json",
+            "_action_id",
+        ),
+    ),
 ]
 
 # The unit tier: the tests that mirror the core's modules. They need no Azurite (a test there that
@@ -134,6 +204,9 @@ UNIT_TESTS = [
     "tests/unit/test_two_way_units.py",
     "tests/unit/test_signl4_outbound.py",
     "tests/unit/test_writeback.py",
+    "tests/unit/test_signl4_client.py",
+    "tests/unit/test_table_rest.py",
+    "tests/unit/test_halo_api.py",
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [
@@ -162,6 +235,14 @@ PRELOAD = [
 TIMEOUT_MULTIPLIER = 10.0
 TIMEOUT_CONSTANT = 3.0
 MAX_CHILDREN = 2  # the machine has 2 cores, shared
+# mutmut's child exits -1 (255) when its test runner raised: pytest's exit 4 ("found no
+# collectors" for a test id whose module failed to import). mutmut files it under "timeout".
+BROKEN_RUN = 255
+# SIGXCPU (as a signal, an exit status, a shell's 128 + 24) and mutmut's own timeout code. The
+# signal comes from the CPU limit, or from mutmut's wall-clock limit (half the CPU one), which
+# also fires when the run is stopped for a while (a paused process group, a busy machine): so a
+# mutant that timed out runs once more before it counts, and one that loops times out again.
+TIMEOUT_CODES = frozenset({-24, 24, 152, 36})
 
 
 # --- the tool's own environment ---
@@ -232,22 +313,45 @@ use_git_change_detection = false
 
 
 def run_mutmut(module: Module) -> float:
-    """Every mutant of one module; returns the wall-clock seconds it took."""
+    """Every mutant of one module, and once more those that timed out; returns the wall-clock
+    seconds it took."""
     started = time.monotonic()
+    print(f"mutation: {module.path}: mutmut run", file=sys.stderr, flush=True)
+    _mutmut(module, module.globs(), "")
+    again = _timed_out(module)
+    if again:
+        print(
+            f"mutation: {module.path}: {len(again)} timed out; running them once more",
+            file=sys.stderr,
+            flush=True,
+        )
+        _mutmut(module, again, "-again")
+    return time.monotonic() - started
+
+
+def _mutmut(module: Module, names: list[str], suffix: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNL4_", "RELAY_", "HALO_"))}
     env["PYTHONHASHSEED"] = "0"
     command = [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children"]
-    command += [str(MAX_CHILDREN), *module.globs()]
-    print(f"mutation: {module.path}: mutmut run", file=sys.stderr, flush=True)
+    command += [str(MAX_CHILDREN), *names]
     done = subprocess.run(
         command, cwd=WORK, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    log = WORK / f"mutmut-{module.dotted}.log"
+    log = WORK / f"mutmut-{module.dotted}{suffix}.log"
     log.write_bytes(done.stdout)
     if done.returncode != 0:
         tail = done.stdout.decode("utf-8", "replace")[-3000:]
         sys.exit(f"mutmut failed on {module.path} (exit {done.returncode}; log {log}):\n{tail}")
-    return time.monotonic() - started
+
+
+def _timed_out(module: Module) -> list[str]:
+    """The module's mutants mutmut stopped by SIGXCPU (or its own timeout code)."""
+    meta = json.loads((WORK / "mutants" / (module.path + ".meta")).read_text())
+    return sorted(
+        name
+        for name, code in meta["exit_code_by_key"].items()
+        if module.selects(name) and code in TIMEOUT_CODES
+    )
 
 
 # --- results ---
@@ -259,6 +363,7 @@ class ModuleResult:
     generated: int = 0
     killed: int = 0
     timeouts: list[str] = field(default_factory=list)
+    broke_collection: list[str] = field(default_factory=list)
     survived: list[str] = field(default_factory=list)
     equivalent: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -306,6 +411,10 @@ def collect(
             continue
         result.generated += 1
         status = status_by_exit_code[exit_code]
+        if exit_code == BROKEN_RUN:  # an import failed: caught, if not always by a test
+            result.killed += 1
+            result.broke_collection.append(mutant)
+            continue
         if status == "killed":
             result.killed += 1
             continue
@@ -354,6 +463,12 @@ def print_table(results: list[ModuleResult], equivalents: list[dict[str, str]]) 
     for r in results:
         if r.timeouts:
             print(f"\n{r.module}: killed by the CPU-time limit: {', '.join(r.timeouts)}")
+        if r.broke_collection:
+            print(
+                f"\n{r.module}: killed by an import error (pytest exit 4, not a CPU limit: "
+                f"the code's own import-time calls, or a test module's, which belong in a test): "
+                f"{', '.join(r.broke_collection)}"
+            )
         if r.equivalent:
             print(f"\n{r.module}: equivalent (see {EQUIVALENTS.name}):")
             for mutant in r.equivalent:
@@ -420,6 +535,7 @@ def main() -> int:
                         "survived": r.survived,
                         "equivalent": r.equivalent,
                         "timeouts": r.timeouts,
+                        "broke_collection": r.broke_collection,
                         "score": round(r.score, 1),
                         "seconds": round(r.seconds),
                     }

@@ -101,12 +101,17 @@ class HaloClient:
             )
             if status != 401:
                 break
+        return self._answer(f"{method} {path}", status, data)
+
+    def _answer(self, call: str, status: int, data: bytes) -> Any:
+        """Halo's last answer to an API call: its JSON on a 2xx; HaloUnavailable on 429/5xx
+        (retried up to here); HaloRejected, with Halo's own error text, on anything else."""
         if 200 <= status < 300:
             return _json(data)
         if status in RETRY_STATUSES:
-            raise HaloUnavailable(f"Halo answered HTTP {status} to {method} {path}", status)
+            raise HaloUnavailable(f"Halo answered HTTP {status} to {call}", status)
         raise HaloRejected(
-            f"Halo refused {method} {path} with HTTP {status}{self._halo_error(data)}", status
+            f"Halo refused {call} with HTTP {status}{self._halo_error(data)}", status
         )
 
     # -- the token --
@@ -153,10 +158,7 @@ class HaloClient:
                 "check HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT and HALO_SCOPE",
                 status,
             )
-        expires_in = parsed.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
-        # Renewed a little before Halo would refuse it: a tenth of its life, at most a minute.
-        fresh_until = time.monotonic() + max(0.0, lifetime - min(60.0, lifetime / 10))
+        fresh_until = time.monotonic() + fresh_for(parsed.get("expires_in"))
         with _lock:
             _tokens[key] = _Token(value, fresh_until)
         return value
@@ -253,6 +255,13 @@ class HaloClient:
         if cleaned is None:
             return ": Halo's error text withheld (it echoed a secret)"
         return f": {cleaned}"
+
+
+def fresh_for(expires_in: Any) -> float:
+    """Seconds a token is used: renewed a little before Halo would refuse it (a tenth of its
+    life early, at most a minute); an hour's life when Halo does not say."""
+    lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
+    return max(0.0, lifetime - min(60.0, lifetime / 10))
 
 
 def _json(data: bytes) -> Any:

@@ -232,9 +232,16 @@ def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
 
     retries = getattr(response.raw, "retries", None)
     attempts = len(retries.history) + 1 if retries else 1
-    status = response.status_code
+    result = read_answer(response.status_code, data, attempts, settings)
+    record_delivery()
+    return result
+
+
+def read_answer(status: int, data: bytes, attempts: int, settings: RelaySettings) -> SendResult:
+    """SIGNL4's last answer as the relay's outcome: a 2xx is a SendResult with SIGNL4's event
+    id; 429 and 5xx (retried up to here) are Signl4Unavailable; anything else, a 3xx (never
+    followed) included, is Signl4Rejected with SIGNL4's own error text, scrubbed."""
     if 200 <= status < 300:
-        record_delivery()
         return SendResult(status_code=status, event_id=_event_id(data), attempts=attempts)
     if status in RETRY_STATUSES:
         raise Signl4Unavailable(

@@ -1084,3 +1084,17 @@ def test_spaces_around_a_line_break_are_dropped() -> None:
 def test_which_shape_a_body_is_read_as(body: dict, query: dict, shape: str, ticket_id: int) -> None:
     event = parse_event(body, parse_signal_params(query))
     assert (event.shape, event.ticket.id) == (shape, ticket_id)
+
+
+@pytest.mark.parametrize(
+    ("body", "ids"),
+    [
+        (fixture_json("webhook_new_full.json"), (1, 15, 20)),
+        ({"id": 7, "tickettype_id": "3", "client_id": 4.0, "site_id": 5}, (3, 4, 5)),
+        ({"id": 7, "summary": "s"}, (None, None, None)),
+    ],
+)
+def test_type_client_and_site_ids_are_read_for_routing(body: dict, ids: tuple) -> None:
+    """RELAY_ROUTES rules match a ticket's type, client and site by id (shared/routing.py)."""
+    ticket = parse_event(body).ticket
+    assert (ticket.ticket_type_id, ticket.client_id, ticket.site_id) == ids

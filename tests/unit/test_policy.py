@@ -13,8 +13,6 @@ from shared.signl4 import AlertStatus
 from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 from tests.conftest import fixture_json
 
-DEFAULTS = RelaySettings.from_env({})
-
 
 def settings(**env: str) -> RelaySettings:
     return RelaySettings.from_env(env)
@@ -40,13 +38,13 @@ def webhook(event: str | None, **ticket: Any) -> dict[str, Any]:
     ],
 )
 def test_fixture_decisions(fixture: str, status: AlertStatus) -> None:
-    decision = decide(parse_event(fixture_json(fixture)), DEFAULTS)
+    decision = decide(parse_event(fixture_json(fixture)), settings())
     assert decision.action == "send"
     assert decision.status is status
 
 
 def test_update_that_changes_nothing_is_skipped_with_a_reason() -> None:
-    decision = decide(parse_event(fixture_json("webhook_status_changed.json")), DEFAULTS)
+    decision = decide(parse_event(fixture_json("webhook_status_changed.json")), settings())
     assert decision.action == "skip" and decision.status is None
     assert "ticket status changed" in decision.reason and "2" in decision.reason
 
@@ -74,7 +72,7 @@ def test_resolved_statuses_are_configurable_and_replace_the_default() -> None:
 
 def test_acknowledged_is_off_by_default_and_on_when_configured() -> None:
     event = parse_event(webhook("ticket status changed", status_id=2, status_name="In Progress"))
-    assert decide(event, DEFAULTS).action == "skip"
+    assert decide(event, settings()).action == "skip"
     by_name = decide(event, settings(RELAY_ACK_STATUSES="in progress"))
     by_id = decide(event, settings(RELAY_ACK_STATUSES="2"))
     assert by_name.status is AlertStatus.ACKNOWLEDGED and by_id.status is AlertStatus.ACKNOWLEDGED
@@ -82,23 +80,23 @@ def test_acknowledged_is_off_by_default_and_on_when_configured() -> None:
 
 def test_closed_wins_over_new_ticket_event() -> None:
     event = parse_event(webhook("new ticket logged", hasbeenclosed=True))
-    assert decide(event, DEFAULTS).status is AlertStatus.RESOLVED
+    assert decide(event, settings()).status is AlertStatus.RESOLVED
 
 
 def test_explicit_x_s4_status_wins() -> None:
     body = {"X-S4-ExternalID": "HaloPSA-10", "X-S4-Status": "acknowledged", "Status": "Closed"}
-    assert decide(parse_event(body), DEFAULTS).status is AlertStatus.ACKNOWLEDGED
+    assert decide(parse_event(body), settings()).status is AlertStatus.ACKNOWLEDGED
 
 
 def test_guide_body_for_a_closed_status_resolves() -> None:
     body = {"X-S4-ExternalID": "HaloPSA-10", "Title": "t", "Status": "Closed"}
-    assert decide(parse_event(body), DEFAULTS).status is AlertStatus.RESOLVED
+    assert decide(parse_event(body), settings()).status is AlertStatus.RESOLVED
 
 
 def test_reopened_ticket_pages_again_when_the_last_alert_was_resolved() -> None:
     event = parse_event(webhook("ticket status changed", status_id=1))
-    assert decide(event, DEFAULTS).action == "skip"
-    again = decide(event, DEFAULTS, last_sent=AlertStatus.RESOLVED)
+    assert decide(event, settings()).action == "skip"
+    again = decide(event, settings(), last_sent=AlertStatus.RESOLVED)
     assert again.status is AlertStatus.NEW and "open again" in again.reason
 
 

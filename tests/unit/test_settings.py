@@ -229,3 +229,122 @@ def test_the_configuration_error_an_operator_reads(env: dict[str, str], message:
     with pytest.raises(SettingsError) as raised:
         RelaySettings.from_env(env)
     assert str(raised.value) == message
+
+
+# --- the heartbeat schedule (NCRONTAB) ---
+
+
+@pytest.mark.parametrize(
+    ("schedule", "read"),
+    [
+        ("0 */5 * * * *", "0 */5 * * * *"),
+        ("  0  */5 *\t* * *  ", "0 */5 * * * *"),  # the host reads single spaces
+        ("0 0 8-18 * * MON-FRI", "0 0 8-18 * * MON-FRI"),
+        ("0 0,30 * * * *", "0 0,30 * * * *"),
+    ],
+)
+def test_a_six_field_ncrontab_schedule_is_read(schedule: str, read: str) -> None:
+    settings = RelaySettings.from_env({"RELAY_HEARTBEAT_SCHEDULE": schedule})
+    assert settings.relay_heartbeat_schedule == read
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["*/5 * * * *", "0 */5 * * * * *", "00:05:00", "0 */5 * * * ?", "0 */5 * * * #"],
+)
+def test_a_schedule_that_is_not_six_ncrontab_fields_is_refused(schedule: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        RelaySettings.from_env({"RELAY_HEARTBEAT_SCHEDULE": schedule})
+    assert str(raised.value) == (
+        "invalid setting RELAY_HEARTBEAT_SCHEDULE: must be an NCRONTAB expression of six fields: "
+        "second minute hour day month day-of-week (e.g. 0 */5 * * * *)"
+    )
+
+
+# --- routing targets' team secrets ---
+
+SECRETS_PROBLEM = (
+    "invalid setting SIGNL4_TEAM_SECRETS must be a JSON object of routing target name -> SIGNL4 "
+    'team secret (e.g. {"network": "<secret>"})'
+)
+
+
+def _team_secrets(settings: RelaySettings) -> dict[str, str]:
+    return {
+        name: secret.get_secret_value() for name, secret in settings.signl4_team_secrets.items()
+    }
+
+
+def test_team_secrets_come_from_one_json_setting_by_case_folded_target() -> None:
+    env = {
+        "SIGNL4_TEAM_SECRETS": json.dumps({"Network": "net-s3cret", "DB": "db-s3cret", "x": " "})
+    }
+    assert _team_secrets(RelaySettings.from_env(env)) == {
+        "network": "net-s3cret",
+        "db": "db-s3cret",
+    }
+    # Validated again from a SecretStr (a model's own value), it reads the same.
+    from pydantic import SecretStr
+
+    again = RelaySettings.model_validate(
+        {"SIGNL4_TEAM_SECRETS": SecretStr(env["SIGNL4_TEAM_SECRETS"])}
+    )
+    assert _team_secrets(again) == {"network": "net-s3cret", "db": "db-s3cret"}
+
+
+def test_a_team_secret_setting_of_its_own_wins_over_the_json_one() -> None:
+    env = {
+        "SIGNL4_TEAM_SECRETS": json.dumps({"network": "from-json", "db": "db-s3cret"}),
+        "SIGNL4_TEAM_SECRET_NETWORK": "own-setting",
+    }
+    assert _team_secrets(RelaySettings.from_env(env)) == {
+        "network": "own-setting",
+        "db": "db-s3cret",
+    }
+
+
+@pytest.mark.parametrize("value", ["", "   ", "{}"])
+def test_an_empty_team_secrets_setting_adds_no_target(value: str) -> None:
+    assert RelaySettings.from_env({"SIGNL4_TEAM_SECRETS": value}).signl4_team_secrets == {}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "network=s3cret-value",
+        '["s3cret-value"]',
+        '"s3cret-value"',
+        '{"network": 12345678}',
+        '{"network": {"secret": "s3cret-value"}}',
+        '{"network": "s3cret-value", "db": null}',
+    ],
+)
+def test_team_secrets_that_are_not_an_object_of_strings_are_refused_unechoed(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        RelaySettings.from_env({"SIGNL4_TEAM_SECRETS": value})
+    assert str(raised.value) == SECRETS_PROBLEM
+    assert "s3cret" not in str(raised.value) and "12345678" not in str(raised.value)
+
+
+def test_sending_to_a_target_uses_that_targets_secret() -> None:
+    env = {"SIGNL4_TEAM_SECRET": "default-s3cret", "SIGNL4_TEAM_SECRET_NETWORK": "net-s3cret"}
+    settings = RelaySettings.from_env(env)
+    for target in ("network", "Network", "NETWORK"):
+        chosen = settings.for_target(target)
+        assert chosen.signl4_team_secret is not None
+        assert chosen.signl4_team_secret.get_secret_value() == "net-s3cret"
+        assert chosen.signl4_webhook_url == settings.signl4_webhook_url
+    # The default target (or none) is these settings themselves.
+    assert settings.for_target("default") is settings and settings.for_target("") is settings
+    assert settings.signl4_team_secret is not None
+    assert settings.signl4_team_secret.get_secret_value() == "default-s3cret"
+
+
+def test_sending_to_a_target_without_a_secret_names_the_missing_setting() -> None:
+    settings = RelaySettings.from_env({"SIGNL4_TEAM_SECRET_NETWORK": "net-s3cret"})
+    with pytest.raises(SettingsError) as raised:
+        settings.for_target("Ops")
+    assert str(raised.value) == (
+        "invalid setting SIGNL4_TEAM_SECRET_OPS: not set, but the alert of this ticket went to "
+        "routing target 'Ops'"
+    )

@@ -16,13 +16,18 @@ from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus
 from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 
-DEFAULTS = RelaySettings.from_env({})
 # SIGNL4's own export: the method path's query string.
 EXPORT_QUERY = {
     "ExtIDParam": "X-S4-ExternalID",
     "ExtStatusParam": "Status",
     "ResolvedStatus": "Closed",
 }
+
+
+def unset() -> RelaySettings:
+    """No settings (built per test: a module-level call would turn a broken from_env into an
+    import error that hides which test it breaks)."""
+    return RelaySettings.from_env({})
 
 
 def guide(status: Any, **extra: Any) -> dict[str, Any]:
@@ -126,23 +131,23 @@ def test_the_body_link_is_kept() -> None:
 def test_resolved_status_done_resolves_a_done_ticket() -> None:
     """The issue's case: ResolvedStatus=Done, Status Done. Without the parameter, new."""
     event = parse_event(guide("Done"))
-    assert decide(event, DEFAULTS).status is AlertStatus.NEW
+    assert decide(event, unset()).status is AlertStatus.NEW
     params = parse_signal_params({"ResolvedStatus": "done"})
-    decision = decide(parse_event(guide("DONE"), params), DEFAULTS, params=params)
+    decision = decide(parse_event(guide("DONE"), params), unset(), params=params)
     assert decision.status is AlertStatus.RESOLVED
 
 
 def test_params_add_to_the_settings_lists_never_replace_them() -> None:
     params = parse_signal_params({"ResolvedStatus": "Done"})
     for status in ("Closed", "9", "Resolved", "Done"):
-        decision = decide(parse_event(guide(status)), DEFAULTS, params=params)
+        decision = decide(parse_event(guide(status)), unset(), params=params)
         assert decision.status is AlertStatus.RESOLVED, status
 
 
 def test_ack_status_acknowledges() -> None:
     params = parse_signal_params({"AckStatus": "In Progress"})
-    assert decide(parse_event(guide("In Progress")), DEFAULTS).status is AlertStatus.NEW
-    decision = decide(parse_event(guide("in progress")), DEFAULTS, params=params)
+    assert decide(parse_event(guide("In Progress")), unset()).status is AlertStatus.NEW
+    decision = decide(parse_event(guide("in progress")), unset(), params=params)
     assert decision.status is AlertStatus.ACKNOWLEDGED
 
 
@@ -158,23 +163,23 @@ def test_new_status_opens_and_the_listed_values_keep_their_meaning(
     status: str, expected: AlertStatus
 ) -> None:
     params = parse_signal_params({"NewStatus": "Open", "AckStatus": "Working"})
-    assert decide(parse_event(guide(status)), DEFAULTS, params=params).status is expected
+    assert decide(parse_event(guide(status)), unset(), params=params).status is expected
 
 
 def test_with_new_status_any_other_value_is_discarded_as_signl4_does() -> None:
     params = parse_signal_params({"NewStatus": "Open", "ResolvedStatus": "Done"})
-    decision = decide(parse_event(guide("Waiting on customer")), DEFAULTS, params=params)
+    decision = decide(parse_event(guide("Waiting on customer")), unset(), params=params)
     assert decision.action == "skip"
     assert "neither NewStatus, ResolvedStatus nor AckStatus" in decision.reason
     # Without NewStatus, SIGNL4 opens an alert for such a value; so does the relay.
     without = parse_signal_params({"ResolvedStatus": "Done"})
-    assert decide(parse_event(guide("Waiting")), DEFAULTS, params=without).status is AlertStatus.NEW
+    assert decide(parse_event(guide("Waiting")), unset(), params=without).status is AlertStatus.NEW
 
 
 def test_new_status_does_not_discard_an_event_whose_status_is_unknown() -> None:
     params = parse_signal_params({"NewStatus": "Open"})
     event = parse_event({"event": "new ticket logged", "object_id": 3}, params)
-    assert decide(event, DEFAULTS, params=params).status is AlertStatus.NEW
+    assert decide(event, unset(), params=params).status is AlertStatus.NEW
 
 
 def test_new_status_still_obeys_the_paging_filters() -> None:
@@ -201,14 +206,14 @@ def test_new_status_still_obeys_the_paging_filters() -> None:
 def test_an_explicit_x_s4_status_is_never_overridden(requested: str, query: dict) -> None:
     params = parse_signal_params(query)
     event = parse_event(guide("Closed", **{"X-S4-Status": requested}), params)
-    assert decide(event, DEFAULTS, params=params).status is AlertStatus(requested)
+    assert decide(event, unset(), params=params).status is AlertStatus(requested)
 
 
 def test_webhook_events_honour_resolved_status_too() -> None:
     params = parse_signal_params({"ResolvedStatus": "Done"})
     body = {"event": "ticket status changed", "object_id": 8, "ticket": {"status_name": "Done"}}
-    assert decide(parse_event(body), DEFAULTS).action == "skip"
-    assert decide(parse_event(body, params), DEFAULTS, params=params).status is AlertStatus.RESOLVED
+    assert decide(parse_event(body), unset()).action == "skip"
+    assert decide(parse_event(body, params), unset(), params=params).status is AlertStatus.RESOLVED
 
 
 def test_a_halo_webhook_stays_a_webhook_whatever_ext_id_param_names() -> None:
