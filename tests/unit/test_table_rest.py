@@ -70,6 +70,20 @@ def test_http_date_is_rfc1123_in_gmt() -> None:
     assert http_date(moment) == "Sun, 11 Oct 2009 21:49:13 GMT"
 
 
+def test_http_date_is_gmt_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Storage refuses a request whose x-ms-date is more than 15 minutes off: a local time
+    # labelled GMT would fail every call on a machine outside UTC.
+    moment = datetime(2009, 10, 11, 23, 49, 13, tzinfo=timezone(timedelta(hours=2)))
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        date = http_date(moment)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert date == "Sun, 11 Oct 2009 21:49:13 GMT"
+
+
 def test_connection_strings_the_tests_and_azure_use() -> None:
     dev = parse_connection_string("UseDevelopmentStorage=true")
     assert dev == TableAccount(
