@@ -39,6 +39,10 @@ def test_without_two_way_settings_there_is_no_client() -> None:
 def test_the_base_url_loses_its_trailing_slash() -> None:
     client = _client()
     assert (client.base, client.calls) == ("https://contoso.halopsa.com", 0)
+    # Only slashes go: a tenant path ending in a letter keeps it.
+    assert _client(HALO_BASE_URL="https://halo.example.com/MSPX/").base == (
+        "https://halo.example.com/MSPX"
+    )
 
 
 # --- Halo's answer to an API call ---
@@ -66,7 +70,7 @@ def test_429_and_5xx_after_the_retries_are_unavailable(status: int) -> None:
     assert raised.value.remote_status == status and raised.value.status_code == 503
 
 
-@pytest.mark.parametrize("status", [199, 301, 400, 401, 403, 404, 600])
+@pytest.mark.parametrize("status", [199, 300, 301, 400, 401, 403, 404, 600])
 def test_any_other_answer_is_refused_with_halos_text(status: int) -> None:
     with pytest.raises(HaloRejected) as raised:
         _client()._answer("POST /api/Actions", status, _body({"message": "No access"}))

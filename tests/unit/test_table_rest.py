@@ -26,6 +26,7 @@ from shared.table_rest import (
     RestTableStore,
     TableAccount,
     TokenSource,
+    _url_path,
     batch_body,
     batch_results,
     describe_status,
@@ -97,6 +98,12 @@ def test_connection_strings_the_tests_and_azure_use() -> None:
     assert explicit == TableAccount(
         "devstoreaccount1", "http://127.0.0.1:21802/devstoreaccount1", KEY
     )
+    # Only the trailing slashes go, from the endpoint and from the path that is signed.
+    ends_in_x = parse_connection_string(
+        f"AccountName=acctx;AccountKey={KEY};TableEndpoint=http://127.0.0.1:21802/acctX/"
+    )
+    assert ends_in_x is not None and ends_in_x.endpoint == "http://127.0.0.1:21802/acctX"
+    assert _url_path("http://127.0.0.1:21802/acctX/") == "/acctX"
     azure = parse_connection_string(
         f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};"
         "EndpointSuffix=core.chinacloudapi.cn"
