@@ -120,7 +120,6 @@ class HaloClient:
         """A new token, not the cached one (`python -m shared check --live`)."""
         return self._token(renew=True)
 
-
     def _token(self, *, renew: bool) -> str:
         settings = self.settings
         assert settings.halo_client_id and settings.halo_client_secret

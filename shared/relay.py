@@ -45,7 +45,7 @@ from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import AlertStatus
 from shared.signl4_query import parse_signal_params
-from shared.store import Conflict, MemoryStore, Unavailable
+from shared.store import Conflict, Unavailable
 
 MAX_BODY_BYTES = 1024 * 1024
 # A batch stops sending inline after this long and queues the rest: host.json's functionTimeout
@@ -116,14 +116,8 @@ def handle_halo_request(
         logger.exception("relay: unexpected fault before reading events")
         return RelayResponse(500, {"error": "internal", "message": "unexpected fault; see the log"})
 
-    ledger = _ledger_or_none(settings)
     delivery = Delivery(
-        settings,
-        ledger,
-        outbox,
-        params=params,
-        # A table call is worth answering before; the in-memory store's write is not.
-        confirm_after_answer=ledger is not None and not isinstance(ledger.store, MemoryStore),
+        settings, _ledger_or_none(settings), outbox, params=params, confirm_after_answer=True
     )
     if isinstance(parsed, list):
         if not parsed:
