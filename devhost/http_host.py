@@ -17,6 +17,15 @@ secret query parameters), `***` for each value in `LocalHost.secrets`, and contr
 escaped (`\x1b`); tracebacks are scrubbed the same way. `devhost.serve` fills `secrets` from the
 app module's `local_host_secrets()` when it has one.
 
+Framing, its own limits apart from the app's (the relay's 1 MiB MAX_BODY_BYTES):
+- `Content-Length` must be one decimal number (400 `bad_request` otherwise) of at most
+  `max_request_bytes` (MAX_REQUEST_BYTES, 4 MiB; more: 413 `payload_too_large`), both answered
+  before any of the body is read; a chunked body is 411 `length_required`;
+- every read (request line, headers, the idle wait between keep-alive requests) gives up after
+  `read_timeout` (READ_TIMEOUT_SECONDS, 30 s), and the whole body must arrive within it: a
+  client that sends fewer bytes than its Content-Length is answered 408 `request_timeout` and
+  the connection closed, instead of holding a thread forever.
+
 What it does not do: check function keys (`func start` does not either), run non-HTTP triggers
 (they are listed as not served), input bindings, or `context` parameters. Route constraints
 such as `{id:int}` are accepted but not enforced. Methods default to GET and POST.
@@ -43,8 +52,10 @@ import inspect
 import json
 import logging
 import re
+import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -219,6 +230,58 @@ def _to_local_response(result: Any) -> LocalResponse:
     return LocalResponse(result.status_code, headers, result.get_body())
 
 
+# --- framing ---------------------------------------------------------------------------------
+
+# The local host's own limit on a request body. Above the app's 1 MiB, so the app's own 413
+# stays what a caller sees for a body a little too big; a bound on what one request can make
+# this process hold (a 50 MB body is refused before it is read).
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# A client that stops sending (a short body, half a request line) is answered 408 or dropped
+# after this long instead of holding a server thread forever.
+READ_TIMEOUT_SECONDS = 30.0
+# After refusing a body unread: drop at most this much of it, for at most this long, before
+# closing, so the client's unsent rest does not turn our close into a reset that loses the answer.
+_LINGER_BYTES = 256 * 1024
+_LINGER_SECONDS = 1.0
+_CHUNK = 64 * 1024
+# ASCII digits only: int() would also take " 5", "+5", "5_0" and other scripts' digits.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class FramingRefused(Exception):
+    """The request is answered without reading its body: `response` says why."""
+
+    def __init__(self, response: LocalResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def body_length(values: Sequence[str], limit: int) -> int:
+    """The length the Content-Length header(s) declare, 0 without one. Refused (FramingRefused)
+    when not one decimal number (400) or over `limit` (413); the value is never echoed."""
+    declared = {part.strip() for value in values for part in value.split(",")}
+    if not declared:
+        return 0
+    text = declared.pop()
+    if declared or not _DIGITS.fullmatch(text):
+        raise FramingRefused(
+            _json_response(400, {"error": "bad_request", "message": "invalid Content-Length"})
+        )
+    digits = text.lstrip("0") or "0"
+    # Compared by length first: int() of thousands of digits raises, and needs no computing.
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise FramingRefused(
+            _json_response(
+                413,
+                {
+                    "error": "payload_too_large",
+                    "message": f"Content-Length is over the local host's limit of {limit} bytes",
+                },
+            )
+        )
+    return int(digits)
+
+
 class LocalHost:
     """Routes HTTP requests to the HTTP functions of one FunctionApp.
 
@@ -234,8 +297,13 @@ class LocalHost:
         output_sink: OutputSink | None = None,
         functions: Sequence[Function] | None = None,
         secrets: Iterable[str] = (),
+        max_request_bytes: int = 0,
+        read_timeout: float = 0.0,
     ) -> None:
         self.route_prefix = route_prefix.strip("/")
+        # The framing limits (0: the defaults); tests pass a tiny read_timeout.
+        self.max_request_bytes = max_request_bytes or MAX_REQUEST_BYTES
+        self.read_timeout = read_timeout or READ_TIMEOUT_SECONDS
         # Values scrubbed from the access log and from logged tracebacks, besides secret query
         # parameters (`code=`), which are always redacted. Add a secret path segment (a
         # route's token) here: `local_host.secrets.add(token)`.
@@ -407,22 +475,37 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "devhost"
 
+        # Every read gives up after this long (socketserver sets it on the connection); the
+        # body has one deadline for the whole of it on top (_read_body).
+        timeout = local_host.read_timeout
+
         def _handle(self) -> None:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                self._send(
-                    _json_response(
-                        411, {"error": "length_required", "message": "send Content-Length"}
-                    ),
-                    close=True,
+            try:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    raise FramingRefused(
+                        _json_response(
+                            411, {"error": "length_required", "message": "send Content-Length"}
+                        )
+                    )
+                length = body_length(
+                    self.headers.get_all("Content-Length") or [], local_host.max_request_bytes
                 )
+            except FramingRefused as refused:
+                self._refuse_unread(refused.response)
                 return
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                bad_length = {"error": "bad_request", "message": "invalid Content-Length"}
-                self._send(_json_response(400, bad_length), close=True)
+                body = self._read_body(length)
+            except TimeoutError:
+                timed_out = {
+                    "error": "request_timeout",
+                    "message": f"the body did not arrive within {local_host.read_timeout:g} s",
+                }
+                self._send_last(_json_response(408, timed_out))
                 return
-            body = self.rfile.read(length) if length > 0 else b""
+            except EOFError:
+                short = {"error": "bad_request", "message": "the body ended before its length"}
+                self._send_last(_json_response(400, short))
+                return
             headers: dict[str, str] = {}
             for key, value in self.headers.items():
                 key = key.lower()
@@ -430,6 +513,48 @@ def _handler_for(local_host: LocalHost) -> type[BaseHTTPRequestHandler]:
             host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
             url = f"http://{host}{self.path}"
             self._send(local_host.dispatch(self.command, url, headers, body))
+
+        def _read_body(self, length: int) -> bytes:
+            """`length` bytes against one deadline for the whole body, so a client that sends
+            less, or trickles, is cut off: TimeoutError, or EOFError when it closed early."""
+            deadline = time.monotonic() + local_host.read_timeout
+            chunks: list[bytes] = []
+            remaining = length
+            try:
+                while remaining:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError("request body")
+                    self.connection.settimeout(left)
+                    chunk = self.rfile.read1(min(remaining, _CHUNK))
+                    if not chunk:
+                        raise EOFError("request body")
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
+            finally:
+                self.connection.settimeout(local_host.read_timeout)
+            return b"".join(chunks)
+
+        def _send_last(self, response: LocalResponse) -> None:
+            """Answer and close; the client may be gone already, which is no error of ours."""
+            with contextlib.suppress(OSError):
+                self._send(response, close=True)
+
+        def _refuse_unread(self, response: LocalResponse) -> None:
+            """Answer before reading the body, then drop a bounded amount of what the client is
+            still sending: closing with its bytes unread would reset the connection, and a
+            reset can discard our answer before the client reads it."""
+            self._send_last(response)
+            deadline = time.monotonic() + _LINGER_SECONDS
+            drained = 0
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
+                while drained < _LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+                    self.connection.settimeout(left)
+                    chunk = self.rfile.read1(_CHUNK)
+                    if not chunk:
+                        break
+                    drained += len(chunk)
 
         def _send(self, response: LocalResponse, close: bool = False) -> None:
             self.send_response(response.status)

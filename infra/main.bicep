@@ -974,11 +974,20 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.name
 output FUNCTION_APP_HOSTNAME string = functionApp.properties.defaultHostName
 output KEY_VAULT_NAME string = keyVault.name
 output STORAGE_ACCOUNT_NAME string = storage.name
-@description('Paste into HaloPSA as the webhook URL, adding ?code=<function key> (see FETCH_FUNCTION_CODE_COMMAND).')
+@description('HaloPSA\'s webhook URL without a key: HALO_WEBHOOK_URL_COMMAND prints it with the halopsa function\'s own key.')
 output HALOPSA_WEBHOOK_URL string = 'https://${functionApp.properties.defaultHostName}/api/halopsa'
 @description('SIGNL4 guide migration: the custom integration\'s base URL (replaces https://connect.signl4.com/webhook/); the method path keeps its query string, with the inbound token in place of the team secret.')
 output SIGNL4_GUIDE_BASE_URL string = 'https://${functionApp.properties.defaultHostName}/api/webhook/'
 @description('Prints the inbound token for the method path (needs Key Vault Secrets User or Officer on the vault).')
 output FETCH_RELAY_INBOUND_TOKEN_COMMAND string = 'az keyvault secret show --vault-name ${keyVault.name} --name relay-inbound-token --query value -o tsv'
-@description('Prints the default function key to append to the webhook URL as ?code=...')
-output FETCH_FUNCTION_CODE_COMMAND string = 'az functionapp keys list -g ${resourceGroup().name} -n ${functionApp.name} --query functionKeys.default -o tsv'
+// One key per route. A function key opens its own function only; a host key (`az functionapp
+// keys`) opens every function, so none of these commands reads one.
+// The keys are not created here: a function, and so its keys, exists only once the code is
+// published, after this template. The commands print a URL carrying a key: run them, do not log
+// their output.
+@description('Prints HaloPSA\'s webhook URL with the halopsa function\'s own key (?code=...), which opens /api/halopsa only. Run it after the code is published.')
+output HALO_WEBHOOK_URL_COMMAND string = 'az functionapp function keys list -g ${resourceGroup().name} -n ${functionApp.name} --function-name halopsa --query "join(\'\', [\'https://${functionApp.properties.defaultHostName}/api/halopsa?code=\', default])" -o tsv'
+@description('Prints SIGNL4\'s outbound webhook URL (two-way sync) with the signl4 function\'s own key (?code=...), which opens /api/signl4 only. Run it after the code is published.')
+output SIGNL4_WEBHOOK_URL_COMMAND string = 'az functionapp function keys list -g ${resourceGroup().name} -n ${functionApp.name} --function-name signl4 --query "join(\'\', [\'https://${functionApp.properties.defaultHostName}/api/signl4?code=\', default])" -o tsv'
+@description('Deprecated, use HALO_WEBHOOK_URL_COMMAND. Prints the halopsa function\'s own key (no longer the host key, which opens every function).')
+output FETCH_FUNCTION_CODE_COMMAND string = 'az functionapp function keys list -g ${resourceGroup().name} -n ${functionApp.name} --function-name halopsa --query default -o tsv'

@@ -141,8 +141,10 @@ def setup_text(base: str, token: str | None = None) -> str:
     return f"""\
 HaloPSA -> SIGNL4 relay at {base}
 
-Function key: `az functionapp keys list -g <resource group> -n <app> --query functionKeys.default -o tsv`
-(FETCH_FUNCTION_CODE_COMMAND in the deployment outputs). Use one of A or B, not both.
+Function keys: one per route, each opening its own function only (never a host key).
+HALO_WEBHOOK_URL_COMMAND in the deployment outputs prints A's URL with the halopsa function's
+key, SIGNL4_WEBHOOK_URL_COMMAND the two-way URL with the signl4 function's key.
+Use one of A or B, not both.
 
 A. Webhook (Configuration > Integrations > Webhooks)
    URL:      {webhook_url(base)}

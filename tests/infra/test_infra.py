@@ -8,8 +8,10 @@ as text; function calls and property access become nested dicts.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -933,13 +935,10 @@ def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template
         values["SIGNL4_GUIDE_BASE_URL"]
         == f"https://${{{site_name}.properties.defaultHostName}}/api/webhook/"
     )
-    assert any(
-        isinstance(v, str)
-        and v.startswith("az functionapp keys list ")
-        and f"-n ${{{site_name}.name}}" in v
-        and "-g ${resourceGroup().name}" in v
-        for v in values.values()
-    )
+    for name in ("HALO_WEBHOOK_URL_COMMAND", "SIGNL4_WEBHOOK_URL_COMMAND"):
+        assert values[name].startswith("az functionapp function keys list "), name
+        assert f"-n ${{{site_name}.name}}" in values[name]
+        assert "-g ${resourceGroup().name}" in values[name]
     assert values.get("AZURE_FUNCTION_APP_NAME") is not None
 
     secure = {name for name, p in template["parameters"].items() if is_secure(p)}
@@ -953,7 +952,8 @@ def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template
         assert not re.search(r"password|secret", name, flags=re.I), name
         assert not re.search(r"\blist\w*\(|list_func|listKeys", text), f"{name} calls list*()"
         assert "ConnectionString" not in text, name
-        assert "code=" not in text, f"{name} carries a function key"
+        # A URL command's `?code=` ends the literal its key is joined to at run time.
+        assert not re.search(r"code=(?!\\\\')", text), f"{name} carries a function key"
         for param in secure:
             assert not re.search(rf"\b{param}\b", text), f"{name} exposes secure parameter {param}"
         for secret in secrets:
@@ -1000,3 +1000,92 @@ def test_azure_yaml_deploys_this_directory_as_the_relay_function(template):
     tags = variable_value(template, tags) if isinstance(tags, str) else tags
     tags = {key.strip("'"): value for key, value in tags.items()}  # pycep keeps key quotes
     assert tags.get("azd-service-name") == "relay"
+
+
+# One key per route: each command reads the key of the function its URL names, never a host key.
+
+URL_COMMANDS = {"HALO_WEBHOOK_URL_COMMAND": "halopsa", "SIGNL4_WEBHOOK_URL_COMMAND": "signl4"}
+# What ARM puts in place of the interpolations, to read a command as a shell would get it.
+DEPLOYED = {
+    "${resourceGroup().name}": "rg-halo",
+    "${functionApp.name}": "func-halo",
+    "${functionApp.properties.defaultHostName}": "func-halo.azurewebsites.net",
+}
+JOIN_QUERY = re.compile(r"join\('', \['(?P<prefix>[^']*)', (?P<key>\w+)\]\)")
+
+
+def deployed_command(template: dict[str, Any], name: str) -> list[str]:
+    """The output's command as a POSIX shell splits it, with deployed names filled in."""
+    text = template["outputs"][name]["value"].replace("\\'", "'")
+    for placeholder, value in DEPLOYED.items():
+        text = text.replace(placeholder, value)
+    assert "${" not in text, text
+    return shlex.split(text)
+
+
+def options(argv: list[str]) -> dict[str, str]:
+    return {flag: value for flag, value in itertools.pairwise(argv) if flag[0] == "-"}
+
+
+def printed_url(argv: list[str], keys: Mapping[str, str]) -> str:
+    """What `az ... --query <join> -o tsv` prints for a function whose keys are `keys`."""
+    match = JOIN_QUERY.fullmatch(options(argv)["--query"])
+    assert match, options(argv)["--query"]
+    return match["prefix"] + keys[match["key"]]
+
+
+@pytest.mark.parametrize(("output", "function"), URL_COMMANDS.items())
+def test_each_url_command_prints_its_routes_url_with_that_functions_own_key(
+    template, indexed_functions, output, function
+):
+    argv = deployed_command(template, output)
+    assert argv[:5] == ["az", "functionapp", "function", "keys", "list"]
+    opts = options(argv)
+    assert (opts["-g"], opts["-n"], opts["-o"]) == ("rg-halo", "func-halo", "tsv")
+    assert opts["--function-name"] == function
+    url = printed_url(argv, {"default": "KEY-of-" + function, "other": "x"})
+    assert url == f"https://func-halo.azurewebsites.net/api/{function}?code=KEY-of-{function}"
+    # The function the key belongs to serves that URL's route, behind a function key.
+    [indexed] = [f for f in indexed_functions if f.get_function_name() == function]
+    trigger = indexed.get_trigger().get_dict_repr()
+    assert f"/api/{trigger['route']}?" in url
+    assert str(trigger["authLevel"]).split(".")[-1].upper() == "FUNCTION"
+
+
+def test_the_two_routes_get_two_different_keys(template):
+    argvs = [deployed_command(template, name) for name in URL_COMMANDS]
+    names = {options(argv)["--function-name"] for argv in argvs}
+    urls = {printed_url(argv, {"default": "K"}).split("?")[0] for argv in argvs}
+    assert len(names) == len(urls) == 2
+
+
+def test_the_old_key_command_reads_the_halopsa_functions_key_not_the_host_key(template):
+    """Kept for scripts that read FETCH_FUNCTION_CODE_COMMAND; it now prints a key that opens
+    /api/halopsa only."""
+    argv = deployed_command(template, "FETCH_FUNCTION_CODE_COMMAND")
+    assert argv[:5] == ["az", "functionapp", "function", "keys", "list"]
+    assert options(argv)["--function-name"] == "halopsa"
+    assert options(argv)["--query"] == "default"
+    assert "Deprecated" in decorator_argument(
+        template["outputs"]["FETCH_FUNCTION_CODE_COMMAND"], "description"
+    )
+
+
+HOST_KEY = re.compile(
+    r"functionKeys\.default|az functionapp keys (list|set)|--key-type functionKeys"
+)
+
+
+def test_no_output_or_instruction_hands_out_a_host_key(template):
+    """A host key opens every function: with it, Halo's webhook key would post SIGNL4
+    notifications too. Neither the deployment nor the README nor halo-setup names one to use."""
+    from shared.halo_setup import setup_text
+
+    for name, output in template["outputs"].items():
+        assert not HOST_KEY.search(json.dumps(output["value"])), name
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert not HOST_KEY.search(readme), HOST_KEY.search(readme)
+    text = setup_text("https://func-halo.azurewebsites.net")
+    assert not HOST_KEY.search(text)
+    for name in ("HALO_WEBHOOK_URL_COMMAND", "SIGNL4_WEBHOOK_URL_COMMAND"):
+        assert name in readme and name in text

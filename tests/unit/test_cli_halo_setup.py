@@ -106,3 +106,12 @@ def test_a_url_halo_should_not_call_is_refused(url: str) -> None:
 
 def test_loopback_http_is_fine_for_a_local_try() -> None:
     assert relay_base("http://127.0.0.1:7071/api/") == "http://127.0.0.1:7071"
+
+
+def test_the_text_sends_each_route_to_its_own_function_key() -> None:
+    """Halo's key must not open /api/signl4: each URL's key comes from its function's own
+    command, and no host key (which opens every function) is named."""
+    _, text = run(["halo-setup", "--url", BASE])
+    assert "HALO_WEBHOOK_URL_COMMAND" in text and "halopsa function's" in text
+    assert "SIGNL4_WEBHOOK_URL_COMMAND" in text and "signl4 function's" in text
+    assert "functionKeys" not in text and "az functionapp keys" not in text

@@ -107,3 +107,20 @@ def test_every_annotation_passes_the_workers_type_check(indexed_functions: list[
                     name,
                     annotation,
                 )
+
+
+def test_halopsa_and_signl4_are_separate_function_key_routes(indexed_functions: list[Any]) -> None:
+    """A function key opens its own function only, so Halo's key (halopsa) cannot post SIGNL4
+    notifications (signl4) as long as these are two functions, each at FUNCTION level. The
+    deployment's URL commands read each key by these names (tests/infra/test_infra.py)."""
+    http = {
+        f.get_function_name(): f.get_trigger().get_dict_repr()
+        for f in indexed_functions
+        if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
+    }
+    levels = {name: str(t["authLevel"]).split(".")[-1].upper() for name, t in http.items()}
+    assert levels["halopsa"] == levels["signl4"] == "FUNCTION"
+    assert http["halopsa"]["route"] != http["signl4"]["route"]
+    # Every other HTTP route is anonymous with its own check (token, read-only health): no route
+    # would take a function key, so no key handed out opens more than its own function.
+    assert {name for name, level in levels.items() if level != "ANONYMOUS"} == {"halopsa", "signl4"}

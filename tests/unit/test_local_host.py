@@ -397,3 +397,130 @@ def test_a_logged_traceback_holds_no_function_key_or_known_secret(
     assert "RuntimeError: cannot handle" in err  # the traceback is still there...
     assert KEY not in err and "path-S3cret" not in err  # ...without the secrets
     assert "/api/crash/***?code=*** (***)" in err
+
+
+# --- framing: the local host's own limits, before and while the body is read -----------------
+
+
+def _exchange(url: str, head: bytes, body: bytes = b"", *, shut: bool = False) -> bytes:
+    """Send `head` (request line and headers, without the blank line) and `body` as they are,
+    then read until the host closes the connection; the hang guard is a guard only."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=HANG_GUARD_SECONDS) as sock:
+        sock.sendall(head + b"\r\nHost: h\r\n\r\n" + body)
+        if shut:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _status_and_json(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    return status, json.loads(body[:length])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"abc"],
+        [b"-5"],
+        [b"+5"],
+        [b" 5_0"],
+        [b"1e3"],
+        ["\u0665".encode()],  # an Arabic-Indic five: int() takes it, HTTP does not
+        [b"5, 6"],
+        [b"5", b"6"],
+        [b""],
+    ],
+)
+def test_an_invalid_content_length_is_400_json_at_once(values: list[bytes]) -> None:
+    # The read timeout is longer than the hang guard: a host that waited for a body would fail
+    # the guard, not pass slowly.
+    local = LocalHost(sample_app.app, read_timeout=HANG_GUARD_SECONDS * 2)
+    head = b"POST /api/items/x HTTP/1.1\r\n" + b"\r\n".join(
+        b"Content-Length: " + value for value in values
+    )
+    with local.running() as url:
+        status, answer = _status_and_json(_exchange(url, head))
+    assert (status, answer) == (400, {"error": "bad_request", "message": "invalid Content-Length"})
+
+
+def test_repeated_equal_content_lengths_are_one_length() -> None:
+    local = LocalHost(sample_app.app)
+    head = b"POST /api/items/x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\nConnection: close"
+    with local.running() as url:
+        status, answer = _status_and_json(_exchange(url, head, b"abc"))
+    assert status == 200 and bytes.fromhex(answer["body_hex"]) == b"abc"
+
+
+def test_a_body_over_the_hosts_limit_is_413_before_it_is_read() -> None:
+    """50 MB announced, 1000 bytes sent and nothing more: the answer comes anyway. A host that
+    read first would wait for the rest (the read timeout is past the hang guard)."""
+    local = LocalHost(sample_app.app, read_timeout=HANG_GUARD_SECONDS * 2)
+    head = b"POST /api/items/x HTTP/1.1\r\nContent-Length: 50000000"
+    with local.running() as url:
+        status, answer = _status_and_json(_exchange(url, head, b"x" * 1000))
+    assert status == 413
+    assert answer["error"] == "payload_too_large"
+    assert str(local.max_request_bytes) in answer["message"]
+    assert local.max_request_bytes < 50_000_000
+
+
+@pytest.mark.parametrize("length", [str(10**30), "9" * 5000, "1" + "0" * 4000])
+def test_a_huge_content_length_is_413_without_a_traceback(
+    length: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="devhost.http_host")
+    local = LocalHost(sample_app.app, read_timeout=HANG_GUARD_SECONDS * 2)
+    head = f"POST /api/items/x HTTP/1.1\r\nContent-Length: {length}".encode()
+    with local.running() as url:
+        status, answer = _status_and_json(_exchange(url, head))
+    assert (status, answer["error"]) == (413, "payload_too_large")
+    assert length not in answer["message"]  # the caller's value is not echoed
+    captured = capfd.readouterr()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for text in (captured.err, captured.out, logged):
+        assert "Traceback" not in text and "OverflowError" not in text
+
+
+def test_a_body_that_ends_before_its_length_is_400() -> None:
+    """Leading zeros are still a number (7); three bytes come, then the client stops sending."""
+    local = LocalHost(sample_app.app, read_timeout=HANG_GUARD_SECONDS * 2)
+    head = b"POST /api/items/x HTTP/1.1\r\nContent-Length: " + b"0" * 4000 + b"7"
+    with local.running() as url:
+        status, answer = _status_and_json(_exchange(url, head, b"abc", shut=True))
+    assert (status, answer) == (
+        400,
+        {"error": "bad_request", "message": "the body ended before its length"},
+    )
+
+
+def test_a_short_body_is_answered_408_and_closed_after_the_read_timeout() -> None:
+    """Content-Length 100, ten bytes sent, then silence: whatever the machine's speed, the host
+    answers 408 once the (tiny) read timeout has passed, and closes the connection."""
+    local = LocalHost(sample_app.app, read_timeout=0.2)
+    head = b"POST /api/items/x HTTP/1.1\r\nContent-Length: 100"
+    with local.running() as url:
+        status, answer = _status_and_json(_exchange(url, head, b"0123456789"))
+    assert status == 408
+    assert answer == {"error": "request_timeout", "message": "the body did not arrive within 0.2 s"}
+
+
+def test_half_a_request_is_dropped_after_the_read_timeout() -> None:
+    local = LocalHost(sample_app.app, read_timeout=0.2)
+    with local.running() as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=HANG_GUARD_SECONDS) as sock:
+            sock.sendall(b"POST /api/items/x HTTP/1.1\r\nContent-Le")
+            assert sock.recv(65536) == b""  # closed by the host, nothing answered
+
+
+def test_a_large_body_in_many_pieces_arrives_whole(base_url: str) -> None:
+    body = bytes(range(256)) * (6 * 1024)  # 1.5 MiB: many reads, under the host's limit
+    response = requests.post(f"{base_url}/api/items/x", data=body, timeout=HANG_GUARD_SECONDS)
+    assert response.status_code == 200
+    assert bytes.fromhex(response.json()["body_hex"]) == body
