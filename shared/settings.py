@@ -357,7 +357,9 @@ def _settings_from_items(items: tuple[tuple[str, str], ...]) -> RelaySettings:
         raise SettingsError(unreadable(items, exc)) from None
     for name, message in setting_notices(dict(items)):
         logger.warning(
-            "settings: %s: %s (python -m shared check fails on this)", name, log_safe(message)
+            "settings: %s: %s (python -m shared check fails on this)",
+            log_safe(name),
+            log_safe(message),
         )
     return settings
 
