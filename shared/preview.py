@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import BatchTooLarge, PayloadTooLarge, RelayError, UnsupportedPayload
 from shared.halo import parse_event, parse_json_body
 from shared.policy import decide
+from shared.redaction import strip_userinfo
 from shared.routing import with_route
 from shared.settings import RelaySettings
 from shared.signl4 import build_payload
@@ -72,7 +73,8 @@ def describe_target(settings: RelaySettings) -> str:
     if settings.dry_run:
         why = "RELAY_DRY_RUN is set" if settings.relay_dry_run else "no SIGNL4_TEAM_SECRET"
         return f"nothing would be sent: the relay is in dry-run ({why})"
-    return f"SIGNL4 webhook {settings.signl4_webhook_url.rstrip('/')}/*** (team secret hidden)"
+    url = strip_userinfo(settings.signl4_webhook_url).rstrip("/")
+    return f"SIGNL4 webhook {url}/*** (team secret hidden)"
 
 
 def preview_body(

@@ -14,6 +14,7 @@ forging log lines. Every answer and every log line that carries text from outsid
 - `log_safe(value)` makes any value safe to format into a log line: control characters (CR,
   LF, ESC, ...), invisible format characters and backslashes are escaped visibly, so a value
   can neither start a new line nor colour or rewrite the terminal.
+- `strip_userinfo(url)` drops the `user:pass@` of a URL setting wherever it is shown.
 - `redact_url(url, secrets)` is for access logs: secret query parameters (`code=***`, the
   function key) and any of `secrets` anywhere in the URL (a path segment that is a token).
 - `RedactSecrets` is a logging filter for library loggers that log our URLs (urllib3).
@@ -25,12 +26,13 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 REDACTED = "***"
 # A piece of a secret this long (or half the secret, if that is shorter) found anywhere in a
-# decoded copy of the text counts as a leak.
-PIECE_CHARS = 8
+# decoded copy of the text counts as a leak. Six: a 6-character piece of a random secret turns
+# up in an ordinary error text by chance about never, and 7 of 8 known characters is no secret.
+PIECE_CHARS = 6
 # The net decodes at most this many characters, and at most this many rounds deep: enough for
 # an echo near the start of a short error text, bounded for a hostile long one.
 SCAN_CHARS = 8192
@@ -172,6 +174,36 @@ def log_safe(value: object, *, quoted: bool = False) -> str:
         if quoted:
             text = text.replace("'", "\\'")
     return f"'{text}'" if quoted else text
+
+
+# --- URLs in settings: user name and password ---
+
+
+def _authority_end(rest: str) -> int:
+    """Where the authority of `rest` (a URL after `//`) ends, as urlsplit reads it."""
+    ends = [index for index in (rest.find(char) for char in "/?#") if index >= 0]
+    return min(ends, default=len(rest))
+
+
+def has_userinfo(url: str) -> bool:
+    """Does `url` carry a user name or password (`https://user:pass@host`)?"""
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return False
+
+
+def strip_userinfo(url: str) -> str:
+    """`url` without its user name and password (`https://host/...`): a URL setting's
+    credentials are never copied into an alert, an answer or anything printed."""
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        return url
+    end = _authority_end(rest)
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return scheme + sep + authority.rpartition("@")[2] + rest[end:]
 
 
 # --- URLs in access logs ---

@@ -25,7 +25,6 @@ No I/O, no clock: `now` is always an argument.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, time
 from functools import cache
@@ -42,6 +41,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.setting_json import read_json_setting
+
 SETTING = "RELAY_ROUTES"
 DEFAULT_TARGET = "default"
 DEFAULT_ROUTE = "default"
@@ -49,6 +50,8 @@ TEAM_SECRET_PREFIX = "SIGNL4_TEAM_SECRET_"
 TARGET_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_RULES = 100
+# The longest IANA name is 32 characters (America/Argentina/ComodRivadavia): twice that is room.
+MAX_ZONE_CHARS = 64
 
 Scenario = Literal["single_ack", "multi_ack", "emergency"]
 
@@ -145,9 +148,16 @@ class Quiet(BaseModel):
 
 @cache
 def _zone(name: str) -> ZoneInfo:
+    """The zone, or ValueError. A name longer than any IANA name is refused before the lookup:
+    ZoneInfo reads it as a file path (a long one is an OSError, not a missing zone)."""
+    if len(name) > MAX_ZONE_CHARS:
+        raise ValueError(
+            f"must be an IANA time zone name such as Europe/Berlin (at most {MAX_ZONE_CHARS} "
+            "characters)"
+        )
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError("must be an IANA time zone name such as Europe/Berlin") from None
 
 
@@ -272,13 +282,7 @@ def parse_routes(value: Any) -> Routes:
     if value is None or (isinstance(value, str) and not value.strip()):
         return NO_ROUTES
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as error:
-            raise ValueError(
-                f"is not valid JSON (line {getattr(error, 'lineno', '?')}, "
-                f"column {getattr(error, 'colno', '?')})"
-            ) from None
+        value = read_json_setting(value)  # bounded: size and depth (ValueError names neither)
     if not isinstance(value, list):
         raise ValueError("must be a JSON array of rules")
     if len(value) > MAX_RULES:

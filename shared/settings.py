@@ -6,7 +6,7 @@ not marked `local_only` (a test over the parsed template enforces it).
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
@@ -24,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from shared.redaction import has_userinfo, log_safe
 from shared.routing import NO_ROUTES, TEAM_SECRET_PREFIX, Routes, missing_secrets, parse_routes
+from shared.setting_json import OutOfBounds, read_json_setting
 
 DEFAULT_SIGNL4_WEBHOOK_URL = "https://connect.signl4.com/webhook/"
 DEFAULT_RESOLVED_STATUSES = "9,Closed,Resolved,Cancelled"
@@ -35,6 +37,11 @@ DEFAULT_MAX_BATCH = 100
 DEFAULT_HALO_SCOPE = "read:tickets edit:tickets"
 # The outcome of the relay's notes, by name ("Private Note" on default tenants).
 DEFAULT_HALO_NOTE_OUTCOME = "Private Note"
+# The settings that hold a URL: a user name or password in one (user:pass@host) is never shown.
+URL_SETTINGS = ("SIGNL4_WEBHOOK_URL", "HALO_BASE_URL", "HALO_AUTH_URL", "SIGNL4_HEARTBEAT_URL")
+TEAM_SECRETS_SETTING = "SIGNL4_TEAM_SECRETS"
+
+logger = logging.getLogger("shared.settings")
 
 
 class SettingsError(Exception):
@@ -304,7 +311,9 @@ def _team_secrets_json(value: Any) -> dict[str, str]:
         '(e.g. {"network": "<secret>"})'
     )
     try:
-        parsed = json.loads(value)
+        parsed = read_json_setting(value)
+    except OutOfBounds as error:
+        raise ValueError(f"SIGNL4_TEAM_SECRETS: {error}") from None
     except ValueError:
         raise problem from None
     if not isinstance(parsed, dict) or not all(
@@ -333,9 +342,10 @@ def _env_names() -> tuple[str, ...]:
 
 @lru_cache(maxsize=8)
 def _settings_from_items(items: tuple[tuple[str, str], ...]) -> RelaySettings:
-    # Cached per distinct environment: settings are read on every request but rarely change.
+    """Cached per distinct environment: settings are read on every request but rarely change.
+    So the notices below are logged once per environment and worker, not per request."""
     try:
-        return RelaySettings.model_validate(dict(items))
+        settings = RelaySettings.model_validate(dict(items))
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
@@ -343,3 +353,110 @@ def _settings_from_items(items: tuple[tuple[str, str], ...]) -> RelaySettings:
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{name}: {message}" if name else message)
         raise SettingsError("invalid setting " + "; ".join(problems)) from None
+    except Exception as exc:  # a library failing where no rule foresaw it: still a setting
+        raise SettingsError(unreadable(items, exc)) from None
+    for name, message in setting_notices(dict(items)):
+        logger.warning(
+            "settings: %s: %s (python -m shared check fails on this)",
+            log_safe(name),
+            log_safe(message),
+        )
+    return settings
+
+
+def unreadable(items: tuple[tuple[str, str], ...], error: BaseException) -> str:
+    """The message for settings that raised `error` (not a validation error) when read: the
+    setting that raises it on its own is named; its kind only, never a value."""
+    kind = type(error).__name__
+    for name, value in items:
+        try:
+            RelaySettings.model_validate({name: value})
+        except ValidationError:
+            continue
+        except Exception:
+            return f"invalid setting {name}: could not be read ({kind})"
+    return f"invalid setting: the settings could not be read together ({kind})"
+
+
+# --- settings that still work, but should not (check fails; the relay logs them once) ---
+
+
+def setting_notices(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(setting, message) for each setting read the same as before but ambiguous or unsafe:
+    a user name or password in a URL, and team secret names that name one target twice. They
+    stay accepted (an upgrade must not stop paging); `python -m shared check` fails on them."""
+    found = [
+        (
+            name,
+            "the URL holds a user name or password before the host (user:pass@): remove it. "
+            "The relay never shows it (not in the alert's Link, the log or any output)",
+        )
+        for name in URL_SETTINGS
+        if has_userinfo(environ.get(name, "").strip())
+    ]
+    return found + _team_secret_notices(environ)
+
+
+def _team_secret_notices(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Team secret names that fold to one target. Today's winners stay: in the JSON setting the
+    later entry, among SIGNL4_TEAM_SECRET_<NAME> settings the name sorting last, and any of
+    those over the JSON entry."""
+    found: list[tuple[str, str]] = []
+    own: dict[str, str] = {}
+    for name, _ in team_secret_items(environ):  # sorted: the later one wins
+        target = name[len(TEAM_SECRET_PREFIX) :].casefold()
+        if target in own:
+            found.append(
+                (
+                    name,
+                    f"names the same target as {own[target]} (names are "
+                    f"case-insensitive): remove one; {name} wins",
+                )
+            )
+        own[target] = name
+    entries = _json_secret_names(environ.get(TEAM_SECRETS_SETTING, ""))
+    seen: dict[str, str] = {}
+    for entry in entries:
+        target = entry.casefold()
+        if target in seen:
+            found.append(
+                (
+                    TEAM_SECRETS_SETTING,
+                    f"the names {_shown(seen[target])} and "
+                    f"{_shown(entry)} name the same target (names are case-insensitive): "
+                    "remove one; the later one wins",
+                )
+            )
+        elif target in own:
+            found.append(
+                (
+                    TEAM_SECRETS_SETTING,
+                    f"the name {_shown(entry)} names the same "
+                    f"target as the setting {own[target]}: remove one; {own[target]} wins",
+                )
+            )
+        seen[target] = entry
+    return found
+
+
+def _json_secret_names(value: str) -> list[str]:
+    """The names of SIGNL4_TEAM_SECRETS' entries that hold a secret, in order, repeats kept.
+    Unreadable: none (the setting's own error says why)."""
+    if not value.strip():
+        return []
+    try:
+        pairs = read_json_setting(value, object_pairs_hook=_Pairs)
+    except ValueError:
+        return []
+    if not isinstance(pairs, _Pairs):
+        return []
+    return [k for k, v in pairs if isinstance(k, str) and isinstance(v, str) and v.strip()]
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its (name, value) pairs, repeated names kept."""
+
+
+def _shown(name: str) -> str:
+    """A name from a setting, quoted and cut short for a message."""
+    return repr(name if len(name) <= 40 else name[:40] + "...")

@@ -182,7 +182,11 @@ def build_payload(event: HaloEvent, decision: Decision, settings: RelaySettings)
         "DateOccurred": ticket.date_occurred.isoformat() if ticket.date_occurred else None,
     }
     if settings.halo_base_url:
-        payload["Link"] = f"{settings.halo_base_url.rstrip('/')}/ticket?id={ticket.id}"
+        from shared.redaction import strip_userinfo  # loaded already (the relay's logging)
+
+        # Never a user name or password of HALO_BASE_URL: the Link reaches everyone paged.
+        base = strip_userinfo(settings.halo_base_url).rstrip("/")
+        payload["Link"] = f"{base}/ticket?id={ticket.id}"
     elif event.link:
         payload["Link"] = event.link  # the guide body's own link, kept on migration
     if decision.scenario:

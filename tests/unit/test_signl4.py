@@ -411,9 +411,9 @@ def echo_forms(secret: str) -> dict[str, Callable[[str], str]]:
 
 
 def secret_pieces(secret: str) -> set[str]:
-    """Every 8-char piece of the secret (half of it when shorter), case-folded."""
+    """Every 6-char piece of the secret (half of it when shorter), case-folded."""
     folded = secret.strip().casefold()
-    size = min(8, max(1, (len(folded) + 1) // 2))
+    size = min(6, max(1, (len(folded) + 1) // 2))
     return {folded[i : i + size] for i in range(len(folded) - size + 1)}
 
 
