@@ -204,19 +204,17 @@ def note_html(note: str, limit: int = NOTE_MAX_CHARS) -> str:
     breaks as <br>. At most `limit` characters, cut between characters, never inside an entity
     (&amp;) or a <br>. Escaped here, when the body is built, never in the stored payload: a
     write-back queued before this existed goes out right, and nothing is escaped twice."""
-    text = clean_text(note)
-    escaped = html.escape(text, quote=True).replace("\n", _BR)
+    escaped = html.escape(clean_text(note), quote=True).replace("\n", _BR)
     if len(escaped) <= limit:
         return escaped
-    parts: list[str] = []
-    used = 0
-    for char in text:
-        piece = _BR if char == "\n" else html.escape(char, quote=True)
-        used += len(piece)
-        if used > limit:
-            break
-        parts.append(piece)
-    return "".join(parts)
+    # In `escaped` a "&" only starts an entity and a "<" only starts a <br>, each at most six
+    # characters long: only the last one begun before the cut can straddle it.
+    start = max(escaped.rfind("&", 0, limit), escaped.rfind("<", 0, limit))
+    if start >= 0:
+        end = escaped.find(";", start) + 1 if escaped[start] == "&" else start + len(_BR)
+        if end > limit:
+            return escaped[:start]
+    return escaped[:limit]
 
 
 def action_body(

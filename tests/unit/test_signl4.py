@@ -13,6 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from shared import relay
 from shared.errors import Signl4Rejected, Signl4Unavailable
@@ -21,7 +24,14 @@ from shared.policy import Decision, decide
 from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus, build_payload, clean_text, encoded_size, fit_payload
 from shared.signl4_client import send_event, webhook_url
-from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake, fixture_bytes, fixture_json
+from tests.conftest import (
+    FIXTURES,
+    SPEED_PROOF,
+    TEAM_SECRET,
+    Signl4Fake,
+    fixture_bytes,
+    fixture_json,
+)
 
 
 def _payload(fixture: str, **env: str) -> dict:
@@ -555,6 +565,20 @@ def test_format_characters_never_reach_signl4_through_the_handler(
 def test_clean_text_drops_hiding_characters_and_keeps_joiners(text: str, expected: str) -> None:
     assert clean_text(text) == expected
     assert clean_text(expected) == expected  # idempotent
+
+
+@hypothesis_settings(
+    hypothesis_settings.get_profile(SPEED_PROOF), derandomize=True, database=None, max_examples=300
+)
+@given(text=st.text(st.characters(max_codepoint=0x2100) | st.sampled_from("\r\ufeff\ud83d")))
+def test_clean_text_is_one_rule_whether_the_text_is_ascii_or_not(text: str) -> None:
+    """ASCII text takes str.translate, other text a substitution: the same table either way."""
+    cleaned = clean_text(text)
+    assert not HIDDEN.search(cleaned) and "\r" not in cleaned
+    assert clean_text(cleaned) == cleaned
+    assert clean_text(text + "\u00e9") == cleaned + "\u00e9"  # forced off the ASCII path
+    ascii_part = "".join(c for c in text if c.isascii())
+    assert clean_text(ascii_part + "\u00e9") == clean_text(ascii_part) + "\u00e9"
 
 
 def test_fit_payload_cleans_keys_as_well_as_values() -> None:

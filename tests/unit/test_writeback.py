@@ -4,6 +4,7 @@ the Halo API bodies (../shared/REFERENCE.md, "HaloPSA REST API")."""
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import os
@@ -15,12 +16,15 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_of
+from hypothesis import strategies as st
 
 from shared import relay, writeback
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
+from shared.signl4 import AlertStatus, clean_text
 from shared.signl4_outbound import Signl4Notification, parse_notification
-from tests.conftest import new_ticket_id
+from tests.conftest import SPEED_PROOF, new_ticket_id
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 
 ON = {
@@ -396,6 +400,28 @@ def test_the_cap_counts_escaped_characters_and_never_cuts_an_entity(limit: int) 
     assert len(cut) <= limit
     longest = max(("".join(p) for p in whole if len("".join(p)) <= limit), key=len)
     assert cut == longest
+
+
+SEEDED = settings_of(
+    settings_of.get_profile(SPEED_PROOF), derandomize=True, database=None, max_examples=300
+)
+
+
+@SEEDED
+@given(
+    text=st.lists(st.sampled_from([*"ab&<>\"'\n", "\u202e", "\u00e9", "\U0001f600"])).map("".join),
+    limit=st.integers(0, 40),
+)
+def test_the_cut_is_the_longest_run_of_whole_pieces_that_fits(text: str, limit: int) -> None:
+    """Against the plain definition: each character escaped on its own, whole pieces only."""
+    pieces = ["<br>" if c == "\n" else html.escape(c, quote=True) for c in clean_text(text)]
+    expected, used = "", 0
+    for piece in pieces:
+        used += len(piece)
+        if used > limit:
+            break
+        expected += piece
+    assert writeback.note_html(text, limit) == expected
 
 
 def test_the_default_cap_is_note_max_chars_after_escaping() -> None:
