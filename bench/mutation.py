@@ -111,6 +111,7 @@ MODULES: list[Module] = [
         "shared/signl4.py",
         (
             "_bounded",
+            "_clean_char",
             "clean_text",
             "encoded_size",
             "fit_payload",

@@ -119,7 +119,7 @@ def main() -> int:
     relay.handle_signl4_request(notification(next(tickets)), environ, [])  # warm: token, session
     from shared.signl4_client import retrying
 
-    action = json.dumps([{"ticket_id": 1, "note": "x", "hiddenfromuser": True}]).encode()
+    action = json.dumps([{"ticket_id": 1, "note_html": "x", "hiddenfromuser": True}]).encode()
 
     def direct() -> None:
         with (

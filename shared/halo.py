@@ -28,7 +28,7 @@ from shared.errors import (
     UnsupportedPayload,
 )
 from shared.html_text import html_to_plain
-from shared.signl4 import AlertStatus
+from shared.signl4 import AlertStatus, clean_text
 from shared.signl4_query import NO_PARAMS, SignalParams
 
 EXTERNAL_ID_PREFIX = "HaloPSA-"
@@ -50,25 +50,10 @@ def _text(value: Any) -> str | None:
         value = value.get("name") or value.get("Name")
     if value is None or isinstance(value, (list, dict)):
         return None
-    # A lone surrogate (an emoji cut in half upstream) cannot be encoded as UTF-8 later.
-    text = str(value)[:FIELD_MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
-    return _clean_text(text).strip() or None
-
-
-# C0 controls but tab and line feed, DEL and C1 are dropped; vertical tab and form feed are
-# whitespace (a space); CR LF and a lone CR are one line break. So no control character from a
-# ticket reaches SIGNL4, a log line, a queue message or a ledger row.
-_CONTROLS: dict[int, str | None] = {
-    **{code: None for code in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if code not in (9, 10)},
-    0x0B: " ",
-    0x0C: " ",
-}
-
-
-def _clean_text(text: str) -> str:
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.translate(_CONTROLS)
+    # clean_text (shared/signl4.py, the one cleaner both directions use): no control character,
+    # bidi override or zero-width space from outside reaches SIGNL4, Halo, a log line, a queue
+    # message or a ledger row; a lone surrogate (an emoji cut in half upstream) becomes '?'.
+    return clean_text(str(value)[:FIELD_MAX_CHARS]).strip() or None
 
 
 def _int(value: Any) -> int | None:
@@ -148,7 +133,7 @@ def html_to_text(value: Any) -> str | None:
         return None
     if "<" in text or "&" in text:
         # Entities can decode to control characters (&#13;, &#12;): clean the result again.
-        text = _clean_text(html_to_plain(text))
+        text = clean_text(html_to_plain(text))
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
     return text or None

@@ -46,9 +46,36 @@ PAYLOAD_MAX_BYTES = 32_000
 _TRIM_LAST = ("Title",)
 _ELLIPSIS = "…"
 _ELLIPSIS_BYTES = len(_ELLIPSIS.encode("utf-8"))
-# C0 controls except tab and newline, DEL and C1: json.dumps writes each as \u00XX (six bytes),
-# and none belongs in an alert.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What no text from outside keeps, in either direction (a SIGNL4 alert, a note in Halo), so a
+# ticket, a responder's name or an annotation can neither hide nor reorder what is shown:
+# - C0 controls but tab and line feed, DEL and C1 are dropped (json.dumps writes each as \u00XX,
+#   six bytes, and none belongs in an alert or a note); vertical tab and form feed are a space;
+#   a lone CR (CR LF is one line break before this table) and U+2028/U+2029 are a line break;
+# - bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) are dropped:
+#   "Pay \u202eexe.fdp\u202c invoice" would show as "Pay pdf.exe invoice";
+# - zero-width space, word joiner and BOM (U+200B, U+2060, U+FEFF) are dropped: they hide in
+#   words and names. ZWNJ and ZWJ (U+200C, U+200D) stay: scripts and emoji sequences need them.
+_CLEAN_TABLE: dict[int, str | None] = {
+    **{code: None for code in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if code not in (9, 10)},
+    0x0B: " ",
+    0x0C: " ",
+    0x0D: "\n",
+    0x2028: "\n",
+    0x2029: "\n",
+    **{code: None for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    0x200B: None,
+    0x2060: None,
+    0xFEFF: None,
+}
+# The same table as one character class: str.translate is quick on ASCII only; on other text a
+# substitution that visits only the characters to clean is several times faster.
+_CLEAN_CHARS = re.compile(
+    "[" + "".join(re.escape(chr(code)) for code in sorted(_CLEAN_TABLE)) + "]"
+)
+
+
+def _clean_char(match: re.Match[str]) -> str:
+    return _CLEAN_TABLE[ord(match.group())] or ""
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -56,9 +83,14 @@ def _bounded(text: str, limit: int) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Text fit for an alert and for storage: CRLF as LF, no control characters, and no lone
-    surrogates (which cannot be encoded as UTF-8 at all; they become '?')."""
-    text = _CONTROL_CHARS.sub("", text.replace("\r\n", "\n"))
+    """Text fit for an alert, a Halo note and storage, whichever way it goes: line breaks as LF,
+    no control or hiding format characters (see _CLEAN_TABLE), and no lone surrogates (which
+    cannot be encoded as UTF-8 at all; they become '?'). Idempotent."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if text.isascii():
+        return text.translate(_CLEAN_TABLE)  # and no surrogate to replace
+    text = _CLEAN_CHARS.sub(_clean_char, text)
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
@@ -72,7 +104,9 @@ def fit_payload(payload: Mapping[str, Any], max_bytes: int = PAYLOAD_MAX_BYTES) 
     the longest parameters, then Title. SIGNL4's X-S4-* fields and numbers are never touched.
     Pure and idempotent."""
     fitted = {
-        key: clean_text(value) if isinstance(value, str) else value
+        clean_text(key) if isinstance(key, str) else key: (
+            clean_text(value) if isinstance(value, str) else value
+        )
         for key, value in payload.items()
     }
     if _size_bound(fitted) <= max_bytes:

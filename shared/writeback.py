@@ -9,13 +9,14 @@ builders below. No I/O, no clock.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from shared.halo import EXTERNAL_ID_PREFIX
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
+from shared.signl4 import AlertStatus, clean_text
 from shared.signl4_outbound import (
     ALERT_ANNOTATED,
     ALERT_CREATED,
@@ -30,7 +31,8 @@ from shared.signl4_outbound import (
 
 # The write-back conversation of ticket <id> is kept apart from the SIGNL4 one (HaloPSA-<id>).
 KEY_PREFIX = "halo:"
-NOTE_MAX_CHARS = 5000
+NOTE_MAX_CHARS = 5000  # the stored note, and the note_html Halo gets (after escaping)
+_BR = "<br>"
 
 
 @dataclass(frozen=True)
@@ -196,13 +198,35 @@ def match_agent(agents: Any, email: str) -> dict[str, Any] | None:
     return None
 
 
+def note_html(note: str, limit: int = NOTE_MAX_CHARS) -> str:
+    """The note as Halo shows it (`note_html`): clean (shared/signl4.clean_text), every character
+    HTML-escaped, quotes too, so no name or text from outside becomes markup in the ticket; line
+    breaks as <br>. At most `limit` characters, cut between characters, never inside an entity
+    (&amp;) or a <br>. Escaped here, when the body is built, never in the stored payload: a
+    write-back queued before this existed goes out right, and nothing is escaped twice."""
+    escaped = html.escape(clean_text(note), quote=True).replace("\n", _BR)
+    if len(escaped) <= limit:
+        return escaped
+    # In `escaped` a "&" only starts an entity and a "<" only starts a <br>, each at most six
+    # characters long: only the last one begun before the cut can straddle it.
+    start = max(escaped.rfind("&", 0, limit), escaped.rfind("<", 0, limit))
+    if start >= 0:
+        end = escaped.find(";", start) + 1 if escaped[start] == "&" else start + len(_BR)
+        if end > limit:
+            return escaped[:start]
+    return escaped[:limit]
+
+
 def action_body(
     payload: dict[str, Any], note: str, settings: RelaySettings
 ) -> list[dict[str, Any]]:
-    """POST /api/Actions: a private note with the configured outcome, and the new status."""
+    """POST /api/Actions: a private note with the configured outcome, and the new status.
+
+    The note goes as `note_html` only (escaped by `note_html`): Halo shows note_html, and a plain
+    `note` beside it would carry the same outside text unescaped to whatever renders it."""
     action: dict[str, Any] = {
         "ticket_id": payload["ticketId"],
-        "note": note,
+        "note_html": note_html(note),
         "hiddenfromuser": True,
     }
     if settings.halo_note_outcome_id is not None:

@@ -11,6 +11,7 @@ timeout fires however slow the machine is), or a callable(Request) -> Response.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import threading
@@ -70,7 +71,8 @@ class HaloFake:
         return [r for r in self.requests if r["path"] == path]
 
     def notes(self, ticket_id: int | None = None) -> list[str]:
-        return [a["note"] for a in self.actions if ticket_id is None or a["ticket_id"] == ticket_id]
+        """Each note as an agent reads it in Halo (its text: see `shown`)."""
+        return [shown(a) for a in self.actions if ticket_id is None or a["ticket_id"] == ticket_id]
 
     def _handle(self, request: Request) -> Response:
         body: Any = None
@@ -136,6 +138,15 @@ class HaloFake:
         if self.on_action is not None:
             self.on_action(created)
         return _json(created, 201)
+
+
+def shown(action: dict[str, Any]) -> str:
+    """An action's note as Halo's screen shows it: note_html read as HTML with <br> as the only
+    markup (entities decoded; any other tag would stay as it is, for a test to find), or the
+    plain `note` when no note_html came."""
+    if "note_html" in action:
+        return html.unescape(str(action["note_html"]).replace("<br>", "\n"))
+    return str(action["note"])
 
 
 def _json(value: Any, status: int = 200) -> Response:

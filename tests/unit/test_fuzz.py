@@ -42,8 +42,12 @@ CALLER_ERRORS = {code for code, status in DOCUMENTED.items() if 400 <= status < 
 }
 # Results in a dry run: nothing is sent, so nothing is duplicate or queued either.
 RESULTS = {"dry-run", "skipped"}
-# What must never reach SIGNL4: C0 controls but tab and line feed, DEL, C1.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What must never reach SIGNL4: C0 controls but tab and line feed, DEL, C1, and the format
+# characters that hide or reorder text (bidi controls, zero-width space, word joiner, BOM,
+# line/paragraph separators: shared/signl4.clean_text).
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff\u2028\u2029]"
+)
 
 Functions = dict[str, Callable[..., Any]]
 
@@ -341,7 +345,11 @@ def test_mutated_fixtures_are_answered_with_documented_json(
 # --- the HTML converter on markup-heavy text: never raises, reads each character once ---
 
 _HTML_ALPHABET = st.sampled_from(
-    [*"<>/!-?=\"' \t\n&#;x0a9[]", "<p>", "</p>", "<br/>", "<script>", "</script", "&amp;"]
+    [
+        *"<>/!-?=\"' \t\n&#;x0a9[]",
+        *("<p>", "</p>", "<br/>", "<script>", "</script", "&amp;"),
+        *("\u202e", "\u2028", "\ufeff", "&#x202E;", "&#8203;"),  # hiding characters, raw or not
+    ]
 )
 
 

@@ -394,6 +394,24 @@ def test_control_characters_never_reach_a_text_field() -> None:
     assert ticket.status_name == "New"
 
 
+def test_format_characters_that_hide_or_reorder_text_never_reach_a_text_field() -> None:
+    """The same cleaner as the SIGNL4 payload's (shared/signl4.clean_text): raw, or decoded from
+    an entity in HTML details."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    ticket = parse_event(
+        {
+            "id": 1,
+            "summary": "Pay \u202eexe.fdp\u202c invoice\u2028now",
+            "details": "<p>&#x202E;rev&#8236; zero&#x200B;width&#xFEFF;&#8288; a&#x2028;b</p>"
+            f"<p>\u2066{family}\u2069</p>",
+            "client_name": "\ufeff\u200bContoso\u2060",
+        }
+    ).ticket
+    assert ticket.summary == "Pay exe.fdp invoice\nnow"
+    assert ticket.details == f"rev zerowidth a\nb\n\n{family}"  # ZWJ kept: one emoji
+    assert ticket.client == "Contoso"
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -13,14 +13,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from shared import relay
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.halo import parse_event
 from shared.policy import Decision, decide
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus, build_payload, encoded_size, fit_payload
+from shared.signl4 import AlertStatus, build_payload, clean_text, encoded_size, fit_payload
 from shared.signl4_client import send_event, webhook_url
-from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake, fixture_json
+from tests.conftest import (
+    FIXTURES,
+    SPEED_PROOF,
+    TEAM_SECRET,
+    Signl4Fake,
+    fixture_bytes,
+    fixture_json,
+)
 
 
 def _payload(fixture: str, **env: str) -> dict:
@@ -494,6 +505,8 @@ GOLDEN_CASES = [
     ("guide_close.json", {}),
     ("ticket_bare.json", {}),
     ("ticket_wrapped.json", {"HALO_BASE_URL": "https://contoso.halopsa.com"}),
+    # bidi overrides and isolates, zero-width characters, BOM, U+2028/2029, raw and as entities
+    ("webhook_hidden_characters.json", {}),
 ]
 
 
@@ -505,6 +518,72 @@ def test_the_whole_payload_matches_its_golden_file(fixture: str, env: dict[str, 
         golden.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     assert payload == json.loads(golden.read_text())
     assert list(payload) == list(json.loads(golden.read_text()))  # key order too
+
+
+# --- nothing that hides or reorders text reaches SIGNL4 (shared/signl4.clean_text) ---
+
+# Bidi embeddings/overrides/isolates, zero-width space, word joiner, BOM, C0 (but tab and line
+# feed), DEL, C1, and the line/paragraph separators (which become line feeds).
+HIDDEN = re.compile(
+    "[\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff\u2028\u2029\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+
+def test_format_characters_never_reach_signl4_through_the_handler(
+    signl4: Signl4Fake, live_env: dict[str, str]
+) -> None:
+    body = fixture_bytes("webhook_hidden_characters.json")
+    assert "\\u202e" in body.decode() and "&#x202E;" in body.decode()
+    response = relay.handle_halo_request(body, {}, os.environ, None)
+    assert response.status_code == 200, response.body
+    (sent,) = signl4.events
+    assert sent["Title"] == "IN-9501: Pay exe.fdp invoice"
+    for key, value in sent.items():
+        assert not HIDDEN.search(key) and not HIDDEN.search(str(value)), (key, value)
+    assert sent["Message"].startswith("Line one\nline two\nline three\n")
+    assert f"Family {FAMILY} and \u0646\u200c\u0645 keep" in sent["Message"]  # ZWJ/ZWNJ kept
+    assert sent["Status"] == "New\n(from e-mail)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Pay \u202eexe.fdp\u202c invoice", "Pay exe.fdp invoice"),
+        ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069", ""),
+        ("a\u200bb\u2060c\ufeffd", "abcd"),
+        ("one\u2028two\u2029three", "one\ntwo\nthree"),
+        ("crlf\r\nlone\rcr", "crlf\nlone\ncr"),
+        ("v\x0bf\x0c.", "v f ."),
+        ("tab\tkept\x00\x1b\x7f\x85\x9f", "tab\tkept"),
+        (FAMILY, FAMILY),
+        ("\u0646\u200c\u0645", "\u0646\u200c\u0645"),
+        ("\u200e\u200f\u00ad", "\u200e\u200f\u00ad"),  # marks and soft hyphen: not hiding
+        ("half \ud83d", "half ?"),
+    ],
+)
+def test_clean_text_drops_hiding_characters_and_keeps_joiners(text: str, expected: str) -> None:
+    assert clean_text(text) == expected
+    assert clean_text(expected) == expected  # idempotent
+
+
+@hypothesis_settings(
+    hypothesis_settings.get_profile(SPEED_PROOF), derandomize=True, database=None, max_examples=300
+)
+@given(text=st.text(st.characters(max_codepoint=0x2100) | st.sampled_from("\r\ufeff\ud83d")))
+def test_clean_text_is_one_rule_whether_the_text_is_ascii_or_not(text: str) -> None:
+    """ASCII text takes str.translate, other text a substitution: the same table either way."""
+    cleaned = clean_text(text)
+    assert not HIDDEN.search(cleaned) and "\r" not in cleaned
+    assert clean_text(cleaned) == cleaned
+    assert clean_text(text + "\u00e9") == cleaned + "\u00e9"  # forced off the ASCII path
+    ascii_part = "".join(c for c in text if c.isascii())
+    assert clean_text(ascii_part + "\u00e9") == clean_text(ascii_part) + "\u00e9"
+
+
+def test_fit_payload_cleans_keys_as_well_as_values() -> None:
+    fitted = fit_payload({"Ti\u202etle": "x\u200by", "Note\u2028": 3})
+    assert fitted == {"Title": "xy", "Note\n": 3}
 
 
 # --- payload rules, one by one ---

@@ -166,14 +166,14 @@ def test_action_body_is_a_private_note_with_outcome_by_name_or_id() -> None:
     assert writeback.action_body(payload, "text", settings()) == [
         {
             "ticket_id": 5,
-            "note": "text",
+            "note_html": "text",
             "hiddenfromuser": True,
             "outcome": "Private Note",
             "new_status": 9,
         }
     ]
     by_id = writeback.action_body({"ticketId": 5}, "t", settings(HALO_NOTE_OUTCOME_ID="7"))
-    assert by_id == [{"ticket_id": 5, "note": "t", "hiddenfromuser": True, "outcome_id": 7}]
+    assert by_id == [{"ticket_id": 5, "note_html": "t", "hiddenfromuser": True, "outcome_id": 7}]
 
 
 def test_agents_are_matched_by_email_case_insensitively() -> None:

@@ -4,17 +4,28 @@ the Halo API bodies (../shared/REFERENCE.md, "HaloPSA REST API")."""
 
 from __future__ import annotations
 
+import html
+import itertools
+import json
+import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_of
+from hypothesis import strategies as st
 
-from shared import writeback
+from shared import relay, writeback
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
+from shared.signl4 import AlertStatus, clean_text
 from shared.signl4_outbound import Signl4Notification, parse_notification
+from tests.conftest import SPEED_PROOF, new_ticket_id
+from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 
 ON = {
     "HALO_BASE_URL": "https://contoso.halopsa.com",
@@ -304,7 +315,7 @@ def test_action_body_with_outcome_by_name_and_no_status() -> None:
     payload = {"ticketId": 5, "note": "n", "statusId": None}
     body = writeback.action_body(payload, "text", settings(HALO_NOTE_OUTCOME="SIGNL4 note"))
     assert body == [
-        {"ticket_id": 5, "note": "text", "hiddenfromuser": True, "outcome": "SIGNL4 note"}
+        {"ticket_id": 5, "note_html": "text", "hiddenfromuser": True, "outcome": "SIGNL4 note"}
     ]
 
 
@@ -313,9 +324,264 @@ def test_action_body_with_outcome_id_and_status() -> None:
         {"ticketId": 5, "statusId": 22}, "t", settings(HALO_NOTE_OUTCOME_ID="7")
     )
     assert body == [
-        {"ticket_id": 5, "note": "t", "hiddenfromuser": True, "outcome_id": 7, "new_status": 22}
+        {
+            "ticket_id": 5,
+            "note_html": "t",
+            "hiddenfromuser": True,
+            "outcome_id": 7,
+            "new_status": 22,
+        }
     ]
+
+
+# --- the note Halo gets: note_html, escaped when the body is built ---
+
+
+def test_each_events_note_as_halo_gets_it_word_for_word() -> None:
+    """The golden notes of test_the_note_names_who_did_it and the rest, as note_html."""
+    acked = written(writeback.plan(notification(), settings(HALO_ASSIGN_ON_ACK="true")))
+    note = writeback.assignment_note(
+        acked.payload["note"], "ann@contoso.example", {"id": 3, "name": "Ann O'Neil & Co"}
+    )
+    (action,) = writeback.action_body(acked.payload, note, settings())
+    assert action["note_html"] == (
+        f"Acknowledged in SIGNL4 by Ann (ann@contoso.example){AT}.<br>"
+        "Assigned to Ann O&#x27;Neil &amp; Co (matched by e-mail)."
+    )
+    assert "note" not in action  # only note_html: a plain note would carry the text unescaped
+    annotated = written(
+        writeback.plan(notification(203, annotation={"message": "a < b\n\nfix"}), settings())
+    )
+    (action,) = writeback.action_body(annotated.payload, annotated.payload["note"], settings())
+    assert action["note_html"] == (
+        f"Annotation in SIGNL4 by Ann (ann@contoso.example){AT}:<br>a &lt; b<br><br>fix"
+    )
+
+
+def test_the_stored_payload_keeps_the_text_and_the_body_escapes_it_once() -> None:
+    """A write-back queued before note_html (the same payload shape) goes out escaped once;
+    a note whose text holds an entity is shown as typed, not decoded."""
+    planned = written(
+        writeback.plan(notification(203, annotation={"message": "<b>&amp;</b>"}), settings())
+    )
+    assert planned.payload["note"].endswith(":\n<b>&amp;</b>")
+    (action,) = writeback.action_body(planned.payload, planned.payload["note"], settings())
+    assert action["note_html"].endswith(":<br>&lt;b&gt;&amp;amp;&lt;/b&gt;")
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("a&b", "a&amp;b"),
+        ("\"q\" 's' <x> &lt;", "&quot;q&quot; &#x27;s&#x27; &lt;x&gt; &amp;lt;"),
+        ("one\ntwo\r\nthree\rfour", "one<br>two<br>three<br>four"),
+        ("line\u2028para\u2029end", "line<br>para<br>end"),
+        ("Pay \u202eexe.fdp\u202c invoice", "Pay exe.fdp invoice"),
+        ("\ufeffzero\u200bwidth\u2060joined\u2066iso\u2069", "zerowidthjoinediso"),
+        ("\x1b[31mred\x00\x85\x7f", "[31mred"),
+        (
+            "family \U0001f468\u200d\U0001f469\u200d\U0001f467",
+            "family \U0001f468\u200d\U0001f469\u200d\U0001f467",
+        ),
+        ("\u0646\u200c\u0645", "\u0646\u200c\u0645"),  # ZWNJ stays: Persian needs it
+    ],
+)
+def test_note_html_is_clean_escaped_text(note: str, expected: str) -> None:
+    assert writeback.note_html(note) == expected
+
+
+@pytest.mark.parametrize("limit", range(1, 16))
+def test_the_cap_counts_escaped_characters_and_never_cuts_an_entity(limit: int) -> None:
+    # "a&b\nc" escapes to a(1) &amp;(5) b(1) <br>(4) c(1): cut only between those pieces.
+    cut = writeback.note_html('a&b\nc"', limit)
+    pieces = ["a", "&amp;", "b", "<br>", "c", "&quot;"]
+    whole = [pieces[:n] for n in range(len(pieces) + 1)]
+    assert cut in ["".join(prefix) for prefix in whole]
+    assert len(cut) <= limit
+    longest = max(("".join(p) for p in whole if len("".join(p)) <= limit), key=len)
+    assert cut == longest
+
+
+SEEDED = settings_of(
+    settings_of.get_profile(SPEED_PROOF), derandomize=True, database=None, max_examples=300
+)
+
+
+@SEEDED
+@given(
+    text=st.lists(st.sampled_from([*"ab&<>\"'\n", "\u202e", "\u00e9", "\U0001f600"])).map("".join),
+    limit=st.integers(0, 40),
+)
+def test_the_cut_is_the_longest_run_of_whole_pieces_that_fits(text: str, limit: int) -> None:
+    """Against the plain definition: each character escaped on its own, whole pieces only."""
+    pieces = ["<br>" if c == "\n" else html.escape(c, quote=True) for c in clean_text(text)]
+    expected, used = "", 0
+    for piece in pieces:
+        used += len(piece)
+        if used > limit:
+            break
+        expected += piece
+    assert writeback.note_html(text, limit) == expected
+
+
+def test_the_default_cap_is_note_max_chars_after_escaping() -> None:
+    assert writeback.note_html("&" * 4000) == "&amp;" * 1000  # 5000 characters
+    assert writeback.note_html("x" * 4999 + "&") == "x" * 4999
+    assert writeback.note_html("x" * 4995 + "&") == "x" * 4995 + "&amp;"
 
 
 def test_assign_body() -> None:
     assert writeback.assign_body(4242, 3) == [{"id": 4242, "agent_id": 3}]
+
+
+# --- through the handler, to the loopback Halo: nothing from outside arrives as live markup ---
+
+MARKUP = "<img src=x onerror=alert(1)> <script>alert(2)</script> <a href=\"javascript:alert(3)\">x</a> & 'q'"
+# Every character that would end text or an attribute value in HTML, or start markup.
+_LIVE = re.compile(r"[<>\"']")
+_ENTITY = re.compile(r"&(?:amp|lt|gt|quot|#x27);")
+
+
+class _Tags(HTMLParser):
+    """What an HTML renderer would make of note_html: its tags, attributes and comments."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, attrs))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.found.append(("/" + tag, []))
+
+    def handle_comment(self, data: str) -> None:
+        self.found.append(("!--", []))
+
+    def handle_decl(self, decl: str) -> None:
+        self.found.append(("!", []))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def assert_inert(action: dict[str, Any]) -> None:
+    """Halo got note_html only, whose only markup is <br> (no attribute, no other tag, no
+    comment); every <, >, quote and & of the text is an entity."""
+    assert "note" not in action
+    html_note = action["note_html"]
+    parser = _Tags()
+    parser.feed(html_note)
+    parser.close()
+    assert {tag for tag, _ in parser.found} <= {"br"}, parser.found
+    assert all(attrs == [] for _, attrs in parser.found)
+    bare = html_note.replace("<br>", "")
+    assert not _LIVE.search(bare), bare
+    assert "&" not in _ENTITY.sub("", bare), bare
+
+
+@pytest.fixture
+def halo_env(halo: HaloFake, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {
+        "HALO_BASE_URL": halo.base_url,
+        "HALO_CLIENT_ID": CLIENT_ID,
+        "HALO_CLIENT_SECRET": CLIENT_SECRET,
+        "HALO_ASSIGN_ON_ACK": "true",
+        "SIGNL4_BACKOFF_SECONDS": "0",
+        "AzureWebJobsStorage": "memory",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+_ids = itertools.count(1)
+
+
+def signl4_says(
+    tid: int, event_type: int, *, status_code: int | None = None, **extra: Any
+) -> bytes:
+    body: dict[str, Any] = {
+        "eventType": event_type,
+        "eventRaisedUtc": RAISED,
+        "id": f"n-{tid}-{next(_ids)}",
+        "alert": {"externalEventId": f"HaloPSA-{tid}", "id": "a-1", "statusCode": status_code},
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def test_markup_in_every_field_that_reaches_a_note_arrives_inert(
+    halo: HaloFake, halo_env: dict[str, str]
+) -> None:
+    email = "x\"'<svg onload=alert(4)>@contoso.example"
+    user = {"username": MARKUP, "mailaddress": email}
+    halo.agents = [{"id": 9, "name": f"{MARKUP} agent", "email": email}]
+    tid = new_ticket_id()
+    bodies = [
+        signl4_says(tid, 201, status_code=2, user=user),  # name, e-mail, Halo's agent name
+        signl4_says(tid, 203, user=user, annotation={"message": f"{MARKUP}\nline 2"}),
+        signl4_says(tid, 202, escalation={"name": MARKUP}),
+        signl4_says(tid, 202, escalation=MARKUP),
+    ]
+    answers = [relay.handle_signl4_request(body, os.environ, []) for body in bodies]
+    assert [a.body["result"] for a in answers] == ["written"] * 4
+    halo.agents = []  # the same e-mail, but no agent has it now: the note says so
+    relay.handle_signl4_request(signl4_says(tid, 201, status_code=2, user=user), os.environ)
+    assert len(halo.actions) == 5
+    for action in halo.actions:
+        assert_inert(action)
+    # Nothing is lost either: what an agent reads is the text as SIGNL4 and Halo sent it.
+    by = f" by {MARKUP} ({email}) at 2026-09-25 06:41:08 UTC"
+    assert halo.notes(tid) == [
+        f"Acknowledged in SIGNL4{by}.\nAssigned to {MARKUP} agent (matched by e-mail).",
+        f"Annotation in SIGNL4{by}:\n{MARKUP}\nline 2",
+        f"Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC: {MARKUP}.",
+        f"Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC: {MARKUP}.",
+        f"Acknowledged in SIGNL4{by}.\nNot assigned: no Halo agent has the e-mail address {email}.",
+    ]
+
+
+def test_format_characters_never_reach_the_note_and_zwj_emoji_stay(
+    halo: HaloFake, halo_env: dict[str, str]
+) -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    user = {"username": "Ann\u202e\u200b", "mailaddress": "ann@contoso.example"}
+    halo.agents = [
+        {"id": 9, "name": "Bob\ufeff\u2066 Agent\u2069\x1b", "email": "ann@contoso.example"}
+    ]
+    message = f"Pay \u202eexe.fdp\u202c invoice\u2028next\u2029{family}\u2060\x07\x9b"
+    tid = new_ticket_id()
+    for body in (
+        signl4_says(tid, 203, user=user, annotation={"message": message}),
+        signl4_says(tid, 201, status_code=2, user=user),
+    ):
+        assert relay.handle_signl4_request(body, os.environ, []).body["result"] == "written"
+    annotated, acked = (action["note_html"] for action in halo.actions)
+    assert annotated == (
+        f"Annotation in SIGNL4 by Ann (ann@contoso.example) at 2026-09-25 06:41:08 UTC:"
+        f"<br>Pay exe.fdp invoice<br>next<br>{family}"
+    )
+    assert acked.endswith("<br>Assigned to Bob Agent (matched by e-mail).")
+
+
+def test_a_queued_write_back_is_stored_as_text_and_escaped_once_when_sent(
+    halo: HaloFake, halo_env: dict[str, str]
+) -> None:
+    """The mailbox keeps the note as text (what an older relay queued looks the same), and the
+    Halo body escapes it when it is finally sent."""
+    halo.script("/api/Actions", 503, 503, 503)
+    tid = new_ticket_id()
+    outbox: list[str] = []
+    body = signl4_says(tid, 203, annotation={"message": "<b>R&D</b>"})
+    assert relay.handle_signl4_request(body, os.environ, outbox).status_code == 202
+    (message,) = outbox
+    assert "<b>R&D</b>" in json.loads(message)["payload"]["note"]
+    assert relay.deliver_halo_outbox_message(message, os.environ) is None
+    (action,) = halo.actions
+    assert action["note_html"].endswith(":<br>&lt;b&gt;R&amp;D&lt;/b&gt;")
+    assert_inert(action)
