@@ -1,10 +1,11 @@
 """SIGNL4's outbound webhook (SIGNL4 -> relay): one notification, read into a typed model (pure).
 
-Shape (../shared/REFERENCE.md): `{"eventType": 201, "eventRaisedUtc": "...", "id": "...",
-"team": {...}, "user": {"username", "mailaddress", "id"}, "alert": {"statusCode": 2, "id",
-"eventId", "externalEventId": "HaloPSA-4242", ...}, "annotation": {"message", "id"}}`. Keys are
-read case-insensitively (older senders use `userName` / `mailAddress`); two keys of one object
-that differ only in case are ambiguous and answered unsupported_payload, as on /api/halopsa.
+Shape (SIGNL4's outbound webhook, signl4.com/outbound-webhooks): `{"eventType": 201,
+"eventRaisedUtc": "...", "id": "...", "team": {...}, "user": {"username", "mailaddress", "id"},
+"alert": {"statusCode": 2, "id", "eventId", "externalEventId": "HaloPSA-4242", ...},
+"annotation": {"message", "id"}}`. Keys are read case-insensitively (older senders use
+`userName` / `mailAddress`); two keys of one object that differ only in case are ambiguous and
+answered unsupported_payload, as on /api/halopsa.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def body(**overrides: Any) -> dict[str, Any]:
     return value
 
 
-# --- the whole notification, as SIGNL4 sends it (../shared/REFERENCE.md) ---
+# --- the whole notification, as SIGNL4 sends it (signl4.com/outbound-webhooks) ---
 
 
 def test_every_field_of_an_acknowledgement() -> None:

@@ -1,6 +1,8 @@
 """The write-back planner (shared/writeback.py): what each SIGNL4 event writes into the Halo
 ticket (the private note an engineer reads there, word for word), what it ignores and why, and
-the Halo API bodies (../shared/REFERENCE.md, "HaloPSA REST API")."""
+the Halo API bodies (Halo's OpenAPI document, covenanttechnologysolutions/halopsa-rest,
+generator/spec/swagger.json: `POST /Actions` takes an array of `Actions`, `POST /Tickets` an
+array of `Faults`)."""
 
 from __future__ import annotations
 
