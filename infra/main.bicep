@@ -695,7 +695,10 @@ resource blobOwnerAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01
 // triggers read and delete there, the output bindings add messages, and the host moves a
 // message past maxDequeueCount to signl4-outbox-poison (it creates that queue when missing;
 // the template declares both, so no account-wide create right is needed). Nothing in the app
-// uses other queues (a blob trigger would: its receipts queue is account-wide).
+// uses other queues (a blob trigger would: its receipts queue is account-wide). GET /api/health
+// counts signl4-outbox and its poison queue with Get Queue Metadata, which needs the action
+// queueServices/queues/read: this role has it (Storage Queue Data Reader, the least role with
+// it, would add nothing here). tests/infra/test_queue_roles.py.
 resource queueContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(outboxQueue.id, functionApp.id, roleStorageQueueDataContributor)
   scope: outboxQueue
@@ -780,11 +783,21 @@ resource metricsPublisherAssignment 'Microsoft.Authorization/roleAssignments@202
 var alertReceiversGiven = !(empty(alertEmailAddress) && empty(alertSignl4WebhookUrl))
 var alertActionGroupName = 'ag-${environmentName}-${resourceToken}'
 
-// One ERROR line per event given up: `poison externalId=HaloPSA-<id> reason=...`.
+// One row per event given up, counted on request telemetry, which host.json keeps out of
+// sampling (excludedTypes Request): each invocation of a poison-queue function, and each
+// POST /api/signl4 Halo refused for good (502 halo_rejected). The ERROR line the relay logs
+// then (`poison externalId=HaloPSA-<id> reason=...`) names the ticket, but it is a trace:
+// the Python worker sends every log record as one (logger.exception too), and traces are
+// sampled under a burst. It is joined on the invocation and may be empty; the row counts anyway.
 var alertPoisonQuery = '''
-traces
-| where message startswith "poison externalId="
-| project timestamp, message
+requests
+| where name in ("signl4_outbox_poison", "halo_outbox_poison") or (name == "signl4" and resultCode == "502")
+| join kind=leftouter (
+    traces
+    | where message startswith "poison externalId="
+    | project operation_Id, message
+  ) on operation_Id
+| project timestamp, name, message
 '''
 
 // HTTP answers only (queue-trigger invocations have no url; their failures are retries, which
@@ -853,7 +866,7 @@ resource poisonAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (a
   kind: 'LogAlert'
   properties: {
     displayName: 'HaloPSA relay ${environmentName}: an event never reached SIGNL4'
-    description: 'The outbox gave up an event (poison line): SIGNL4 refused it for good or stayed unavailable through every retry. The alert names the ticket; see README.md, Deploy.'
+    description: 'The relay gave up an event or a write-back: SIGNL4 (or Halo) refused it for good or stayed unavailable through every retry. Counted on request telemetry, never sampled; the poison line names the ticket when sampling kept it. See README.md, Alerts.'
     severity: 1
     enabled: true
     scopes: [

@@ -237,7 +237,9 @@ def deliver_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | 
 def report_poison(raw: str, environ: Mapping[str, str], *, halo: bool = False) -> None:
     """The alertable ERROR line for a message in the poison queue. A mailbox nudge that ran out
     of attempts gives up the ticket's waiting events, so a re-send from Halo pages once.
-    `halo`: a write-back (halo-outbox-poison): the same line, saying it never reached Halo."""
+    `halo`: a write-back (halo-outbox-poison): the same line, saying it never reached Halo.
+    The poison alert counts this invocation's request row (host.json never samples requests;
+    the line is a trace, which it may): the line names the ticket when sampling keeps it."""
     external_id, reason, seq = describe_poison(raw)
     try:
         settings = load_settings(environ)
@@ -460,7 +462,8 @@ def handle_signl4_request(
         trace.signl4_status = getattr(error, "remote_status", None)
         trace.decision += f" -> {error.code}"
         if isinstance(error, HaloRejected):
-            # Never retried: the alertable line, as the poison function writes it.
+            # Never retried: the alertable line, as the poison function writes it. The alert
+            # counts this request's 502 (requests are never sampled; the line may be).
             logger.error(
                 "poison externalId=%s reason=%s: never reached Halo",
                 log_safe(trace.external_id or "-"),

@@ -1,10 +1,12 @@
 """SIGNL4's outbound webhook (SIGNL4 -> relay): one notification, read into a typed model (pure).
 
-Shape (../shared/REFERENCE.md): `{"eventType": 201, "eventRaisedUtc": "...", "id": "...",
-"team": {...}, "user": {"username", "mailaddress", "id"}, "alert": {"statusCode": 2, "id",
-"eventId", "externalEventId": "HaloPSA-4242", ...}, "annotation": {"message", "id"}}`. Keys are
-read case-insensitively (older senders use `userName` / `mailAddress`); two keys of one object
-that differ only in case are ambiguous and answered unsupported_payload, as on /api/halopsa.
+Shape (SIGNL4's outbound webhook, signl4.com/outbound-webhooks): `{"eventType": 201,
+"eventRaisedUtc": "...", "id": "...", "team": {...}, "user": {"username", "mailaddress", "id"},
+"alert": {"statusCode": 2, "id", "eventId", "externalEventId": "HaloPSA-4242", ...},
+"annotation": {"message", "id"}}`. Keys are read case-insensitively (older senders use
+`userName` / `mailAddress`); two keys of one object that differ only in case are ambiguous and
+answered unsupported_payload, as on /api/halopsa. A `202` (escalated) carries the alert and the
+time, no escalation object and no `user`: nothing else is read from it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ class Signl4Notification(BaseModel):
     user_name: str | None = None
     user_email: str | None = None
     annotation: str | None = None
-    escalation: str | None = None  # whatever SIGNL4 says about the escalation, as text
 
     @property
     def ticket_id(self) -> int | None:
@@ -101,7 +102,6 @@ def parse_notification(obj: Any) -> Signl4Notification:
     alert = _object(body.get("alert"), "alert")
     user = _object(body.get("user"), "user")
     annotation = _object(body.get("annotation"), "annotation")
-    escalation = body.get("escalation") if "escalation" in body else alert.get("escalation")
     message = _text(annotation.get("message"))
     return Signl4Notification(
         id=notification_id,
@@ -114,16 +114,4 @@ def parse_notification(obj: Any) -> Signl4Notification:
         user_name=_short(user.get("username")),
         user_email=_short(user.get("mailaddress")),
         annotation=message[:ANNOTATION_MAX_CHARS] if message else None,
-        escalation=_describe(escalation),
     )
-
-
-def _describe(value: Any) -> str | None:
-    """An escalation as SIGNL4 sends it (shape unconfirmed): text, or an object's name/level."""
-    if isinstance(value, dict):
-        folded = {str(k).casefold(): v for k, v in value.items()}
-        for key in ("name", "level", "escalationlevel", "description"):
-            if folded.get(key) not in (None, ""):
-                return _short(f"{key} {folded[key]}" if key != "name" else folded[key])
-        return None
-    return _short(value)

@@ -118,11 +118,11 @@ def plan(notification: Signl4Notification, settings: RelaySettings) -> Plan:
             f"alert status {notification.status_code} is neither acknowledged (2) nor closed (4)"
         )
     if event == ALERT_ESCALATED:
-        named = f": {notification.escalation}" if notification.escalation else ""
+        # SIGNL4's 202 names no escalation (level, rule or person): the note says when only.
         return Write(
             ticket_id,
             "escalated",
-            halo_payload(ticket_id, f"Escalated in SIGNL4{when}{named}.", notification),
+            halo_payload(ticket_id, f"Escalated in SIGNL4{when}.", notification),
         )
     if not notification.annotation:
         return Ignore("an annotation without text")

@@ -875,8 +875,9 @@ def test_alert_queries_match_the_lines_the_relay_logs(template):
     assert prefixes == {"poison externalId=", "outbox externalId=", "relay externalId="}
     for prefix in prefixes:
         assert f'"{prefix}%s ' in code, f"no log line starts with {prefix!r}"
+    # The poison rule counts requests (never sampled); tests/infra/test_poison_telemetry.py.
     poison, _ = alert_query(template, "poisonAlert")
-    assert poison.split()[0] == "traces"
+    assert poison.split()[0] == "requests"
     # The queued marker the backlog query looks for is what the relay appends to its decision.
     backlog, _ = alert_query(template, "backlogAlert")
     assert 'contains "(queued)"' in backlog
