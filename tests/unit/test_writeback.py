@@ -538,8 +538,9 @@ def test_markup_in_every_field_that_reaches_a_note_arrives_inert(
     assert halo.notes(tid) == [
         f"Acknowledged in SIGNL4{by}.\nAssigned to {MARKUP} agent (matched by e-mail).",
         f"Annotation in SIGNL4{by}:\n{MARKUP}\nline 2",
-        f"Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC: {MARKUP}.",
-        f"Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC: {MARKUP}.",
+        # SIGNL4's 202 carries no escalation object: a guessed one never reaches the note.
+        "Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC.",
+        "Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC.",
         f"Acknowledged in SIGNL4{by}.\nNot assigned: no Halo agent has the e-mail address {email}.",
     ]
 
