@@ -222,6 +222,7 @@ class HaloClient:
             if known.by_name:
                 return None
             raise HaloRejected(known.message, None)
+        self._token(renew=False)  # a refused token is not a refused lookup
         try:
             listed = self.call("GET", "/api/Outcome")
         except HaloRejected as error:
