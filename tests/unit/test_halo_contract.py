@@ -296,7 +296,8 @@ def test_a_failing_halo_costs_one_notification_a_handful_of_calls(
     halo: HaloFake, env: dict, settings: dict, calls: int
 ) -> None:
     """Halo answering 503 to everything: the first step (authinfo) is tried HALO_MAX_ATTEMPTS
-    times (unset: SIGNL4_MAX_ATTEMPTS), then the notification is queued. (47 before.)"""
+    times (unset: SIGNL4_MAX_ATTEMPTS), then the notification is queued (6 before: authinfo's
+    failure was taken for 'none', then the token was tried 3 times)."""
     env.update(settings, HALO_ASSIGN_ON_ACK="true")
     halo.down = 503
     code, body = post(ack(new_ticket_id()), env)
