@@ -172,6 +172,18 @@ param haloCloseStatusId string = ''
 @description('Two-way sync: assign the ticket to the Halo agent whose e-mail is the responder\'s (true/false).')
 param haloAssignOnAck string = 'false'
 
+@description('Two-way sync: timeout of one call to Halo, in seconds (0 < x <= 60). Empty: signl4TimeoutSeconds.')
+param haloTimeoutSeconds string = ''
+
+@description('Two-way sync: attempts per Halo call (1-10). Empty: signl4MaxAttempts.')
+param haloMaxAttempts string = ''
+
+@description('Two-way sync: total time budget for retries of one Halo call, in seconds (0 < x <= 120). Empty: signl4RetryBudgetSeconds.')
+param haloRetryBudgetSeconds string = ''
+
+@description('Two-way sync: base backoff between Halo attempts, in seconds (0-30). Empty: signl4BackoffSeconds.')
+param haloBackoffSeconds string = ''
+
 @description('Comma-separated Halo status ids/names that resolve the SIGNL4 alert.')
 param relayResolvedStatuses string = '9,Closed,Resolved,Cancelled'
 
@@ -637,6 +649,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     HALO_ACK_STATUS_ID: haloAckStatusId
     HALO_CLOSE_STATUS_ID: haloCloseStatusId
     HALO_ASSIGN_ON_ACK: haloAssignOnAck
+    HALO_TIMEOUT_SECONDS: haloTimeoutSeconds
+    HALO_MAX_ATTEMPTS: haloMaxAttempts
+    HALO_RETRY_BUDGET_SECONDS: haloRetryBudgetSeconds
+    HALO_BACKOFF_SECONDS: haloBackoffSeconds
     RELAY_RESOLVED_STATUSES: relayResolvedStatuses
     RELAY_ACK_STATUSES: relayAckStatuses
     RELAY_PAGE_PRIORITIES: relayPagePriorities

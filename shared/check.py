@@ -174,7 +174,9 @@ def check_halo_token(settings: RelaySettings) -> Finding | None:
     from shared.halo_api import HaloClient
 
     try:
-        HaloClient(settings).fresh_token()
+        client = HaloClient(settings)
+        client.fresh_token()
+        refused = sorted(client.refused_scopes())
     except RelayError as error:  # its message is scrubbed of the client secret and tokens
         return Finding(level="error", subject="halo", message=error.message)
     except Exception as error:  # anything else: its kind only
@@ -183,11 +185,52 @@ def check_halo_token(settings: RelaySettings) -> Finding | None:
             subject="halo",
             message=f"the Halo token could not be fetched ({type(error).__name__})",
         )
+    if refused:
+        return Finding(
+            level="warning",
+            subject="halo",
+            message=f"Halo issued a token but refused the scope {' '.join(refused)} "
+            "(invalid_scope): notes are written without the assignment (grant the scope to "
+            "the API application in Halo, or set HALO_ASSIGN_ON_ACK=false)",
+        )
     return Finding(level="ok", subject="halo", message="Halo issued a token for the client id")
 
 
+def check_halo_outcome(settings: RelaySettings) -> Finding | None:
+    """Two-way on and the outcome given by name: Halo offers it (GET /api/Outcome, nothing
+    written). An unknown name is an error listing the names Halo offers."""
+    if not settings.two_way or settings.halo_note_outcome_id is not None:
+        return None
+    from shared.errors import RelayError
+    from shared.halo_api import HaloClient, forget_outcomes
+
+    forget_outcomes()  # ask Halo now, not what this process learnt before
+    try:
+        found = HaloClient(settings).outcome_id()
+    except RelayError as error:
+        return Finding(level="error", subject="haloOutcome", message=error.message)
+    except Exception as error:  # anything else: its kind only
+        return Finding(
+            level="error",
+            subject="haloOutcome",
+            message=f"Halo's outcomes could not be read ({type(error).__name__})",
+        )
+    if found is None:
+        return Finding(
+            level="warning",
+            subject="haloOutcome",
+            message="Halo refused GET /api/Outcome: HALO_NOTE_OUTCOME is sent by name, "
+            "unchecked (or set HALO_NOTE_OUTCOME_ID)",
+        )
+    return Finding(
+        level="ok",
+        subject="haloOutcome",
+        message=f"HALO_NOTE_OUTCOME is Halo's outcome id {found}",
+    )
+
+
 # The checks `--live` runs, in order: none raises an alert or writes into Halo.
-LIVE_CHECKS: list[LiveCheck] = [check_storage, check_halo_token]
+LIVE_CHECKS: list[LiveCheck] = [check_storage, check_halo_token, check_halo_outcome]
 
 
 def check_live(settings: RelaySettings, checks: list[LiveCheck] | None = None) -> list[Finding]:

@@ -7,6 +7,8 @@
   than the real number for a moment, never lower.
 - `lastDelivery`: when SIGNL4 last accepted an event sent by this worker process (UTC); null
   when it has sent nothing since it started. Kept in memory: no storage write per event.
+- `haloWarnings`: what the Halo write-back last learnt that limits it in this worker (a scope
+  Halo refused, a HALO_NOTE_OUTCOME it does not offer); never asks Halo itself.
 
 The storage probe costs a table read and two queue reads, so its result is kept for
 CACHE_SECONDS per storage configuration: a monitor polling every second costs one probe per
@@ -43,6 +45,28 @@ def record_delivery(when: datetime | None = None) -> None:
 
 def last_delivery() -> datetime | None:
     return _last_delivery
+
+
+# What the Halo write-back last learnt that limits it (a refused scope, an unknown outcome), by
+# topic: health reports it without calling Halo (an anonymous probe must not cost Halo calls).
+_halo_warnings: dict[str, str] = {}
+
+
+def record_halo_warning(topic: str, text: str | None) -> None:
+    """Set (or, with None, clear) the Halo write-back's warning on `topic`."""
+    if text is None:
+        _halo_warnings.pop(topic, None)
+    else:
+        _halo_warnings[topic] = text
+
+
+def halo_warnings() -> list[str]:
+    """The Halo write-back's current warnings, sorted by topic (empty: none known)."""
+    return [_halo_warnings[topic] for topic in sorted(_halo_warnings)]
+
+
+def clear_halo_warnings() -> None:
+    _halo_warnings.clear()
 
 
 @dataclass(frozen=True)
@@ -175,4 +199,5 @@ def report(state: StorageState) -> dict[str, Any]:
         "outbox": state.outbox,
         "poison": state.poison,
         "lastDelivery": delivered.isoformat().replace("+00:00", "Z") if delivered else None,
+        "haloWarnings": halo_warnings(),
     }

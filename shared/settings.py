@@ -138,6 +138,13 @@ class RelaySettings(BaseModel):
     halo_ack_status_id: int | None = Field(None, ge=1, alias="HALO_ACK_STATUS_ID")
     halo_close_status_id: int | None = Field(None, ge=1, alias="HALO_CLOSE_STATUS_ID")
     halo_assign_on_ack: bool = Field(False, alias="HALO_ASSIGN_ON_ACK")
+    # Halo's own retry policy (shared/halo_api.py); unset, each takes its SIGNL4_* value.
+    halo_timeout_seconds: float | None = Field(None, gt=0, le=60, alias="HALO_TIMEOUT_SECONDS")
+    halo_max_attempts: int | None = Field(None, ge=1, le=10, alias="HALO_MAX_ATTEMPTS")
+    halo_retry_budget_seconds: float | None = Field(
+        None, gt=0, le=120, alias="HALO_RETRY_BUDGET_SECONDS"
+    )
+    halo_backoff_seconds: float | None = Field(None, ge=0, le=30, alias="HALO_BACKOFF_SECONDS")
 
     relay_resolved_statuses: CaseFoldedSet = Field(
         _parse_list(DEFAULT_RESOLVED_STATUSES), alias="RELAY_RESOLVED_STATUSES"

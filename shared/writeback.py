@@ -218,26 +218,29 @@ def note_html(note: str, limit: int = NOTE_MAX_CHARS) -> str:
 
 
 def action_body(
-    payload: dict[str, Any], note: str, settings: RelaySettings
+    payload: dict[str, Any],
+    note: str,
+    settings: RelaySettings,
+    *,
+    outcome_id: int | None = None,
+    agent_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """POST /api/Actions: a private note with the configured outcome, and the new status.
-
-    The note goes as `note_html` only (escaped by `note_html`): Halo shows note_html, and a plain
-    `note` beside it would carry the same outside text unescaped to whatever renders it."""
+    """POST /api/Actions: the whole write-back in one call: a private note with the outcome
+    (`outcome_id`, Halo's id of HALO_NOTE_OUTCOME, else the setting's id or name), the new status
+    and the new agent. The note goes as `note_html` only (escaped by `note_html`): Halo shows
+    note_html, and a plain `note` beside it would carry outside text unescaped."""
     action: dict[str, Any] = {
         "ticket_id": payload["ticketId"],
         "note_html": note_html(note),
         "hiddenfromuser": True,
     }
-    if settings.halo_note_outcome_id is not None:
-        action["outcome_id"] = settings.halo_note_outcome_id
+    outcome_id = settings.halo_note_outcome_id if outcome_id is None else outcome_id
+    if outcome_id is not None:
+        action["outcome_id"] = outcome_id
     else:
         action["outcome"] = settings.halo_note_outcome
     if payload.get("statusId") is not None:
         action["new_status"] = payload["statusId"]
+    if agent_id is not None:
+        action["new_agent"] = agent_id
     return [action]
-
-
-def assign_body(ticket_id: int, agent_id: int) -> list[dict[str, Any]]:
-    """POST /api/Tickets: the ticket's agent."""
-    return [{"id": ticket_id, "agent_id": agent_id}]

@@ -7,6 +7,11 @@ path makes it fail on purpose: an int status (4xx/5xx with a Halo-style error te
 (status, headers) tuple, "hang" (holds the answer until the test ends, so the relay's read
 timeout fires however slow the machine is), or a callable(Request) -> Response.
 `on_action` is called with each note it accepts (the loop test sends Halo's webhook from there).
+
+Halo's contract beyond that: `GET /api/Outcome` lists `outcomes`; `/api/authinfo` names the
+tenant (`tenant_id`) and the token request's `?tenant=` is recorded; `known_scopes` (when set)
+makes the token endpoint refuse any other scope with 400 `invalid_scope`, as Halo does; `down`
+(a status) answers every request with it (a failing Halo, to count the calls it is sent).
 """
 
 from __future__ import annotations
@@ -46,12 +51,21 @@ class HaloFake:
         self.hang_cap_seconds = 120.0
         self.on_action: Callable[[dict[str, Any]], None] | None = None
         self.expires_in = 3600
+        self.outcomes: list[dict[str, Any]] = [
+            {"id": 1, "outcome": "Update"},
+            {"id": 7, "outcome": "Private Note"},
+            {"id": 9, "outcome": "Email User"},
+        ]
+        self.tenant_id = "contoso"
+        self.known_scopes: set[str] | None = None
+        self.down: int | None = None
         for path, method in (
             ("/auth/token", "POST"),
             ("/api/authinfo", "GET"),
             ("/api/Actions", "POST"),
             ("/api/Tickets", "POST"),
             ("/api/Agent", "GET"),
+            ("/api/Outcome", "GET"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
 
@@ -90,6 +104,8 @@ class HaloFake:
             self.requests.append(record)
             steps = self._scripts.get(request.path) or []
             step = steps.pop(0) if steps else None
+        if step is None and self.down is not None:
+            step = self.down
         if callable(step):
             return step(request)
         if step == "hang":
@@ -107,11 +123,14 @@ class HaloFake:
 
     def _answer(self, request: Request, record: dict[str, Any]) -> Response:
         if request.path == "/api/authinfo":
-            return _json({"auth_url": self.base_url + "/auth", "tenant_id": "contoso"})
+            return _json({"auth_url": self.base_url + "/auth", "tenant_id": self.tenant_id})
         if request.path == "/auth/token":
             form = record["form"] or {}
             if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
                 return _json({"error": "invalid_client"}, 401)
+            asked = set(str(form.get("scope") or "").split())
+            if self.known_scopes is not None and not asked <= self.known_scopes:
+                return _json({"error": "invalid_scope"}, 400)
             with self._lock:
                 token = f"tok-{len(self.issued) + 1}"
                 self.issued.append(token)
@@ -127,6 +146,8 @@ class HaloFake:
         if request.path == "/api/Agent":
             search = (request.args.get("search") or "").casefold()
             return _json([a for a in self.agents if search in a["email"].casefold()])
+        if request.path == "/api/Outcome":
+            return _json(self.outcomes)
         if request.path == "/api/Tickets":
             with self._lock:
                 self.tickets.extend(record["json"])

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from shared.__main__ import main
-from shared.check import LIVE_CHECKS, check_halo_token, check_settings, check_storage
+from shared.check import (
+    LIVE_CHECKS,
+    check_halo_outcome,
+    check_halo_token,
+    check_settings,
+    check_storage,
+)
 from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET
 
@@ -87,7 +93,7 @@ def test_live_fails_on_storage_nobody_listens_on(live_env: dict, unused_port: in
 
 
 def test_the_live_checks_are_an_extension_point_that_sends_nothing(signl4, live_env) -> None:
-    assert [check_storage, check_halo_token] == LIVE_CHECKS
+    assert [check_storage, check_halo_token, check_halo_outcome] == LIVE_CHECKS
     run(["check", "--live"], dict(live_env))
     assert signl4.events == []
 

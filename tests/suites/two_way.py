@@ -123,9 +123,13 @@ def test_ack_annotation_close_are_each_written_once_in_order(
     ]
     for action in halo.actions:
         assert action["hiddenfromuser"] is True
-        assert action["outcome"] == "Private Note"
+        # HALO_NOTE_OUTCOME ("Private Note") sent as Halo's id for it, resolved once.
+        assert action["outcome_id"] == 7 and "outcome" not in action
         assert "new_status" not in action  # no status ids configured
-    # One token for all three (cached), asked for with the least scope, at the default auth URL.
+        assert "new_agent" not in action  # no assignment configured
+    assert len(halo.calls("/api/Outcome")) == 1
+    # One token for all three (cached), asked for with the least scope, at the default auth URL,
+    # for the tenant authinfo names (HALO_TENANT is not set).
     (token_call,) = halo.calls("/auth/token")
     assert token_call["form"] == {
         "grant_type": "client_credentials",
@@ -133,6 +137,7 @@ def test_ack_annotation_close_are_each_written_once_in_order(
         "client_secret": CLIENT_SECRET,
         "scope": "read:tickets edit:tickets",
     }
+    assert token_call["query"] == {"tenant": "contoso"}
     assert not halo.calls("/api/Tickets")
 
 
@@ -162,9 +167,12 @@ def test_status_and_assignment_on_ack_and_status_on_close(
     tid = new_ticket_id()
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
-    assert halo.tickets == [{"id": tid, "agent_id": 7}]
+    # The assignment rides on the ack's action (new_agent): no separate POST /api/Tickets.
+    assert not halo.calls("/api/Tickets")
+    assert [a.get("new_agent") for a in halo.actions] == [7, None]
     assert [(a["new_status"], a["outcome_id"]) for a in halo.actions] == [(22, 7), (9, 7)]
     assert "outcome" not in halo.actions[0]
+    assert not halo.calls("/api/Outcome")  # HALO_NOTE_OUTCOME_ID needs no lookup
     assert halo.notes(tid)[0].endswith("\nAssigned to Ann Agent (matched by e-mail).")
     assert halo.calls("/api/Agent")[0]["query"] == {"search": "ann@contoso.example"}
     assert halo.calls("/auth/token")[0]["form"]["scope"] == "read:tickets edit:tickets read:agents"
@@ -177,7 +185,7 @@ def test_no_agent_with_the_responders_email_is_said_in_the_note(
     halo.agents = []
     tid = new_ticket_id()
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
-    assert not halo.tickets
+    assert not halo.tickets and "new_agent" not in halo.actions[0]
     assert halo.notes(tid)[0].endswith(
         "\nNot assigned: no Halo agent has the e-mail address ann@contoso.example."
     )

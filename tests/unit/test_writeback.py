@@ -332,6 +332,23 @@ def test_action_body_with_outcome_id_and_status() -> None:
     ]
 
 
+def test_action_body_carries_the_resolved_outcome_id_and_the_new_agent() -> None:
+    """Assignment rides on the action (`new_agent`, Halo's Actions model), not a second call;
+    Halo's id for the outcome name wins over the name, HALO_NOTE_OUTCOME_ID over both."""
+    body = writeback.action_body({"ticketId": 4242}, "t", settings(), outcome_id=12, agent_id=3)
+    assert body == [
+        {
+            "ticket_id": 4242,
+            "note_html": "t",
+            "hiddenfromuser": True,
+            "outcome_id": 12,
+            "new_agent": 3,
+        }
+    ]
+    by_id = writeback.action_body({"ticketId": 1}, "t", settings(HALO_NOTE_OUTCOME_ID="7"))
+    assert by_id[0]["outcome_id"] == 7 and "new_agent" not in by_id[0]
+
+
 # --- the note Halo gets: note_html, escaped when the body is built ---
 
 
@@ -426,10 +443,6 @@ def test_the_default_cap_is_note_max_chars_after_escaping() -> None:
     assert writeback.note_html("&" * 4000) == "&amp;" * 1000  # 5000 characters
     assert writeback.note_html("x" * 4999 + "&") == "x" * 4999
     assert writeback.note_html("x" * 4995 + "&") == "x" * 4995 + "&amp;"
-
-
-def test_assign_body() -> None:
-    assert writeback.assign_body(4242, 3) == [{"id": 4242, "agent_id": 3}]
 
 
 # --- through the handler, to the loopback Halo: nothing from outside arrives as live markup ---
