@@ -43,17 +43,26 @@ def two_way(live_env: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def notification(
-    tid: int | str, event_type: int, status_code: int | None = None, **extra: Any
+    tid: int | str,
+    event_type: int,
+    status_code: int | None = None,
+    *,
+    event_id: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """SIGNL4's notification about ticket `tid`'s alert: by default the one the relay raised
+    (alert.eventId: the id SIGNL4 answered to its `new`; see raise_alert)."""
     global _counter
     _counter += 1
+    if event_id is None:
+        event_id = _RAISED.get(tid, "evt-never-raised") if isinstance(tid, int) else "evt-x"
     body: dict[str, Any] = {
         "eventType": event_type,
         "eventRaisedUtc": RAISED,
         "id": f"n-{tid}-{_counter}",
         "team": {"id": "team-1"},
         "alert": {
-            "eventId": "evt-1",
+            "eventId": event_id,
             "externalEventId": tid if isinstance(tid, str) else f"HaloPSA-{tid}",
             "id": f"alert-{tid}",
         },
@@ -67,6 +76,16 @@ def notification(
 
 
 _counter = 0
+_RAISED: dict[int, str] = {}  # ticket id -> the eventId SIGNL4 answered to the relay's `new`
+
+
+def raise_alert(harness: Harness, tid: int | None = None) -> int:
+    """Halo logs a ticket and the relay pages it: the alert SIGNL4's notifications are about."""
+    tid = tid or new_ticket_id()
+    code, body = harness.post(_halo_webhook(tid, 1, "new ticket logged"))
+    assert (code, body["result"]) == (200, "sent"), body
+    _RAISED[tid] = body["eventId"]
+    return tid
 
 
 def ack(tid: int) -> dict[str, Any]:
@@ -105,7 +124,7 @@ def drain(harness: Harness, hang_guard_seconds: float = 300) -> None:
 def test_ack_annotation_close_are_each_written_once_in_order(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     answers = [
         post_signl4(harness, ack(tid)),
         post_signl4(harness, annotate(tid, "Rebooting the switch")),
@@ -139,7 +158,7 @@ def test_ack_annotation_close_are_each_written_once_in_order(
 def test_escalation_writes_a_note_and_created_records_the_alert_id(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     created = post_signl4(harness, notification(tid, 200))
     assert created == (
         200,
@@ -158,7 +177,7 @@ def test_status_and_assignment_on_ack_and_status_on_close(
     monkeypatch.setenv("HALO_CLOSE_STATUS_ID", "9")
     monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
     monkeypatch.setenv("HALO_NOTE_OUTCOME_ID", "7")
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
     assert halo.tickets == [{"id": tid, "agent_id": 7}]
@@ -174,7 +193,7 @@ def test_no_agent_with_the_responders_email_is_said_in_the_note(
 ) -> None:
     monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
     halo.agents = []
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert not halo.tickets
     assert halo.notes(tid)[0].endswith(
@@ -260,7 +279,7 @@ def test_bad_bodies_get_a_json_error_not_a_500(
 def test_a_redelivered_notification_is_written_once(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     body = ack(tid)
     first, again = post_signl4(harness, body), post_signl4(harness, body)
     assert first[1]["result"] == "written"
@@ -274,7 +293,7 @@ def test_a_redelivered_notification_is_written_once(
 def test_a_redelivery_of_a_queued_notification_is_a_duplicate(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     body = ack(tid)
     halo.script("/api/Actions", 503, 503, 503)
     assert post_signl4(harness, body)[0] == 202
@@ -287,7 +306,7 @@ def test_a_redelivery_of_a_queued_notification_is_a_duplicate(
 
 
 def test_an_expired_token_is_renewed_once(harness: Harness, two_way: dict, halo: HaloFake) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     halo.expire_tokens()
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
@@ -303,7 +322,7 @@ def test_an_expired_token_is_renewed_once(harness: Harness, two_way: dict, halo:
 def test_a_token_refused_again_after_renewal_is_not_retried_for_ever(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 401, 401, 401)
     caplog.set_level(logging.INFO)
     code, body = post_signl4(harness, ack(tid))
@@ -316,7 +335,7 @@ def test_wrong_client_credentials_are_rejected_with_halos_error(
     harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HALO_CLIENT_SECRET", "not-the-secret-at-all")
-    code, body = post_signl4(harness, ack(new_ticket_id()))
+    code, body = post_signl4(harness, ack(raise_alert(harness)))
     assert (code, body["error"]) == (502, "halo_rejected")
     assert "invalid_client" in body["message"] and "HALO_CLIENT_SECRET" in body["message"]
     assert "not-the-secret-at-all" not in json.dumps(body)
@@ -325,7 +344,7 @@ def test_wrong_client_credentials_are_rejected_with_halos_error(
 def test_403_inline_is_poison_with_halos_message_and_a_retry_is_tried_again(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     body = ack(tid)
     halo.script("/api/Actions", 403)
     caplog.set_level(logging.INFO)
@@ -347,7 +366,7 @@ def test_403_inline_is_poison_with_halos_message_and_a_retry_is_tried_again(
 def test_transient_failures_are_retried_inline(
     harness: Harness, two_way: dict, halo: HaloFake, failure: int
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", failure, failure)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert len(halo.calls("/api/Actions")) == 3 and len(halo.notes(tid)) == 1
@@ -356,7 +375,7 @@ def test_transient_failures_are_retried_inline(
 def test_still_failing_is_queued_then_written_by_the_outbox(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 500, 500, 500)
     code, body = post_signl4(harness, ack(tid))
     assert (code, body["result"]) == (202, "queued")
@@ -371,7 +390,7 @@ def test_a_timeout_is_queued_then_written(
 ) -> None:
     monkeypatch.setenv("SIGNL4_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "1")
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", "hang")
     code, body = post_signl4(harness, ack(tid))
     assert (code, body["result"]) == (202, "queued")
@@ -384,7 +403,7 @@ def test_a_timeout_is_queued_then_written(
 def test_exhausted_retries_end_in_one_poison_error_line(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", *[503] * 3 * 4)  # inline, then each of 3 queue deliveries
     assert post_signl4(harness, ack(tid))[0] == 202
     caplog.set_level(logging.INFO)
@@ -400,7 +419,7 @@ def test_exhausted_retries_end_in_one_poison_error_line(
 def test_a_403_in_the_queue_goes_to_the_poison_queue_with_halos_message(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 500, 500, 500, 403)
     assert post_signl4(harness, ack(tid))[0] == 202
     caplog.set_level(logging.INFO)
@@ -416,7 +435,7 @@ def test_a_403_in_the_queue_goes_to_the_poison_queue_with_halos_message(
 def test_a_close_never_lands_before_a_queued_ack(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 503, 503, 503)
     assert post_signl4(harness, ack(tid))[0] == 202
     code, body = post_signl4(harness, close(tid))  # Halo is fine again, but the ack waits
@@ -466,7 +485,7 @@ def test_the_loop_through_signl4_halo_and_back_sends_signl4_nothing(
             echoes.append(harness.post(_halo_webhook(action["ticket_id"], status, event)))
 
     halo.on_action = echo
-    assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+    raise_alert(harness, tid)
     assert post_signl4(harness, notification(tid, 200))[1]["result"] == "recorded"
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
@@ -481,8 +500,7 @@ def test_the_loop_through_signl4_halo_and_back_sends_signl4_nothing(
 def test_closing_the_ticket_after_signl4_closed_the_alert_sends_nothing(
     harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
 ) -> None:
-    tid = new_ticket_id()
-    assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+    tid = raise_alert(harness)
     assert post_signl4(harness, close(tid))[1]["result"] == "written"  # no close status set
     assert "new_status" not in halo.actions[0]
     code, body = harness.post(_halo_webhook(tid, 9, "closed"))  # an engineer closes it later
@@ -500,7 +518,7 @@ def test_secrets_reach_no_answer_log_or_queue_message(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     answers = [post_signl4(harness, ack(tid))]
     halo.expire_tokens()
     halo.script("/api/Actions", 500, 500, 500)
