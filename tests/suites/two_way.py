@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
 import pytest
 
 from devhost.functions import OutValue
+from shared.ledger import open_ledger
+from shared.settings import RelaySettings
 from tests.conftest import (
     Harness,
     Signl4Fake,
@@ -26,6 +29,7 @@ from tests.conftest import (
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HALO_403, HaloFake, halo_fixture  # noqa: F401
 
 HALO_OUTBOX, HALO_POISON = "halo-outbox", "halo-outbox-poison"
+NO_ALERT = "no alert raised by this relay"  # the reason SIGNL4 reads for an alert not ours
 RAISED = "2026-09-25T06:41:08.7895915Z"
 
 
@@ -509,6 +513,156 @@ def test_closing_the_ticket_after_signl4_closed_the_alert_sends_nothing(
     # Reopened in Halo afterwards: that is news for SIGNL4, a new alert.
     assert harness.post(_halo_webhook(tid, 2))[1]["status"] == "new"
     assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new"]
+
+
+# --- only a verified notification acts (issue 18): alert.eventId is the id SIGNL4 answered to
+# the relay's `new`; anyone can post anything else to /api/signl4 ---
+
+
+def _forged(tid: int, event_type: int, status_code: int | None = None, **extra: Any) -> dict:
+    """What an outsider can post: any notification id, alert id, event id or team."""
+    return notification(tid, event_type, status_code, event_id="evt-guessed", **extra)
+
+
+def _stored(partition: str, row: str) -> dict[str, Any] | None:
+    """A ledger row as stored (whichever storage the tier runs on)."""
+    ledger = open_ledger(RelaySettings.from_env(os.environ))
+    assert ledger is not None
+    found = ledger.store.read(partition, row).get(row)
+    return found.entity if found is not None else None
+
+
+def _ignored(answered: tuple[int, dict[str, Any]], reason: str) -> None:
+    code, body = answered
+    assert (code, body["result"]) == (200, "ignored"), body
+    assert reason in body["reason"], body["reason"]
+
+
+def test_a_forged_ack_for_a_ticket_not_paged_yet_silences_nothing(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tickets = [new_ticket_id() for _ in range(5)]
+    for tid in tickets:
+        _ignored(post_signl4(harness, _forged(tid, 201, 2)), NO_ALERT)
+        _ignored(post_signl4(harness, _forged(tid, 201, 4)), NO_ALERT)
+    for tid in tickets:  # each ticket's genuine opening is paged, and its close resolves
+        assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+        assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "sent"
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "resolved"] * 5
+    assert not halo.requests  # nothing written to Halo, not even a token asked for
+
+
+def test_a_forged_close_leaves_the_genuine_close_to_resolve_the_alert(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tid, other = raise_alert(harness), raise_alert(harness)
+    forgeries = [
+        (_forged(tid, 201, 4), "is not the alert this relay raised"),
+        # another alert's real id
+        (notification(tid, 201, 4, event_id=_RAISED[other]), "is not the alert this relay"),
+        (notification(tid, 201, 4, event_id=_RAISED[tid].upper()), "is not the alert this"),
+        (notification(tid, 201, 4, event_id=""), "has no alert.eventId"),
+    ]
+    for forged, reason in forgeries:
+        _ignored(post_signl4(harness, forged), reason)
+    code, body = harness.post(_halo_webhook(tid, 9, "closed"))
+    assert (code, body["result"], body["status"]) == (200, "sent", "resolved")
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new", "resolved"]
+    assert not halo.requests
+
+
+def test_a_forged_created_notification_overwrites_no_alert_id(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = raise_alert(harness)
+    assert post_signl4(harness, notification(tid, 200))[1] == {
+        "result": "recorded",
+        "externalId": f"HaloPSA-{tid}",
+        "alertId": f"alert-{tid}",
+    }
+    forged = _forged(tid, 200)
+    forged["alert"]["id"] = "alert-forged"
+    _ignored(post_signl4(harness, forged), "is not the alert this relay raised")
+    # Even with the right eventId, a different alert id for the same alert is not taken.
+    other = notification(tid, 200)
+    other["alert"]["id"] = "alert-other"
+    _ignored(post_signl4(harness, other), "another alert id is recorded")
+    row = _stored(f"halo:HaloPSA-{tid}", "signl4-alert")
+    assert row is not None and row["AlertId"] == f"alert-{tid}"
+    # A created notification for a ticket never paged records nothing.
+    stranger = new_ticket_id()
+    _ignored(post_signl4(harness, _forged(stranger, 200)), NO_ALERT)
+    assert _stored(f"halo:HaloPSA-{stranger}", "signl4-alert") is None
+    assert not halo.requests
+
+
+def test_a_forged_ack_with_status_and_assignment_set_writes_nothing_even_replayed(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALO_ACK_STATUS_ID", "22")
+    monkeypatch.setenv("HALO_CLOSE_STATUS_ID", "9")
+    monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
+    tid = raise_alert(harness)
+    forged = _forged(tid, 201, 2)
+    for attempt in range(3):  # replayed, each time with a new notification id
+        replay = {**forged, "id": f"{forged['id']}-replay-{attempt}"}
+        _ignored(post_signl4(harness, replay), "is not the alert this relay raised")
+    _ignored(post_signl4(harness, _forged(tid, 201, 4)), "is not the alert this relay raised")
+    assert not halo.requests
+    assert _stored(f"halo:HaloPSA-{tid}", "alert") is None  # no claim, no seen- row
+    assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "new"  # nothing learned
+
+
+def test_a_notification_about_an_alert_the_relay_never_raised_is_ignored_by_name(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    """E.g. an alert SIGNL4's direct Halo setup raised before the move to the relay."""
+    tid = new_ticket_id()
+    code, body = post_signl4(harness, annotate(tid, "from before the move"))
+    assert (code, body) == (
+        200,
+        {
+            "result": "ignored",
+            "notificationId": body["notificationId"],
+            "reason": f"no alert raised by this relay for HaloPSA-{tid}",
+        },
+    )
+    assert not halo.requests
+
+
+def test_after_our_alert_closed_a_verified_note_is_written_and_nothing_learned(
+    harness: Harness,
+    two_way: dict,
+    halo: HaloFake,
+    signl4: Signl4Fake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HALO_ACK_STATUS_ID", "22")
+    monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
+    tid = raise_alert(harness)
+    assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "sent"
+    assert post_signl4(harness, annotate(tid, "root cause: disk"))[1]["result"] == "written"
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"  # a late ack
+    assert [n.split(" ")[0] for n in halo.notes(tid)] == ["Annotation", "Acknowledged"]
+    assert all("new_status" not in a for a in halo.actions)  # the closed ticket stays closed
+    assert not halo.calls("/api/Tickets") and not halo.calls("/api/Agent")  # nobody assigned
+    assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "resolved"
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "resolved"]
+
+
+def test_a_reopened_ticket_is_a_new_alert_and_the_old_ones_id_no_longer_acts(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tid = raise_alert(harness)
+    first = _RAISED[tid]
+    assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "sent"
+    code, body = harness.post(_halo_webhook(tid, 2))  # reopened: a new alert
+    assert (code, body["status"]) == (200, "new")
+    assert body["eventId"] != first
+    _ignored(post_signl4(harness, notification(tid, 201, 2, event_id=first)), "is not the alert")
+    _RAISED[tid] = body["eventId"]
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "acknowledged"
 
 
 # --- secrets ---
