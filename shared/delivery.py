@@ -491,7 +491,13 @@ def deliver_signl4_notification(
     assert ledger is not None and verified.raised_event_id is not None
     if isinstance(planned, RecordAlert):
         trace.decision = "recorded"
-        return _record_alert(ledger, key, planned.alert_id, verified.raised_event_id, external_id)
+        return _record_alert(
+            ledger,
+            key,
+            planned.alert_id,
+            anchor=verified.raised_event_id,
+            external_id=external_id,
+        )
     trace.decision = planned.kind
     payload = planned.payload
     if verified.status is AlertStatus.RESOLVED:
@@ -506,7 +512,7 @@ def deliver_signl4_notification(
 
 
 def _record_alert(
-    ledger: Ledger, key: str, alert_id: str | None, anchor: str, external_id: str
+    ledger: Ledger, key: str, alert_id: str | None, *, anchor: str, external_id: str
 ) -> Outcome:
     """Keep SIGNL4's alert id of the verified alert (row `signl4-alert` of the write-back
     partition, with the anchor it belongs to). Never overwritten with another id for the same

@@ -85,3 +85,17 @@ def test_the_ledger_unreadable_answers_503_and_writes_nothing_unverified(
         ledger_module._memory_store.fail = False
     assert (code, body["error"]) == (503, "storage_unavailable")
     assert not halo.requests
+
+
+def test_without_storage_no_notification_can_be_verified_so_none_acts(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tid = raise_alert(harness)
+    monkeypatch.delenv("AzureWebJobsStorage")
+    code, body = post_signl4(harness, ack(tid))
+    assert (code, body["result"]) == (200, "ignored")
+    assert (
+        body["reason"]
+        == "no alert raised by this relay (no storage: the relay keeps no record of its alerts)"
+    )
+    assert not halo.requests
