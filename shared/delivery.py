@@ -422,18 +422,38 @@ def _forget_seen(ledger: Ledger, key: str, row: str) -> None:
 
 
 def learn_status(
-    ledger: Ledger | None, external_id: str, status: AlertStatus, alive: float
+    ledger: Ledger | None,
+    external_id: str,
+    status: AlertStatus,
+    alive: float,
+    *,
+    verified: Conversation | None = None,
 ) -> None:
     """SIGNL4 reached `status` on its own: record it in the SIGNL4 direction's conversation so
     Halo's echo of the write-back is answered 'duplicate' (no loop). Best effort: if it fails,
-    the echo may send SIGNL4 a status it already has, which changes nothing there."""
+    the echo may send SIGNL4 a status it already has, which changes nothing there.
+
+    `verified`: the conversation as the notification was verified against: written on without
+    another read, and only while its alert is still the one raised then (a ticket reopened
+    meanwhile has a new alert, which this notification says nothing about)."""
     if ledger is None:
         return
     signl4_side = Ledger(ledger.store, clock=ledger.clock)
+    anchor = verified.raised_event_id if verified is not None else None
+
+    def learn(state: Conversation) -> core.Step:
+        if verified is not None and state.raised_event_id != anchor:
+            return core.Step(state, changed=False)
+        return core.learned(state, status, signl4_side.clock(), alive)
+
     try:
-        signl4_side.retry(
-            external_id, lambda state: core.learned(state, status, signl4_side.clock(), alive)
-        )
+        if verified is not None:
+            try:
+                signl4_side.apply(verified, learn(verified))
+                return
+            except Conflict:
+                pass  # changed since it was read: read again, decide again
+        signl4_side.retry(external_id, learn)
     except (Conflict, Unavailable) as error:
         logger.warning(
             "ledger: could not record %s %s: %s",
@@ -456,8 +476,13 @@ def verify_notification(
     try:
         state = signl4_side.read(external_id)
     except Unavailable as error:
+        logger.warning(
+            "relay: ledger unreachable (%s); %s not verified",
+            log_safe(error),
+            log_safe(external_id),
+        )
         raise StorageUnavailable(
-            f"the ledger is unreachable ({error}); the notification cannot be verified now"
+            "the ledger is unreachable: the notification cannot be verified now; try again later"
         ) from None
     anchor = state.raised_event_id if state.exists else None
     if anchor is None:
@@ -506,7 +531,11 @@ def deliver_signl4_notification(
     elif planned.signl4_status is not None:
         # First, before Halo is written: its echo may come back before the write returns.
         learn_status(
-            ledger, external_id, planned.signl4_status, delivery.settings.relay_inflight_seconds
+            ledger,
+            external_id,
+            planned.signl4_status,
+            delivery.settings.relay_inflight_seconds,
+            verified=verified,
         )
     return deliver_notification(key, notification.id, payload, delivery, trace)
 
