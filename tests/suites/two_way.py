@@ -524,10 +524,14 @@ def _forged(tid: int, event_type: int, status_code: int | None = None, **extra: 
     return notification(tid, event_type, status_code, event_id="evt-guessed", **extra)
 
 
-def _stored(partition: str, row: str) -> dict[str, Any] | None:
-    """A ledger row as stored (whichever storage the tier runs on)."""
+def _stored(partition: str, row: str | None) -> dict[str, Any] | None:
+    """A ledger row as stored (whichever storage the tier runs on); row None: the partition's
+    rows by key, None when it has none."""
     ledger = open_ledger(RelaySettings.from_env(os.environ))
     assert ledger is not None
+    if row is None:
+        rows = ledger.store.read(partition)
+        return {k: r.entity for k, r in rows.items()} or None
     found = ledger.store.read(partition, row).get(row)
     return found.entity if found is not None else None
 
@@ -609,7 +613,7 @@ def test_a_forged_ack_with_status_and_assignment_set_writes_nothing_even_replaye
         _ignored(post_signl4(harness, replay), "is not the alert this relay raised")
     _ignored(post_signl4(harness, _forged(tid, 201, 4)), "is not the alert this relay raised")
     assert not halo.requests
-    assert _stored(f"halo:HaloPSA-{tid}", "alert") is None  # no claim, no seen- row
+    assert _stored(f"halo:HaloPSA-{tid}", None) is None  # no row at all: no claim, no seen-
     assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "new"  # nothing learned
 
 
