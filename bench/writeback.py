@@ -1,6 +1,6 @@
 """bench: the two-way write-back path (SIGNL4 -> relay -> Halo), measured like the other direction.
 
-    python bench/writeback.py [--requests N] [--delay-ms MS]
+    python bench/writeback.py [--requests N] [--delay-ms MS] [--rows-samples N]
 
 1. CPU per notification: parse_json_body + parse_notification + plan, in-process.
 2. End to end, in-process: relay.handle_signl4_request (settings, dedupe claim in the ledger
@@ -8,6 +8,14 @@
    Halo that answers after --delay-ms, next to the same POST /api/Actions sent straight to the
    fake with the same session. Sequential, a new ticket per notification. Prints medians and
    p99; it only reports (no target, no test reads it).
+3. One ticket's annotation at the 1st and at the 1,500th (`seen-` rows of earlier ones in its
+   partition), through relay.handle_signl4_request against the fake Halo answering at once:
+   the median, with point reads (now) and with the whole-partition read the path made before
+   (a store whose read_rows reads the partition, as the old code did), and the store calls.
+
+Only a verified notification acts, so each ticket first gets the state row the relay keeps
+for the alert it raised (its anchor, "bench-evt"), written straight into the in-memory ledger:
+the bench times the notification, not the page.
 """
 
 from __future__ import annotations
@@ -55,16 +63,38 @@ def make_fake(delay_s: float) -> ThreadingHTTPServer:
     return server
 
 
-def notification(ticket: int) -> bytes:
-    return json.dumps(
-        {
-            "eventType": 201,
-            "eventRaisedUtc": "2026-09-25T06:41:08Z",
-            "id": f"bench-{ticket}-{time.monotonic_ns()}",
-            "user": {"username": "Ann", "mailaddress": "ann@contoso.example"},
-            "alert": {"statusCode": 2, "externalEventId": f"HaloPSA-{ticket}", "id": "a"},
-        }
-    ).encode()
+ANCHOR = "bench-evt"
+
+
+def raised(ticket: int) -> None:
+    """The ledger row of an alert the relay raised for the ticket (in memory), as the relay
+    writes it when SIGNL4 accepted the `new`."""
+    from datetime import datetime, timezone
+
+    from shared import ledger
+    from shared.store import Op
+
+    entity = {"Status": "new", "Seq": 1, "DeliveredSeq": 1, "EventId": ANCHOR}
+    entity.update(RaisedEventId=ANCHOR, UpdatedUtc=datetime.now(timezone.utc))
+    ledger._memory_store.commit(f"HaloPSA-{ticket}", [Op("create", "alert", entity)])
+
+
+def notification(ticket: int, *, annotation: str | None = None) -> bytes:
+    body: dict[str, Any] = {
+        "eventType": 201,
+        "eventRaisedUtc": "2026-09-25T06:41:08Z",
+        "id": f"bench-{ticket}-{time.monotonic_ns()}",
+        "user": {"username": "Ann", "mailaddress": "ann@contoso.example"},
+        "alert": {
+            "statusCode": 2,
+            "externalEventId": f"HaloPSA-{ticket}",
+            "id": "a",
+            "eventId": ANCHOR,
+        },
+    }
+    if annotation is not None:
+        body.update(eventType=203, annotation={"message": annotation})
+    return json.dumps(body).encode()
 
 
 def stats(samples: list[float]) -> str:
@@ -86,6 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--delay-ms", type=float, default=20.0)
+    parser.add_argument("--rows-samples", type=int, default=200)
     args = parser.parse_args()
 
     from shared import relay, signl4_outbound, writeback
@@ -121,7 +152,9 @@ def main() -> int:
     from shared import halo_api
 
     halo_api.reset_call_budget(limit=10**9)  # Halo's rate limit is not what is measured here
-    relay.handle_signl4_request(notification(next(tickets)), environ, [])  # warm: token, session
+    warm = next(tickets)
+    raised(warm)
+    relay.handle_signl4_request(notification(warm), environ, [])  # warm: token, session
     from shared.signl4_client import retrying
 
     action = json.dumps([{"ticket_id": 1, "note_html": "x", "hiddenfromuser": True}]).encode()
@@ -138,7 +171,9 @@ def main() -> int:
             assert response.status_code == 200
 
     def via_relay() -> None:
-        answer = relay.handle_signl4_request(notification(next(tickets)), environ, [])
+        ticket = next(tickets)
+        raised(ticket)
+        answer = relay.handle_signl4_request(notification(ticket), environ, [])
         assert answer.body["result"] == "written", answer.body
 
     relayed: list[float] = []
@@ -147,6 +182,7 @@ def main() -> int:
         relayed += timed(via_relay, 1)
         straight += timed(direct, 1)
     fake.shutdown()
+    rows = seen_rows_part(environ, tickets, args.rows_samples)
 
     print(f"CPU per notification (parse + plan):   {stats(cpu)}")
     print(f"write-back via the relay (Halo {args.delay_ms:g} ms):  {stats(relayed)}")
@@ -155,7 +191,54 @@ def main() -> int:
     print(
         f"relay adds at p50: {added:.2f} ms (ratio {statistics.median(relayed) / statistics.median(straight):.3f})"
     )
+    print(f"\none ticket's annotation, median of {args.rows_samples} (Halo answering at once):")
+    for line in rows:
+        print(line)
     return 0
+
+
+def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[str]:
+    """Part 3: the 1st and the 1,500th annotation of a ticket, point reads vs a partition
+    read (the old path), each on a fresh in-memory ledger."""
+    from shared import ledger, relay
+    from shared.store import MemoryStore
+
+    class PartitionReads(MemoryStore):
+        """The read the notification path made before: the whole partition, then pick."""
+
+        def read_rows(self, partition: str, rows: Any) -> dict[str, Any]:
+            found = self.read(partition)
+            return {k: v for k, v in found.items() if k in set(rows)}
+
+    fake = make_fake(0.0)
+    base = f"http://127.0.0.1:{fake.server_address[1]}"
+    environ = {**environ, "HALO_BASE_URL": base, "HALO_AUTH_URL": f"{base}/auth"}
+    lines = []
+    for name, store_type in (
+        ("point reads (now)", MemoryStore),
+        ("partition read (before)", PartitionReads),
+    ):
+        for earlier in (0, 1499):
+            ledger._memory_store = store = store_type()
+            ticket = next(tickets)
+            raised(ticket)
+            for n in range(earlier):  # earlier annotations: written through the relay
+                relay.handle_signl4_request(notification(ticket, annotation=f"{n}"), environ, [])
+            before = (store.reads, store.scans)
+            times = timed(
+                lambda t=ticket: relay.handle_signl4_request(
+                    notification(t, annotation="timed"), environ, []
+                ),
+                samples,
+            )
+            reads = (store.reads - before[0]) / samples
+            scans = (store.scans - before[1]) / samples
+            lines.append(
+                f"  {name:24} annotation #{earlier + 1:<5} p50 {statistics.median(times):7.3f} ms"
+                f"   store reads/notification {reads:.2f} (scans {scans:.2f})"
+            )
+    fake.shutdown()
+    return lines
 
 
 if __name__ == "__main__":

@@ -58,6 +58,11 @@ class Conversation:
     # Where the conversation's events go (a routing target, shared/routing.py): recorded with
     # the claim that opened the alert, so its acknowledge and resolve follow it. "" = default.
     target: str = ""
+    # The trust anchor of the other side's notifications: the event id SIGNL4 answered to the
+    # accepted `new` that raised the current alert (`event_id` is the latest send's, which an
+    # acknowledge or resolve overwrites). Cleared when a new opening is claimed, set when it is
+    # accepted. None: no alert of ours to verify a notification against.
+    raised_event_id: str | None = None
     version: str | None = None  # the stored state row's ETag
     # The mailbox, oldest first, when it was read with the state (else empty).
     mailbox: tuple[Pending, ...] = field(default=(), compare=False)
@@ -177,6 +182,7 @@ class Arrival:
     park_reason: str = ""  # the request already knows the event cannot go inline
     can_queue: bool = True  # there is an outbox to nudge
     target: str | None = None  # the routing target to record with the claim (None: keep)
+    opens: bool = False  # it raises a new alert: the old alert's anchor no longer holds
 
 
 def is_repeat(state: Conversation, arrival: Arrival) -> bool:
@@ -221,6 +227,7 @@ def claim(state: Conversation, arrival: Arrival, wait_reason: str, now: datetime
         exists=True,
         mailbox=(),
         target=state.target if arrival.target is None else arrival.target,
+        raised_event_id=None if arrival.opens else state.raised_event_id,
     )
     reason = wait_reason
     if reason and arrival.can_queue:
@@ -234,13 +241,16 @@ def claim(state: Conversation, arrival: Arrival, wait_reason: str, now: datetime
     return Step(replace(claimed, inflight_seq=seq, inflight_since=now), Send(seq, arrival.payload))
 
 
-def accepted(state: Conversation, seq: int, event_id: str | None) -> Step:
-    """The other side accepted claim `seq` inline."""
+def accepted(state: Conversation, seq: int, event_id: str | None, *, opened: bool = False) -> Step:
+    """The other side accepted claim `seq` inline; `opened`: it raised an alert, whose event id
+    becomes the anchor its notifications are verified against."""
     if not state.exists:
         return _same(state)
     changes: dict[str, Any] = {"failed_reason": None}
     if seq >= state.delivered_seq:
         changes.update(delivered_seq=seq, event_id=event_id)
+        if opened:
+            changes.update(raised_event_id=event_id)
     if state.inflight_seq == seq:
         changes.update(inflight_seq=0, inflight_since=None)
     return Step(replace(state, **changes))
@@ -264,6 +274,9 @@ def refused(state: Conversation, seq: int, previous: Conversation) -> Step:
             state,
             status=previous.status if previous.exists else state.status,
             target=previous.target if previous.exists else state.target,
+            raised_event_id=(
+                previous.raised_event_id if previous.exists else state.raised_event_id
+            ),
             failed_reason=None,
             inflight_seq=0,
             inflight_since=None,
@@ -321,8 +334,10 @@ def settle(
     event_id: str | None = None,
     failed_reason: str | None = None,
     note: str = "",
+    opened: bool = False,
 ) -> Step:
-    """Take mailbox event `seq` out: delivered (event id) or given up (reason)."""
+    """Take mailbox event `seq` out: delivered (event id) or given up (reason). `opened`: it
+    raised an alert (its event id becomes the anchor, as in `accepted`)."""
     pending = next((p for p in state.mailbox if p.seq == seq), None)
     if not state.exists or (state.mailbox and pending is None):
         return _same(state)  # settled by someone else already
@@ -335,6 +350,8 @@ def settle(
     }
     if failed_reason is None:
         changes.update(delivered_seq=max(seq, state.delivered_seq), event_id=event_id)
+        if opened and seq >= state.delivered_seq:
+            changes.update(raised_event_id=event_id)
     else:
         changes.update(failed_reason=failed_reason)
     return Step(replace(state, **changes), Settled(pending, note), remove=seq)

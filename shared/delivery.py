@@ -18,23 +18,29 @@ Ports: a Ledger (any PartitionStore), a sender (`send_event` by default) and the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Literal
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from shared import TIMING, held
 from shared import conversation as core
 from shared.conversation import Arrival, Conversation, Pending
-from shared.errors import ConfigurationError, DeliveryRejected, DeliveryUnavailable
+from shared.errors import (
+    ConfigurationError,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    StorageUnavailable,
+)
 from shared.halo import HaloEvent
-from shared.ledger import Ledger, load
+from shared.ledger import STATE_ROW, TRANSACTION_MAX_ROWS, Ledger, load
 from shared.outbox import EventStatus, OutboxMessage, PoisonRecord, QueueOutcome, parse_message
 from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
@@ -43,7 +49,11 @@ from shared.settings import RelaySettings, SettingsError
 from shared.signl4 import AlertStatus, build_payload
 from shared.signl4_client import SendResult, send_event
 from shared.signl4_query import NO_PARAMS, SignalParams
-from shared.store import Conflict, Op, Unavailable
+from shared.store import Conflict, Op, Row, Unavailable
+
+if TYPE_CHECKING:
+    from shared.signl4_outbound import Signl4Notification
+    from shared.writeback import RecordAlert, Write
 
 SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
 MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next try
@@ -120,7 +130,9 @@ class EventTrace:
 class Outcome:
     """What became of one HTTP event; relay.py turns it into the answer."""
 
-    result: Literal["sent", "duplicate", "queued", "skipped", "dry-run", "suppressed"]
+    result: Literal[
+        "sent", "duplicate", "queued", "skipped", "dry-run", "suppressed", "ignored", "recorded"
+    ]
     external_id: str
     status: EventStatus | None = None
     event_id: str | None = None
@@ -239,6 +251,7 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             park_reason=delivery.park_reason,
             can_queue=delivery.outbox is not None,
             target=delivery.target,
+            opens=status is AlertStatus.NEW,
         )
         step = core.arrive(state, arrival, ledger.clock(), settings.relay_inflight_seconds)
         outcome = _claim_and_deliver(external_id, status, payload, delivery, state, step, trace)
@@ -273,7 +286,9 @@ def deliver_held(page: held.HeldPage, delivery: Delivery, trace: EventTrace) -> 
             reason=f"the ticket was {_value(state.status)} during the window",
             route=page.rule,
         )
-    arrival = Arrival(AlertStatus.NEW, page.payload, can_queue=False, target=delivery.target)
+    arrival = Arrival(
+        AlertStatus.NEW, page.payload, can_queue=False, target=delivery.target, opens=True
+    )
     if core.is_repeat(state, arrival):
         trace.decision += " (duplicate)"
         return Outcome("duplicate", external_id, AlertStatus.NEW, event_id=state.event_id)
@@ -291,6 +306,15 @@ def deliver_held(page: held.HeldPage, delivery: Delivery, trace: EventTrace) -> 
 
 SEEN_PREFIX = "seen-"
 _SAFE_ROW_KEY = re.compile(r"[A-Za-z0-9._-]{1,200}")
+ALERT_ROW = "signl4-alert"
+NO_ALERT = "no alert raised by this relay"
+# SIGNL4 documents at-least-once delivery of its outbound webhook but no redelivery window; its
+# retries of one notification come within minutes. A `seen-` row is kept a week, far beyond
+# that, then pruned by age (never by count: a busy ticket must not forget a fresh one).
+SEEN_KEEP = timedelta(days=7)
+# Every this many write-backs of a ticket, its partition is read once to prune old `seen-`
+# rows: the only scan on the notification path (every other read is a point read).
+PRUNE_EVERY = 100
 
 
 def seen_key(notification_id: str) -> str:
@@ -322,7 +346,7 @@ def deliver_notification(
     row = seen_key(notification_id)
     for _ in range(3):
         try:
-            rows = ledger.store.read(key)
+            rows = ledger.store.read_rows(key, [STATE_ROW, row])
         except Unavailable as error:
             logger.warning(
                 "relay: ledger unreachable (%s); writing %s unrecorded",
@@ -352,9 +376,40 @@ def deliver_notification(
             _forget_seen(ledger, key, row)
             raise
         if outcome is not None:
+            if (state.seq + 1) % PRUNE_EVERY == 0:
+                prune_seen(ledger, key)
             return outcome
     logger.warning("relay: %s changed concurrently three times; writing unrecorded", log_safe(key))
     return _deliver(key, notification_id, payload, delivery, None, None, trace)
+
+
+def prune_seen(ledger: Ledger, key: str) -> int:
+    """Delete the partition's `seen-` rows older than SEEN_KEEP (best effort: a failure leaves
+    them for the next prune). Returns how many went."""
+    cutoff = ledger.clock() - SEEN_KEEP
+    try:
+        rows = ledger.store.read(key)
+    except Unavailable as error:
+        logger.warning("ledger: could not prune %s: %s", log_safe(key), log_safe(error))
+        return 0
+    old = [r for name, r in rows.items() if name.startswith(SEEN_PREFIX) and _older(r, cutoff)]
+    pruned = 0
+    for start in range(0, len(old), TRANSACTION_MAX_ROWS):
+        chunk = old[start : start + TRANSACTION_MAX_ROWS]
+        try:
+            ledger.store.commit(key, [Op("delete", r.key, etag=r.etag) for r in chunk])
+        except (Conflict, Unavailable) as error:
+            logger.warning("ledger: could not prune %s: %s", log_safe(key), log_safe(error))
+            break
+        pruned += len(chunk)
+    return pruned
+
+
+def _older(row: Row, cutoff: datetime) -> bool:
+    seen = row.entity.get("SeenUtc")
+    if not isinstance(seen, datetime):
+        return False  # unreadable: kept (a row too many beats a notification written twice)
+    return (seen if seen.tzinfo else seen.replace(tzinfo=timezone.utc)) < cutoff
 
 
 def _forget_seen(ledger: Ledger, key: str, row: str) -> None:
@@ -367,18 +422,38 @@ def _forget_seen(ledger: Ledger, key: str, row: str) -> None:
 
 
 def learn_status(
-    ledger: Ledger | None, external_id: str, status: AlertStatus, alive: float
+    ledger: Ledger | None,
+    external_id: str,
+    status: AlertStatus,
+    alive: float,
+    *,
+    verified: Conversation | None = None,
 ) -> None:
     """SIGNL4 reached `status` on its own: record it in the SIGNL4 direction's conversation so
     Halo's echo of the write-back is answered 'duplicate' (no loop). Best effort: if it fails,
-    the echo may send SIGNL4 a status it already has, which changes nothing there."""
+    the echo may send SIGNL4 a status it already has, which changes nothing there.
+
+    `verified`: the conversation as the notification was verified against: written on without
+    another read, and only while its alert is still the one raised then (a ticket reopened
+    meanwhile has a new alert, which this notification says nothing about)."""
     if ledger is None:
         return
     signl4_side = Ledger(ledger.store, clock=ledger.clock)
+    anchor = verified.raised_event_id if verified is not None else None
+
+    def learn(state: Conversation) -> core.Step:
+        if verified is not None and state.raised_event_id != anchor:
+            return core.Step(state, changed=False)
+        return core.learned(state, status, signl4_side.clock(), alive)
+
     try:
-        signl4_side.retry(
-            external_id, lambda state: core.learned(state, status, signl4_side.clock(), alive)
-        )
+        if verified is not None:
+            try:
+                signl4_side.apply(verified, learn(verified))
+                return
+            except Conflict:
+                pass  # changed since it was read: read again, decide again
+        signl4_side.retry(external_id, learn)
     except (Conflict, Unavailable) as error:
         logger.warning(
             "ledger: could not record %s %s: %s",
@@ -386,6 +461,109 @@ def learn_status(
             status.value,
             log_safe(error),
         )
+
+
+def verify_notification(
+    ledger: Ledger | None, external_id: str, event_id: str | None
+) -> Conversation | str:
+    """The SIGNL4 direction's conversation of the ticket when the notification is about the
+    alert this relay raised for it (its `alert.eventId` is the id SIGNL4 answered to our `new`:
+    the anchor); else why not. Anyone can post to /api/signl4: nothing else is trusted. Raises
+    StorageUnavailable when the anchor cannot be read."""
+    if ledger is None:
+        return f"{NO_ALERT} (no storage: the relay keeps no record of its alerts)"
+    signl4_side = Ledger(ledger.store, clock=ledger.clock)
+    try:
+        state = signl4_side.read(external_id)
+    except Unavailable as error:
+        logger.warning(
+            "relay: ledger unreachable (%s); %s not verified",
+            log_safe(error),
+            log_safe(external_id),
+        )
+        raise StorageUnavailable(
+            "the ledger is unreachable: the notification cannot be verified now; try again later"
+        ) from None
+    anchor = state.raised_event_id if state.exists else None
+    if anchor is None:
+        return f"{NO_ALERT} for {external_id}"
+    if not event_id:
+        return "the notification has no alert.eventId to verify it by"
+    if not hmac.compare_digest(event_id.encode("utf-8"), anchor.encode("utf-8")):
+        return f"alert.eventId is not the alert this relay raised for {external_id}"
+    return state
+
+
+def deliver_signl4_notification(
+    notification: Signl4Notification,
+    planned: RecordAlert | Write,
+    delivery: Delivery,
+    trace: EventTrace,
+) -> Outcome:
+    """One SIGNL4 notification about a ticket of ours: verified first (unverified: `ignored`,
+    nothing learned, written or recorded); then the alert id recorded (alert created), or the
+    write-back, with SIGNL4's new state learned first while our alert is open. After our alert
+    closed, only the note goes to Halo: no state learned, no status set, nobody assigned."""
+    from shared.writeback import RecordAlert, conversation_key, signl4_key
+
+    external_id = signl4_key(planned.ticket_id)
+    key = conversation_key(planned.ticket_id)
+    verified = verify_notification(delivery.ledger, external_id, notification.alert_event_id)
+    if isinstance(verified, str):
+        trace.decision = "ignored (unverified)"
+        return Outcome("ignored", external_id, reason=verified)
+    ledger = delivery.ledger
+    assert ledger is not None and verified.raised_event_id is not None
+    if isinstance(planned, RecordAlert):
+        trace.decision = "recorded"
+        return _record_alert(
+            ledger,
+            key,
+            planned.alert_id,
+            anchor=verified.raised_event_id,
+            external_id=external_id,
+        )
+    trace.decision = planned.kind
+    payload = planned.payload
+    if verified.status is AlertStatus.RESOLVED:
+        trace.decision += " (after close: note only)"
+        payload = {k: v for k, v in payload.items() if k not in ("statusId", "assignEmail")}
+    elif planned.signl4_status is not None:
+        # First, before Halo is written: its echo may come back before the write returns.
+        learn_status(
+            ledger,
+            external_id,
+            planned.signl4_status,
+            delivery.settings.relay_inflight_seconds,
+            verified=verified,
+        )
+    return deliver_notification(key, notification.id, payload, delivery, trace)
+
+
+def _record_alert(
+    ledger: Ledger, key: str, alert_id: str | None, *, anchor: str, external_id: str
+) -> Outcome:
+    """Keep SIGNL4's alert id of the verified alert (row `signl4-alert` of the write-back
+    partition, with the anchor it belongs to). Never overwritten with another id for the same
+    alert; replaced when a new alert (a new anchor) was raised since."""
+    if not alert_id:
+        return Outcome("ignored", external_id, reason="the notification has no alert.id")
+    entity = {"AlertId": alert_id, "EventId": anchor}
+    try:
+        found = ledger.store.read_rows(key, [ALERT_ROW]).get(ALERT_ROW)
+        if found is None:
+            ledger.store.commit(key, [Op("create", ALERT_ROW, entity)])
+        elif found.entity.get("EventId") != anchor:
+            ledger.store.commit(key, [Op("replace", ALERT_ROW, entity, found.etag)])
+        elif found.entity.get("AlertId") != alert_id:
+            return Outcome(
+                "ignored", external_id, reason="another alert id is recorded for this alert"
+            )
+    except (Conflict, Unavailable) as error:
+        logger.warning(
+            "ledger: could not record the alert id of %s: %s", log_safe(key), log_safe(error)
+        )
+    return Outcome("recorded", external_id, event_id=alert_id)
 
 
 def _read(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:
@@ -502,10 +680,11 @@ def _deliver(
         raise
     trace.signl4_status = result.status_code
     if ledger is not None and claimed is not None:
+        opened = status is AlertStatus.NEW  # its event id is the alert's anchor
         if delivery.confirm_after_answer:
-            ledger.confirm_later(claimed, result.event_id)
+            ledger.confirm_later(claimed, result.event_id, opened=opened)
         else:
-            ledger.confirm(claimed, result.event_id)
+            ledger.confirm(claimed, result.event_id, opened=opened)
     return Outcome("sent", external_id, status, event_id=result.event_id)
 
 
@@ -742,7 +921,8 @@ def flush_mailbox(
             )
             reasons.append(f"#{head.seq} {error.message}")
             continue
-        _settle(ledger, marked, effect.seq, event_id=result.event_id)
+        opened = head.status is AlertStatus.NEW
+        _settle(ledger, marked, effect.seq, event_id=result.event_id, opened=opened)
         sent, event_id = sent + 1, result.event_id
     else:
         raise MailboxUnavailable(

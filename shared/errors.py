@@ -134,3 +134,11 @@ class HaloUnavailable(DeliveryUnavailable):
     def __init__(self, message: str, halo_status: int | None = None) -> None:
         super().__init__(message)
         self.remote_status = halo_status
+
+
+class StorageUnavailable(RelayError):
+    """The ledger could not be read, and the answer depends on it (a SIGNL4 notification is
+    verified against the alert the relay recorded): try again later."""
+
+    code = "storage_unavailable"
+    status_code = 503

@@ -9,7 +9,9 @@ One partition per external id, in the row schema the relay has always used (tabl
   inline send in progress; `SendingSeq`/`SendingUtc` set by the queue function just before it
   sends (found again after a crash, it means "presumably delivered"); `FailedReason` why the
   last event was given up; `Target` the routing target the alert went to (RELAY_ROUTES; absent
-  in rows written before routing, and for the default team).
+  in rows written before routing, and for the default team); `RaisedEventId` the event id
+  SIGNL4 answered to the accepted `new` that raised the current alert (the anchor SIGNL4's
+  notifications are verified against; absent in rows written before it existed: see `load`).
 - rows `pending-<seq:010d>`: the ticket's mailbox, events SIGNL4 could not take yet, with their
   exact payloads (`Seq`, `Status`, `Payload`, `Reason`, `QueuedUtc`).
 
@@ -136,9 +138,10 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         for name, r in sorted(rows.items())
         if name.startswith(PENDING_PREFIX)
     )
+    status = status_type(entity["Status"])
     return Conversation(
         key=key,
-        status=status_type(entity["Status"]),
+        status=status,
         seq=int(entity.get("Seq") or 0),
         delivered_seq=int(entity.get("DeliveredSeq") or 0),
         sending_seq=int(entity.get("SendingSeq") or 0),
@@ -149,10 +152,23 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         event_id=entity.get("EventId") or None,
         failed_reason=entity.get("FailedReason") or None,
         target=entity.get("Target") or "",  # rows written before routing: the default team
+        raised_event_id=_anchor(entity, status),
         exists=True,
         version=row.etag,
         mailbox=mailbox,
     )
+
+
+def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
+    """The stored anchor. A row written before anchors existed has none; its `EventId` is the
+    anchor only while the last accepted send was the `new` itself (status new, nothing claimed
+    since): any later send overwrote it with an id that is not the alert's."""
+    if "RaisedEventId" in entity:
+        return entity["RaisedEventId"] or None
+    settled = int(entity.get("DeliveredSeq") or 0) == int(entity.get("Seq") or 0)
+    if _value(status) == AlertStatus.NEW.value and settled and not entity.get("PendingCount"):
+        return entity.get("EventId") or None
+    return None
 
 
 def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
@@ -163,6 +179,7 @@ def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
         "SendingSeq": state.sending_seq,
         "PendingCount": state.pending_count,
         "EventId": state.event_id or "",
+        "RaisedEventId": state.raised_event_id or "",
         "InflightSeq": state.inflight_seq,
         "FailedReason": short_reason(state.failed_reason or ""),
         "UpdatedUtc": now,
@@ -456,19 +473,26 @@ class Ledger:
             )
         return _entry(self.apply(entry, step))
 
-    def confirm(self, claimed: Conversation, event_id: str | None) -> None:
-        """SIGNL4 accepted the claim inline. Best effort: a failure here only risks a duplicate."""
-        self._best_effort(claimed, lambda s: core.accepted(s, claimed.seq, event_id), "update")
+    def confirm(self, claimed: Conversation, event_id: str | None, *, opened: bool = False) -> None:
+        """SIGNL4 accepted the claim inline (`opened`: it raised the alert). Best effort: a
+        failure here only risks a duplicate (and, for an opening, an unverifiable alert)."""
+        self._best_effort(
+            claimed,
+            lambda s: core.accepted(s, claimed.seq, event_id, opened=opened),
+            "update",
+        )
 
-    def confirm_later(self, claimed: Conversation, event_id: str | None) -> None:
+    def confirm_later(
+        self, claimed: Conversation, event_id: str | None, *, opened: bool = False
+    ) -> None:
         """confirm, on a background thread: the caller answers first. If this process dies
         before it runs, the claim stays as after a crash between send and confirm: the event
         counts as sent (a repeat is a duplicate) and the in-flight mark ages out. In memory
         the write costs less than the hand-off to a thread: done at once."""
         if isinstance(self.store, MemoryStore):
-            self.confirm(claimed, event_id)
+            self.confirm(claimed, event_id, opened=opened)
             return
-        self.known.later(claimed.key, lambda: self.confirm(claimed, event_id))
+        self.known.later(claimed.key, lambda: self.confirm(claimed, event_id, opened=opened))
 
     def release(self, claimed: Conversation, previous: Conversation | None) -> None:
         """Undo a claim SIGNL4 refused for good, so a corrected retry is not a 'duplicate'."""

@@ -410,7 +410,7 @@ def handle_signl4_request(
     `recorded` (alert created: SIGNL4's alert id kept), 202 `queued` (Halo could not take it
     now; `outbox` collects the halo-outbox messages), or an error as on /api/halopsa."""
     from shared import signl4_outbound, writeback
-    from shared.delivery import deliver_notification, learn_status
+    from shared.delivery import deliver_signl4_notification
 
     started = time.perf_counter()
     trace = EventTrace()
@@ -437,26 +437,11 @@ def handle_signl4_request(
             )
         external_id = writeback.signl4_key(planned.ticket_id)
         trace.external_id = writeback.conversation_key(planned.ticket_id)
-        ledger = _ledger_or_none(settings, status_type=str)
-        if isinstance(planned, writeback.RecordAlert):
-            trace.decision = "recorded"
-            _record_alert(ledger, trace.external_id, planned.alert_id, notification.id)
-            return RelayResponse(
-                200,
-                {"result": "recorded", "externalId": external_id, "alertId": planned.alert_id},
-            )
-        trace.decision = planned.kind
-        if planned.signl4_status is not None:
-            # First, before Halo is written: its echo may come back before the write returns.
-            learn_status(
-                ledger, external_id, planned.signl4_status, settings.relay_inflight_seconds
-            )
         from shared.halo_api import write_back
 
+        ledger = _ledger_or_none(settings, status_type=str)
         delivery = Delivery(settings, ledger, outbox, sender=write_back)
-        outcome = deliver_notification(
-            trace.external_id, notification.id, planned.payload, delivery, trace
-        )
+        outcome = deliver_signl4_notification(notification, planned, delivery, trace)
         return _writeback_answer(outcome, external_id, notification.id)
     except RelayError as error:
         trace.signl4_status = getattr(error, "remote_status", None)
@@ -485,6 +470,14 @@ def handle_signl4_request(
 
 
 def _writeback_answer(outcome: Outcome, external_id: str, notification_id: str) -> RelayResponse:
+    if outcome.result == "ignored":
+        return RelayResponse(
+            200, {"result": "ignored", "notificationId": notification_id, "reason": outcome.reason}
+        )
+    if outcome.result == "recorded":
+        return RelayResponse(
+            200, {"result": "recorded", "externalId": external_id, "alertId": outcome.event_id}
+        )
     body: dict[str, Any] = {"externalId": external_id, "notificationId": notification_id}
     if outcome.result == "queued":
         return RelayResponse(202, {"result": "queued", **body, "reason": outcome.reason})
@@ -493,24 +486,6 @@ def _writeback_answer(outcome: Outcome, external_id: str, notification_id: str) 
     if outcome.result == "skipped":  # superseded: cannot happen for notes (each is new)
         return RelayResponse(200, {"result": "ignored", **body, "reason": outcome.reason})
     return RelayResponse(200, {"result": "written", **body, "haloActionId": outcome.event_id})
-
-
-def _record_alert(ledger: Ledger | None, key: str, alert_id: str | None, notification: str) -> None:
-    """Keep SIGNL4's alert id for the ticket (row `signl4-alert` of its write-back partition)."""
-    from shared.store import Conflict, Op, Unavailable
-
-    if ledger is None or not alert_id:
-        return
-    entity = {"AlertId": alert_id, "Notification": notification[:200]}
-    try:
-        try:
-            ledger.store.commit(key, [Op("create", "signl4-alert", entity)])
-        except Conflict:
-            ledger.store.commit(key, [Op("replace", "signl4-alert", entity)])
-    except (Conflict, Unavailable) as error:
-        logger.warning(
-            "ledger: could not record the alert id of %s: %s", log_safe(key), log_safe(error)
-        )
 
 
 def deliver_halo_outbox_message(raw: str, environ: Mapping[str, str]) -> list[str] | None:

@@ -1,7 +1,8 @@
-"""The storage port: partitions of rows, read whole (or one row), written by conditional batches.
+"""The storage port: partitions of rows, read whole (or named rows), written by conditional batches.
 
 `PartitionStore` is all the delivery service needs from storage: read a partition's rows with
-their ETags, and commit a batch of operations within one partition atomically, each one
+their ETags (whole, or only named rows: point reads, whose cost does not grow with the
+partition), and commit a batch of operations within one partition atomically, each one
 conditional (create-if-absent, replace-if-ETag, delete-if-ETag). A failed condition raises
 `Conflict` (someone else wrote first), a transport failure `Unavailable`. Two adapters:
 `MemoryStore` below (tests, and `serve` without storage) and Azure Table Storage, over its REST
@@ -52,6 +53,10 @@ class PartitionStore(Protocol):
         """The partition's rows by key (only `row` when given; {} when absent)."""
         ...
 
+    def read_rows(self, partition: str, rows: Sequence[str]) -> dict[str, Row]:
+        """Only the named rows that exist, by key (point reads: never a partition scan)."""
+        ...
+
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         """Apply all of `ops` or none; returns the new ETag of each created/replaced row."""
         ...
@@ -67,6 +72,7 @@ class MemoryStore:
         self._etags = itertools.count(1)
         self.fail = False
         self.reads = 0
+        self.scans = 0  # reads of a whole partition (the rest are point reads)
         self.commits = 0
 
     def read(self, partition: str, row: str | None = None) -> dict[str, Row]:
@@ -74,9 +80,22 @@ class MemoryStore:
             if self.fail:
                 raise Unavailable("memory store switched off")
             self.reads += 1
+            self.scans += row is None
             rows = self._rows.get(partition, {})
             picked = rows if row is None else {k: v for k, v in rows.items() if k == row}
             return {k: Row(k, copy.deepcopy(v.entity), v.etag) for k, v in sorted(picked.items())}
+
+    def read_rows(self, partition: str, rows: Sequence[str]) -> dict[str, Row]:
+        with self._lock:
+            if self.fail:
+                raise Unavailable("memory store switched off")
+            self.reads += 1
+            stored = self._rows.get(partition, {})
+            return {
+                k: Row(k, copy.deepcopy(stored[k].entity), stored[k].etag)
+                for k in sorted(set(rows))
+                if k in stored
+            }
 
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         with self._lock:

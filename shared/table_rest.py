@@ -358,6 +358,13 @@ class RestTableStore:
             }
         return dict(sorted(rows.items()))
 
+    def read_rows(self, partition: str, rows: Sequence[str]) -> dict[str, Row]:
+        """One GET per named row: a filter of ORed row keys would scan the partition."""
+        found: dict[str, Row] = {}
+        for row in sorted(set(rows)):
+            found.update(self.read(partition, row))
+        return found
+
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         if len(ops) > TRANSACTION_MAX_ROWS:
             raise ValueError(

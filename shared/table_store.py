@@ -60,6 +60,13 @@ class TableStore:
             rows[entity["RowKey"]] = Row(entity["RowKey"], dict(entity), metadata.get("etag") or "")
         return rows
 
+    def read_rows(self, partition: str, rows: Sequence[str]) -> dict[str, Row]:
+        """One point read per named row: a filter of ORed row keys would scan the partition."""
+        found: dict[str, Row] = {}
+        for row in sorted(set(rows)):
+            found.update(self.read(partition, row))
+        return found
+
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         from azure.core.exceptions import AzureError, HttpResponseError
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -27,8 +28,9 @@ from pycep import BicepParser
 from devhost.functions import OutValue
 from shared.errors import HaloRejected
 from shared.outbox import HALO_POISON_QUEUE, POISON_QUEUE
-from tests.conftest import answer, http_post, new_ticket_id
+from tests.conftest import answer, http_post
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
+from tests.suites.two_way import event_id_of, paged
 
 ROOT = Path(__file__).resolve().parents[2]
 POISON_PREFIX = "poison externalId="
@@ -139,13 +141,18 @@ def test_halo_refusing_a_write_back_answers_the_502_the_alert_counts(
     }.items():
         monkeypatch.setenv(name, value)
     caplog.set_level(logging.INFO)
-    tid = new_ticket_id()
+    tid = paged(os.environ)  # SIGNL4 acts only on an alert the relay raised
     halo.script("/api/Actions", 403)
     notification = {
         "eventType": 201,
         "eventRaisedUtc": "2026-09-25T06:41:08Z",
         "id": f"n-{tid}",
-        "alert": {"statusCode": 2, "externalEventId": f"HaloPSA-{tid}", "id": "a-1"},
+        "alert": {
+            "statusCode": 2,
+            "eventId": event_id_of(tid),
+            "externalEventId": f"HaloPSA-{tid}",
+            "id": "a-1",
+        },
     }
     queued = OutValue()
     response = functions["signl4"](http_post(notification, "/api/signl4"), queued=queued)

@@ -143,6 +143,10 @@ class CountingStore:
         self.calls.append("read")
         return self.inner.read(partition, row)
 
+    def read_rows(self, partition: str, rows: Sequence[str]) -> dict[str, Row]:
+        self.calls.append("read")
+        return self.inner.read_rows(partition, rows)
+
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         try:
             etags = self.inner.commit(partition, ops)
@@ -278,3 +282,56 @@ def test_the_confirm_is_written_after_the_answer(ledger: Ledger) -> None:
     entry = relay.ledger.get(f"HaloPSA-{tid}")
     assert entry is not None
     assert (entry.inflight_seq, entry.delivered_seq, entry.event_id) == (0, 1, "evt-1")
+
+
+# --- point reads (read_rows) and the alert's anchor (RaisedEventId), on every adapter ---
+
+
+def test_read_rows_returns_the_named_rows_that_exist_with_their_etags(ledger: Ledger) -> None:
+    key = f"HaloPSA-{new_ticket_id()}"
+    store = ledger.store
+    store.commit(key, [Op("create", "a", {"V": 1}), Op("create", "seen-b", {"V": 2})])
+    store.commit(key, [Op("create", "c", {"V": 3})])
+    rows = store.read_rows(key, ["seen-b", "missing", "a", "a"])
+    assert list(rows) == ["a", "seen-b"]
+    assert (rows["a"].entity["V"], rows["seen-b"].entity["V"]) == (1, 2)
+    assert rows["a"].etag == store.read(key, "a")["a"].etag
+    store.commit(key, [Op("replace", "a", {"V": 9}, rows["a"].etag)])  # the ETag conditions
+    with pytest.raises(LedgerConflict):
+        store.commit(key, [Op("replace", "a", {"V": 8}, rows["a"].etag)])
+    assert store.read_rows(key, []) == {}
+    assert store.read_rows(f"HaloPSA-{new_ticket_id()}", ["a"]) == {}
+
+
+def test_the_anchor_is_the_opening_event_id_and_later_sends_leave_it(ledger: Ledger) -> None:
+    tid, signl4 = new_ticket_id(), []
+    relay = Instance(ledger.store, signl4)
+    assert relay.deliver(_event(tid, "new ticket logged", status_id=1)).event_id == "evt-1"
+    assert relay.deliver(_closed(tid)).event_id == "evt-2"
+    entry = Ledger(ledger.store).get(f"HaloPSA-{tid}")
+    assert entry is not None
+    assert (entry.event_id, entry.raised_event_id) == ("evt-2", "evt-1")
+    # Reopened: a new alert, a new anchor.
+    assert relay.deliver(_event(tid, "ticket status changed", status_id=2)).event_id == "evt-3"
+    entry = Ledger(ledger.store).get(f"HaloPSA-{tid}")
+    assert entry is not None and entry.raised_event_id == "evt-3"
+    assert ledger.store.read(f"HaloPSA-{tid}", "alert")["alert"].entity["RaisedEventId"] == "evt-3"
+
+
+@pytest.mark.parametrize(
+    ("row", "anchor"),
+    [
+        ({"Status": "new", "Seq": 1, "DeliveredSeq": 1}, "evt-old"),  # the `new` was the last
+        ({"Status": "acknowledged", "Seq": 2, "DeliveredSeq": 2}, None),  # overwritten since
+        ({"Status": "new", "Seq": 2, "DeliveredSeq": 1}, None),  # a newer claim not accepted
+        ({"Status": "new", "Seq": 1, "DeliveredSeq": 1, "PendingCount": 1}, None),
+        ({"Status": "new", "Seq": 1, "DeliveredSeq": 1, "RaisedEventId": ""}, None),
+    ],
+)
+def test_a_row_from_before_anchors_has_one_only_while_its_new_was_the_last_send(
+    ledger: Ledger, row: dict[str, Any], anchor: str | None
+) -> None:
+    key = f"HaloPSA-{new_ticket_id()}"
+    ledger.store.commit(key, [Op("create", "alert", {"EventId": "evt-old", **row})])
+    entry = Ledger(ledger.store).get(key)
+    assert entry is not None and entry.raised_event_id == anchor

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from devhost.functions import OutValue
+from shared.ledger import open_ledger
+from shared.settings import RelaySettings
 from tests.conftest import (
     Harness,
     Signl4Fake,
@@ -26,6 +30,7 @@ from tests.conftest import (
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HALO_403, HaloFake, halo_fixture  # noqa: F401
 
 HALO_OUTBOX, HALO_POISON = "halo-outbox", "halo-outbox-poison"
+NO_ALERT = "no alert raised by this relay"  # the reason SIGNL4 reads for an alert not ours
 RAISED = "2026-09-25T06:41:08.7895915Z"
 
 
@@ -43,17 +48,26 @@ def two_way(live_env: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def notification(
-    tid: int | str, event_type: int, status_code: int | None = None, **extra: Any
+    tid: int | str,
+    event_type: int,
+    status_code: int | None = None,
+    *,
+    event_id: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """SIGNL4's notification about ticket `tid`'s alert: by default the one the relay raised
+    (alert.eventId: the id SIGNL4 answered to its `new`; see raise_alert)."""
     global _counter
     _counter += 1
+    if event_id is None:
+        event_id = _RAISED.get(tid, "evt-never-raised") if isinstance(tid, int) else "evt-x"
     body: dict[str, Any] = {
         "eventType": event_type,
         "eventRaisedUtc": RAISED,
         "id": f"n-{tid}-{_counter}",
         "team": {"id": "team-1"},
         "alert": {
-            "eventId": "evt-1",
+            "eventId": event_id,
             "externalEventId": tid if isinstance(tid, str) else f"HaloPSA-{tid}",
             "id": f"alert-{tid}",
         },
@@ -67,6 +81,35 @@ def notification(
 
 
 _counter = 0
+_RAISED: dict[int, str] = {}  # ticket id -> the eventId SIGNL4 answered to the relay's `new`
+
+
+def raise_alert(harness: Harness, tid: int | None = None) -> int:
+    """Halo logs a ticket and the relay pages it: the alert SIGNL4's notifications are about."""
+    tid = tid or new_ticket_id()
+    code, body = harness.post(_halo_webhook(tid, 1, "new ticket logged"))
+    assert (code, body["result"]) == (200, "sent"), body
+    _RAISED[tid] = body["eventId"]
+    return tid
+
+
+def paged(environ: Mapping[str, str], tid: int | None = None) -> int:
+    """`raise_alert` without a harness: Halo's *New Ticket Logged* through the handler to the
+    loopback SIGNL4 (environ holds its URL, e.g. live_env), so SIGNL4's notifications about the
+    ticket verify against the eventId it answered."""
+    from shared import relay
+
+    tid = tid or new_ticket_id()
+    body = json.dumps(_halo_webhook(tid, 1, "new ticket logged")).encode()
+    response = relay.handle_halo_request(body, {}, environ, [], {})
+    assert (response.status_code, response.body["result"]) == (200, "sent"), response.body
+    _RAISED[tid] = response.body["eventId"]
+    return tid
+
+
+def event_id_of(tid: int) -> str:
+    """The eventId SIGNL4 answered to the relay's `new` for ticket `tid` (paged/raise_alert)."""
+    return _RAISED[tid]
 
 
 def ack(tid: int) -> dict[str, Any]:
@@ -105,7 +148,7 @@ def drain(harness: Harness, hang_guard_seconds: float = 300) -> None:
 def test_ack_annotation_close_are_each_written_once_in_order(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     answers = [
         post_signl4(harness, ack(tid)),
         post_signl4(harness, annotate(tid, "Rebooting the switch")),
@@ -144,7 +187,7 @@ def test_ack_annotation_close_are_each_written_once_in_order(
 def test_escalation_writes_a_note_and_created_records_the_alert_id(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     created = post_signl4(harness, notification(tid, 200))
     assert created == (
         200,
@@ -164,7 +207,7 @@ def test_status_and_assignment_on_ack_and_status_on_close(
     monkeypatch.setenv("HALO_CLOSE_STATUS_ID", "9")
     monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
     monkeypatch.setenv("HALO_NOTE_OUTCOME_ID", "7")
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
     # The assignment rides on the ack's action (new_agent): no separate POST /api/Tickets.
@@ -183,7 +226,7 @@ def test_no_agent_with_the_responders_email_is_said_in_the_note(
 ) -> None:
     monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
     halo.agents = []
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert not halo.tickets and "new_agent" not in halo.actions[0]
     assert halo.notes(tid)[0].endswith(
@@ -269,7 +312,7 @@ def test_bad_bodies_get_a_json_error_not_a_500(
 def test_a_redelivered_notification_is_written_once(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     body = ack(tid)
     first, again = post_signl4(harness, body), post_signl4(harness, body)
     assert first[1]["result"] == "written"
@@ -283,7 +326,7 @@ def test_a_redelivered_notification_is_written_once(
 def test_a_redelivery_of_a_queued_notification_is_a_duplicate(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     body = ack(tid)
     halo.script("/api/Actions", 503, 503, 503)
     assert post_signl4(harness, body)[0] == 202
@@ -296,7 +339,7 @@ def test_a_redelivery_of_a_queued_notification_is_a_duplicate(
 
 
 def test_an_expired_token_is_renewed_once(harness: Harness, two_way: dict, halo: HaloFake) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     halo.expire_tokens()
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
@@ -312,7 +355,7 @@ def test_an_expired_token_is_renewed_once(harness: Harness, two_way: dict, halo:
 def test_a_token_refused_again_after_renewal_is_not_retried_for_ever(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 401, 401, 401)
     caplog.set_level(logging.INFO)
     code, body = post_signl4(harness, ack(tid))
@@ -325,7 +368,7 @@ def test_wrong_client_credentials_are_rejected_with_halos_error(
     harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HALO_CLIENT_SECRET", "not-the-secret-at-all")
-    code, body = post_signl4(harness, ack(new_ticket_id()))
+    code, body = post_signl4(harness, ack(raise_alert(harness)))
     assert (code, body["error"]) == (502, "halo_rejected")
     assert "invalid_client" in body["message"] and "HALO_CLIENT_SECRET" in body["message"]
     assert "not-the-secret-at-all" not in json.dumps(body)
@@ -334,7 +377,7 @@ def test_wrong_client_credentials_are_rejected_with_halos_error(
 def test_403_inline_is_poison_with_halos_message_and_a_retry_is_tried_again(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     body = ack(tid)
     halo.script("/api/Actions", 403)
     caplog.set_level(logging.INFO)
@@ -356,7 +399,7 @@ def test_403_inline_is_poison_with_halos_message_and_a_retry_is_tried_again(
 def test_transient_failures_are_retried_inline(
     harness: Harness, two_way: dict, halo: HaloFake, failure: int
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", failure, failure)
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert len(halo.calls("/api/Actions")) == 3 and len(halo.notes(tid)) == 1
@@ -365,7 +408,7 @@ def test_transient_failures_are_retried_inline(
 def test_still_failing_is_queued_then_written_by_the_outbox(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 500, 500, 500)
     code, body = post_signl4(harness, ack(tid))
     assert (code, body["result"]) == (202, "queued")
@@ -380,7 +423,7 @@ def test_a_timeout_is_queued_then_written(
 ) -> None:
     monkeypatch.setenv("SIGNL4_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("SIGNL4_MAX_ATTEMPTS", "1")
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", "hang")
     code, body = post_signl4(harness, ack(tid))
     assert (code, body["result"]) == (202, "queued")
@@ -393,7 +436,7 @@ def test_a_timeout_is_queued_then_written(
 def test_exhausted_retries_end_in_one_poison_error_line(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", *[503] * 3 * 4)  # inline, then each of 3 queue deliveries
     assert post_signl4(harness, ack(tid))[0] == 202
     caplog.set_level(logging.INFO)
@@ -409,7 +452,7 @@ def test_exhausted_retries_end_in_one_poison_error_line(
 def test_a_403_in_the_queue_goes_to_the_poison_queue_with_halos_message(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 500, 500, 500, 403)
     assert post_signl4(harness, ack(tid))[0] == 202
     caplog.set_level(logging.INFO)
@@ -425,7 +468,7 @@ def test_a_403_in_the_queue_goes_to_the_poison_queue_with_halos_message(
 def test_a_close_never_lands_before_a_queued_ack(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     halo.script("/api/Actions", 503, 503, 503)
     assert post_signl4(harness, ack(tid))[0] == 202
     code, body = post_signl4(harness, close(tid))  # Halo is fine again, but the ack waits
@@ -475,7 +518,7 @@ def test_the_loop_through_signl4_halo_and_back_sends_signl4_nothing(
             echoes.append(harness.post(_halo_webhook(action["ticket_id"], status, event)))
 
     halo.on_action = echo
-    assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+    raise_alert(harness, tid)
     assert post_signl4(harness, notification(tid, 200))[1]["result"] == "recorded"
     assert post_signl4(harness, ack(tid))[1]["result"] == "written"
     assert post_signl4(harness, close(tid))[1]["result"] == "written"
@@ -490,8 +533,7 @@ def test_the_loop_through_signl4_halo_and_back_sends_signl4_nothing(
 def test_closing_the_ticket_after_signl4_closed_the_alert_sends_nothing(
     harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
 ) -> None:
-    tid = new_ticket_id()
-    assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+    tid = raise_alert(harness)
     assert post_signl4(harness, close(tid))[1]["result"] == "written"  # no close status set
     assert "new_status" not in halo.actions[0]
     code, body = harness.post(_halo_webhook(tid, 9, "closed"))  # an engineer closes it later
@@ -502,6 +544,160 @@ def test_closing_the_ticket_after_signl4_closed_the_alert_sends_nothing(
     assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new"]
 
 
+# --- only a verified notification acts (issue 18): alert.eventId is the id SIGNL4 answered to
+# the relay's `new`; anyone can post anything else to /api/signl4 ---
+
+
+def _forged(tid: int, event_type: int, status_code: int | None = None, **extra: Any) -> dict:
+    """What an outsider can post: any notification id, alert id, event id or team."""
+    return notification(tid, event_type, status_code, event_id="evt-guessed", **extra)
+
+
+def _stored(partition: str, row: str | None) -> dict[str, Any] | None:
+    """A ledger row as stored (whichever storage the tier runs on); row None: the partition's
+    rows by key, None when it has none."""
+    ledger = open_ledger(RelaySettings.from_env(os.environ))
+    assert ledger is not None
+    if row is None:
+        rows = ledger.store.read(partition)
+        return {k: r.entity for k, r in rows.items()} or None
+    found = ledger.store.read(partition, row).get(row)
+    return found.entity if found is not None else None
+
+
+def _ignored(answered: tuple[int, dict[str, Any]], reason: str) -> None:
+    code, body = answered
+    assert (code, body["result"]) == (200, "ignored"), body
+    assert reason in body["reason"], body["reason"]
+
+
+def test_a_forged_ack_for_a_ticket_not_paged_yet_silences_nothing(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tickets = [new_ticket_id() for _ in range(5)]
+    for tid in tickets:
+        _ignored(post_signl4(harness, _forged(tid, 201, 2)), NO_ALERT)
+        _ignored(post_signl4(harness, _forged(tid, 201, 4)), NO_ALERT)
+    for tid in tickets:  # each ticket's genuine opening is paged, and its close resolves
+        assert harness.post(_halo_webhook(tid, 1, "new ticket logged"))[1]["result"] == "sent"
+        assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "sent"
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "resolved"] * 5
+    assert not halo.requests  # nothing written to Halo, not even a token asked for
+
+
+def test_a_forged_close_leaves_the_genuine_close_to_resolve_the_alert(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tid, other = raise_alert(harness), raise_alert(harness)
+    forgeries = [
+        (_forged(tid, 201, 4), "is not the alert this relay raised"),
+        # another alert's real id
+        (notification(tid, 201, 4, event_id=_RAISED[other]), "is not the alert this relay"),
+        (notification(tid, 201, 4, event_id=_RAISED[tid].upper()), "is not the alert this"),
+        (notification(tid, 201, 4, event_id=""), "has no alert.eventId"),
+    ]
+    for forged, reason in forgeries:
+        _ignored(post_signl4(harness, forged), reason)
+    code, body = harness.post(_halo_webhook(tid, 9, "closed"))
+    assert (code, body["result"], body["status"]) == (200, "sent", "resolved")
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new", "resolved"]
+    assert not halo.requests
+
+
+def test_a_forged_created_notification_overwrites_no_alert_id(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    tid = raise_alert(harness)
+    assert post_signl4(harness, notification(tid, 200))[1] == {
+        "result": "recorded",
+        "externalId": f"HaloPSA-{tid}",
+        "alertId": f"alert-{tid}",
+    }
+    forged = _forged(tid, 200)
+    forged["alert"]["id"] = "alert-forged"
+    _ignored(post_signl4(harness, forged), "is not the alert this relay raised")
+    # Even with the right eventId, a different alert id for the same alert is not taken.
+    other = notification(tid, 200)
+    other["alert"]["id"] = "alert-other"
+    _ignored(post_signl4(harness, other), "another alert id is recorded")
+    row = _stored(f"halo:HaloPSA-{tid}", "signl4-alert")
+    assert row is not None and row["AlertId"] == f"alert-{tid}"
+    # A created notification for a ticket never paged records nothing.
+    stranger = new_ticket_id()
+    _ignored(post_signl4(harness, _forged(stranger, 200)), NO_ALERT)
+    assert _stored(f"halo:HaloPSA-{stranger}", "signl4-alert") is None
+    assert not halo.requests
+
+
+def test_a_forged_ack_with_status_and_assignment_set_writes_nothing_even_replayed(
+    harness: Harness, two_way: dict, halo: HaloFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALO_ACK_STATUS_ID", "22")
+    monkeypatch.setenv("HALO_CLOSE_STATUS_ID", "9")
+    monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
+    tid = raise_alert(harness)
+    forged = _forged(tid, 201, 2)
+    for attempt in range(3):  # replayed, each time with a new notification id
+        replay = {**forged, "id": f"{forged['id']}-replay-{attempt}"}
+        _ignored(post_signl4(harness, replay), "is not the alert this relay raised")
+    _ignored(post_signl4(harness, _forged(tid, 201, 4)), "is not the alert this relay raised")
+    assert not halo.requests
+    assert _stored(f"halo:HaloPSA-{tid}", None) is None  # no row at all: no claim, no seen-
+    assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "new"  # nothing learned
+
+
+def test_a_notification_about_an_alert_the_relay_never_raised_is_ignored_by_name(
+    harness: Harness, two_way: dict, halo: HaloFake
+) -> None:
+    """E.g. an alert SIGNL4's direct Halo setup raised before the move to the relay."""
+    tid = new_ticket_id()
+    code, body = post_signl4(harness, annotate(tid, "from before the move"))
+    assert (code, body) == (
+        200,
+        {
+            "result": "ignored",
+            "notificationId": body["notificationId"],
+            "reason": f"no alert raised by this relay for HaloPSA-{tid}",
+        },
+    )
+    assert not halo.requests
+
+
+def test_after_our_alert_closed_a_verified_note_is_written_and_nothing_learned(
+    harness: Harness,
+    two_way: dict,
+    halo: HaloFake,
+    signl4: Signl4Fake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HALO_ACK_STATUS_ID", "22")
+    monkeypatch.setenv("HALO_ASSIGN_ON_ACK", "true")
+    tid = raise_alert(harness)
+    assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "sent"
+    assert post_signl4(harness, annotate(tid, "root cause: disk"))[1]["result"] == "written"
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"  # a late ack
+    assert [n.split(" ")[0] for n in halo.notes(tid)] == ["Annotation", "Acknowledged"]
+    assert all("new_status" not in a for a in halo.actions)  # the closed ticket stays closed
+    assert not halo.calls("/api/Tickets") and not halo.calls("/api/Agent")  # nobody assigned
+    assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "resolved"
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "resolved"]
+
+
+def test_a_reopened_ticket_is_a_new_alert_and_the_old_ones_id_no_longer_acts(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    tid = raise_alert(harness)
+    first = _RAISED[tid]
+    assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "sent"
+    code, body = harness.post(_halo_webhook(tid, 2))  # reopened: a new alert
+    assert (code, body["status"]) == (200, "new")
+    assert body["eventId"] != first
+    _ignored(post_signl4(harness, notification(tid, 201, 2, event_id=first)), "is not the alert")
+    _RAISED[tid] = body["eventId"]
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert _stored(f"HaloPSA-{tid}", "alert")["Status"] == "acknowledged"
+
+
 # --- secrets ---
 
 
@@ -509,7 +705,7 @@ def test_secrets_reach_no_answer_log_or_queue_message(
     harness: Harness, two_way: dict, halo: HaloFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    tid = new_ticket_id()
+    tid = raise_alert(harness)
     answers = [post_signl4(harness, ack(tid))]
     halo.expire_tokens()
     halo.script("/api/Actions", 500, 500, 500)

@@ -962,3 +962,41 @@ def test_learned(state: Conversation, status: AlertStatus, expected: Step) -> No
 
 def test_effects_without_arguments_compare_equal() -> None:
     assert Step(known()).effect == Nothing()
+
+
+# --- the anchor: the event id SIGNL4 answered to the `new` that raised the current alert ---
+
+
+def test_the_anchor_is_set_by_an_accepted_opening_and_left_by_other_sends() -> None:
+    claimed = core.claim(
+        known(raised_event_id="evt-old"), Arrival(NEW, PAYLOAD, opens=True), "", NOW
+    )
+    assert claimed.state.raised_event_id is None  # a new alert: the old one's id no longer acts
+    opened = core.accepted(claimed.state, claimed.state.seq, "evt-new", opened=True).state
+    assert (opened.event_id, opened.raised_event_id) == ("evt-new", "evt-new")
+    acked = core.claim(opened, Arrival(ACK, PAYLOAD), "", NOW).state
+    assert acked.raised_event_id == "evt-new"
+    done = core.accepted(acked, acked.seq, "evt-ack").state
+    assert (done.event_id, done.raised_event_id) == ("evt-ack", "evt-new")
+
+
+def test_an_older_opening_accepted_late_does_not_move_the_anchor() -> None:
+    state = known(seq=3, delivered_seq=3, event_id="evt-3", raised_event_id="evt-3")
+    assert core.accepted(state, 2, "evt-2", opened=True).state.raised_event_id == "evt-3"
+    parked = known(
+        seq=3, delivered_seq=3, raised_event_id="evt-3", pending_count=1, mailbox=(pending(2),)
+    )
+    settled = core.settle(parked, 2, event_id="evt-2", opened=True).state
+    assert settled.raised_event_id == "evt-3"
+
+
+def test_an_opening_from_the_mailbox_sets_the_anchor() -> None:
+    state = known(seq=1, status=NEW, pending_count=1, mailbox=(pending(1),))
+    assert core.settle(state, 1, event_id="evt-1", opened=True).state.raised_event_id == "evt-1"
+    assert core.settle(state, 1, event_id="evt-1").state.raised_event_id is None
+
+
+def test_a_refused_opening_gives_the_old_anchor_back() -> None:
+    previous = known(seq=2, delivered_seq=2, status=RESOLVED, raised_event_id="evt-1")
+    claimed = core.claim(previous, Arrival(NEW, PAYLOAD, opens=True), "", NOW).state
+    assert core.refused(claimed, claimed.seq, previous).state.raised_event_id == "evt-1"

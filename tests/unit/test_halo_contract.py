@@ -15,16 +15,18 @@ import pytest
 from shared import halo_api
 from shared.relay import deliver_halo_outbox_message, handle_signl4_request, health
 from shared.settings import RelaySettings
-from tests.conftest import new_ticket_id
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
-from tests.suites.two_way import ack, close
+from tests.suites.two_way import ack, close, paged
 
 REFUSED_NOTE = "\nNot assigned: Halo refused the read:agents scope the agent lookup needs."
 
 
 @pytest.fixture
-def env(halo: HaloFake) -> dict[str, str]:
+def env(halo: HaloFake, live_env: dict[str, str]) -> dict[str, str]:
+    """Halo on loopback, storage in memory, SIGNL4 on loopback (each ticket is paged first, so
+    SIGNL4's notifications about it verify)."""
     return {
+        **live_env,
         "AzureWebJobsStorage": "memory",
         "HALO_BASE_URL": halo.base_url,
         "HALO_CLIENT_ID": CLIENT_ID,
@@ -58,7 +60,7 @@ def test_a_refused_optional_scope_is_dropped_once_and_the_notes_go_on(
     halo.known_scopes = {"read:tickets", "edit:tickets"}  # no read:agents on this Halo
     env["HALO_ASSIGN_ON_ACK"] = "true"
     caplog.set_level(logging.INFO)
-    tids = [new_ticket_id(), new_ticket_id()]
+    tids = [paged(env), paged(env)]
     assert [post(ack(tid), env)[1]["result"] for tid in tids] == ["written", "written"]
     scopes = [call["form"]["scope"] for call in halo.calls("/auth/token")]
     assert scopes == ["read:tickets edit:tickets read:agents", "read:tickets edit:tickets"]
@@ -79,7 +81,7 @@ def test_a_refused_optional_scope_is_dropped_once_and_the_notes_go_on(
 
 def test_a_refused_required_scope_is_rejected_naming_halo_scope(halo: HaloFake, env: dict) -> None:
     halo.known_scopes = {"read:tickets"}
-    code, body = post(ack(new_ticket_id()), env)
+    code, body = post(ack(paged(env)), env)
     assert (code, body["error"]) == (502, "halo_rejected")
     assert "invalid_scope" in body["message"] and "HALO_SCOPE" in body["message"]
     assert len(halo.calls("/auth/token")) == 1 and not halo.actions
@@ -92,7 +94,7 @@ def test_a_refused_agent_lookup_writes_the_note_without_the_assignment(
     env["HALO_ASSIGN_ON_ACK"] = "true"
     halo.script("/api/Agent", refusal)
     caplog.set_level(logging.INFO)
-    tid = new_ticket_id()
+    tid = paged(env)
     assert post(ack(tid), env)[1]["result"] == "written"
     assert halo.notes(tid)[0].endswith(
         f"\nNot assigned: Halo refused the agent lookup (HTTP {refusal})."
@@ -107,7 +109,7 @@ def test_a_refused_agent_lookup_writes_the_note_without_the_assignment(
 
 def test_the_outcome_name_is_resolved_once_and_sent_as_its_id(halo: HaloFake, env: dict) -> None:
     env["HALO_NOTE_OUTCOME"] = " email USER "
-    tid = new_ticket_id()
+    tid = paged(env)
     assert post(ack(tid), env)[1]["result"] == "written"
     assert post(close(tid), env)[1]["result"] == "written"
     assert [a["outcome_id"] for a in halo.actions] == [9, 9]
@@ -122,7 +124,7 @@ def test_an_outcome_halo_does_not_offer_never_reaches_the_actions(
     halo.outcomes = [{"id": 1, "outcome": "Update"}, {"id": 2, "outcome": "Bad\nname"}] + [
         {"id": 10 + n, "outcome": f"Outcome {n} " + "x" * 60} for n in range(20)
     ]
-    answers = [post(ack(new_ticket_id()), env) for _ in range(3)]
+    answers = [post(ack(paged(env)), env) for _ in range(3)]
     assert [(code, body["error"]) for code, body in answers] == [(502, "halo_rejected")] * 3
     message = answers[0][1]["message"]
     assert message.startswith(
@@ -141,7 +143,7 @@ def test_an_outcome_halo_does_not_offer_never_reaches_the_actions(
 
 
 def test_a_400_to_a_write_drops_the_cached_outcome(halo: HaloFake, env: dict) -> None:
-    tid = new_ticket_id()
+    tid = paged(env)
     halo.script("/api/Actions", 400)
     assert post(ack(tid), env)[1]["error"] == "halo_rejected"
     halo.outcomes = [{"id": 12, "outcome": "Private Note"}]  # recreated in Halo: a new id
@@ -152,7 +154,7 @@ def test_a_400_to_a_write_drops_the_cached_outcome(halo: HaloFake, env: dict) ->
 
 def test_a_refused_outcome_lookup_sends_the_name_as_before(halo: HaloFake, env: dict) -> None:
     halo.script("/api/Outcome", 403)
-    tid = new_ticket_id()
+    tid = paged(env)
     assert post(ack(tid), env)[1]["result"] == "written"
     assert post(close(tid), env)[1]["result"] == "written"
     assert [a.get("outcome") for a in halo.actions] == ["Private Note", "Private Note"]
@@ -162,7 +164,7 @@ def test_a_refused_outcome_lookup_sends_the_name_as_before(halo: HaloFake, env: 
 def test_an_outcome_id_wins_and_needs_no_lookup(halo: HaloFake, env: dict) -> None:
     env["HALO_NOTE_OUTCOME_ID"] = "5"
     env["HALO_NOTE_OUTCOME"] = "Not offered at all"
-    assert post(ack(new_ticket_id()), env)[1]["result"] == "written"
+    assert post(ack(paged(env)), env)[1]["result"] == "written"
     assert halo.actions[0]["outcome_id"] == 5 and not halo.calls("/api/Outcome")
 
 
@@ -193,7 +195,7 @@ def test_the_tenant_is_the_settings_else_authinfos(
 ) -> None:
     halo.tenant_id = tenant_id  # type: ignore[assignment]
     env.update({name: value.format(base=halo.base_url) for name, value in settings.items()})
-    assert post(ack(new_ticket_id()), env)[1]["result"] == "written"
+    assert post(ack(paged(env)), env)[1]["result"] == "written"
     (token_call,) = halo.calls("/auth/token")
     assert token_call["query"] == query
     assert len(halo.calls("/api/authinfo")) == authinfo_calls
@@ -202,7 +204,7 @@ def test_the_tenant_is_the_settings_else_authinfos(
 def test_authinfo_not_answering_is_queued_and_asked_again(halo: HaloFake, env: dict) -> None:
     """A failing authinfo is not taken for 'no tenant': the write waits, nothing is learnt."""
     outbox: list[str] = []
-    tid = new_ticket_id()
+    tid = paged(env)
     halo.script("/api/authinfo", 503, 503, 503)
     code, body = post(ack(tid), env, outbox)
     assert (code, body["result"]) == (202, "queued")
@@ -217,7 +219,7 @@ def test_authinfo_not_answering_is_queued_and_asked_again(halo: HaloFake, env: d
 
 
 def test_a_429_is_retried_after_halos_retry_after(halo: HaloFake, env: dict) -> None:
-    tid = new_ticket_id()
+    tid = paged(env)
     halo.script("/api/Actions", (429, {"Retry-After": "0"}))
     assert post(ack(tid), env)[1]["result"] == "written"
     assert len(halo.calls("/api/Actions")) == 2 and len(halo.notes(tid)) == 1
@@ -226,7 +228,7 @@ def test_a_429_is_retried_after_halos_retry_after(halo: HaloFake, env: dict) -> 
 def test_a_429_asking_past_the_retry_budget_is_queued_at_once(halo: HaloFake, env: dict) -> None:
     env["HALO_RETRY_BUDGET_SECONDS"] = "5"
     halo.script("/api/Actions", (429, {"Retry-After": "3600"}))
-    code, body = post(ack(new_ticket_id()), env)
+    code, body = post(ack(paged(env)), env)
     assert (code, body["result"]) == (202, "queued")
     assert "asked to wait 3600.0s (HTTP 429)" in body["reason"]
     assert "5s retry budget" in body["reason"]
@@ -247,7 +249,7 @@ def test_over_the_call_budget_is_queued_then_written_when_the_window_moves(
     clock = Clock()
     halo_api.reset_call_budget(limit=5, clock=clock)
     outbox: list[str] = []
-    first, second, third = new_ticket_id(), new_ticket_id(), new_ticket_id()
+    first, second, third = paged(env), paged(env), paged(env)
     # authinfo, token, outcome and the action: 4 calls; then 1 action: the budget's 5.
     assert post(ack(first), env)[1]["result"] == "written"
     assert post(ack(second), env)[1]["result"] == "written"
@@ -300,7 +302,7 @@ def test_a_failing_halo_costs_one_notification_a_handful_of_calls(
     failure was taken for 'none', then the token was tried 3 times)."""
     env.update(settings, HALO_ASSIGN_ON_ACK="true")
     halo.down = 503
-    code, body = post(ack(new_ticket_id()), env)
+    code, body = post(ack(paged(env)), env)
     assert (code, body["result"]) == (202, "queued")
     assert len(halo.requests) == calls
 
@@ -312,7 +314,7 @@ def test_every_step_but_the_last_failing_costs_the_steps_before_it_once(
     answered, the action failing 3 times: 7 calls, then queued."""
     env["HALO_ASSIGN_ON_ACK"] = "true"
     halo.script("/api/Actions", 503, 503, 503)
-    code, _ = post(ack(new_ticket_id()), env)
+    code, _ = post(ack(paged(env)), env)
     assert code == 202
     assert [r["path"] for r in halo.requests] == [
         "/api/authinfo",

@@ -243,3 +243,34 @@ def test_learned_status_leaves_waiting_and_live_events_alone() -> None:
     assert not core.learned(live, AlertStatus.ACKNOWLEDGED, NOW, 150).changed
     dead = core.learned(live, AlertStatus.ACKNOWLEDGED, NOW + timedelta(seconds=151), 150)
     assert dead.changed and dead.state.status is AlertStatus.ACKNOWLEDGED
+
+
+def test_a_status_is_learned_only_while_the_verified_alert_is_still_the_current_one() -> None:
+    """Between verifying a notification and learning its status, the ticket may be reopened:
+    a new alert (a new anchor), which the notification says nothing about."""
+    from shared.delivery import learn_status
+    from shared.ledger import Ledger
+    from shared.store import MemoryStore
+
+    ledger, key = Ledger(MemoryStore()), "HaloPSA-7"
+    opened = ledger.apply(
+        core.absent(key),
+        core.claim(core.absent(key), core.Arrival(AlertStatus.NEW, {}, opens=True), "", NOW),
+    )
+    ledger.confirm(opened, "evt-1", opened=True)
+    verified = ledger.read(key)  # what the notification about alert evt-1 was verified against
+    assert verified.raised_event_id == "evt-1"
+    closed = ledger.apply(
+        verified, core.claim(verified, core.Arrival(AlertStatus.RESOLVED, {}), "", NOW)
+    )
+    ledger.confirm(closed, "evt-2")
+    current = ledger.read(key)
+    reopened = ledger.apply(
+        current, core.claim(current, core.Arrival(AlertStatus.NEW, {}, opens=True), "", NOW)
+    )
+    ledger.confirm(reopened, "evt-3", opened=True)
+    learn_status(ledger, key, AlertStatus.ACKNOWLEDGED, 150, verified=verified)
+    after = ledger.read(key)
+    assert (after.status, after.raised_event_id) == (AlertStatus.NEW, "evt-3")  # nothing learned
+    learn_status(ledger, key, AlertStatus.ACKNOWLEDGED, 150, verified=after)  # the current one
+    assert ledger.read(key).status is AlertStatus.ACKNOWLEDGED

@@ -26,8 +26,9 @@ from shared import relay, writeback
 from shared.settings import RelaySettings
 from shared.signl4 import AlertStatus, clean_text
 from shared.signl4_outbound import Signl4Notification, parse_notification
-from tests.conftest import SPEED_PROOF, new_ticket_id
+from tests.conftest import SPEED_PROOF
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
+from tests.suites.two_way import event_id_of, paged
 
 ON = {
     "HALO_BASE_URL": "https://contoso.halopsa.com",
@@ -496,8 +497,13 @@ def assert_inert(action: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def halo_env(halo: HaloFake, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def halo_env(
+    halo: HaloFake, live_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Halo and SIGNL4 on loopback, storage in memory: each ticket is paged first (paged), so
+    SIGNL4's notifications about it verify."""
     env = {
+        **live_env,
         "HALO_BASE_URL": halo.base_url,
         "HALO_CLIENT_ID": CLIENT_ID,
         "HALO_CLIENT_SECRET": CLIENT_SECRET,
@@ -520,7 +526,12 @@ def signl4_says(
         "eventType": event_type,
         "eventRaisedUtc": RAISED,
         "id": f"n-{tid}-{next(_ids)}",
-        "alert": {"externalEventId": f"HaloPSA-{tid}", "id": "a-1", "statusCode": status_code},
+        "alert": {
+            "eventId": event_id_of(tid),
+            "externalEventId": f"HaloPSA-{tid}",
+            "id": "a-1",
+            "statusCode": status_code,
+        },
         **extra,
     }
     return json.dumps(body).encode()
@@ -532,7 +543,7 @@ def test_markup_in_every_field_that_reaches_a_note_arrives_inert(
     email = "x\"'<svg onload=alert(4)>@contoso.example"
     user = {"username": MARKUP, "mailaddress": email}
     halo.agents = [{"id": 9, "name": f"{MARKUP} agent", "email": email}]
-    tid = new_ticket_id()
+    tid = paged(halo_env)
     bodies = [
         signl4_says(tid, 201, status_code=2, user=user),  # name, e-mail, Halo's agent name
         signl4_says(tid, 203, user=user, annotation={"message": f"{MARKUP}\nline 2"}),
@@ -567,7 +578,7 @@ def test_format_characters_never_reach_the_note_and_zwj_emoji_stay(
         {"id": 9, "name": "Bob\ufeff\u2066 Agent\u2069\x1b", "email": "ann@contoso.example"}
     ]
     message = f"Pay \u202eexe.fdp\u202c invoice\u2028next\u2029{family}\u2060\x07\x9b"
-    tid = new_ticket_id()
+    tid = paged(halo_env)
     for body in (
         signl4_says(tid, 203, user=user, annotation={"message": message}),
         signl4_says(tid, 201, status_code=2, user=user),
@@ -587,7 +598,7 @@ def test_a_queued_write_back_is_stored_as_text_and_escaped_once_when_sent(
     """The mailbox keeps the note as text (what an older relay queued looks the same), and the
     Halo body escapes it when it is finally sent."""
     halo.script("/api/Actions", 503, 503, 503)
-    tid = new_ticket_id()
+    tid = paged(halo_env)
     outbox: list[str] = []
     body = signl4_says(tid, 203, annotation={"message": "<b>R&D</b>"})
     assert relay.handle_signl4_request(body, os.environ, outbox).status_code == 202
