@@ -122,7 +122,8 @@ class RelaySettings(BaseModel):
     # Default {HALO_BASE_URL}/auth (or what Halo's /api/authinfo names); the token is at /token.
     halo_auth_url: HttpsUrl | None = Field(None, alias="HALO_AUTH_URL")
     halo_tenant: str | None = Field(None, alias="HALO_TENANT")
-    # Least privilege for notes, status and assignment; HALO_ASSIGN_ON_ACK adds read:agents.
+    # Least privilege for notes, status and assignment. Nothing is added: no Halo source names a
+    # read:agents scope (docs/calls.md), and Halo may refuse a token for a scope it lacks.
     halo_scope: str = Field(DEFAULT_HALO_SCOPE, min_length=1, alias="HALO_SCOPE")
     halo_note_outcome: str = Field(
         DEFAULT_HALO_NOTE_OUTCOME, min_length=1, alias="HALO_NOTE_OUTCOME"
@@ -227,11 +228,9 @@ class RelaySettings(BaseModel):
 
     @property
     def halo_token_scope(self) -> str:
-        """The scope asked for: HALO_SCOPE, plus read:agents when assignment needs the lookup."""
-        scopes = self.halo_scope.split()
-        if self.halo_assign_on_ack and self.halo_scope == DEFAULT_HALO_SCOPE:
-            scopes.append("read:agents")
-        return " ".join(scopes)
+        """The scope asked for: HALO_SCOPE as set, one space between scopes. Only scopes Halo
+        documents (read:tickets, edit:tickets, ...; docs/calls.md); assignment adds none."""
+        return " ".join(self.halo_scope.split())
 
     @property
     def dry_run(self) -> bool:
