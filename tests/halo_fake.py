@@ -1,18 +1,25 @@
 """HaloPSA's REST API on loopback (pytest-httpserver), for the two-way tests.
 
 Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
-`POST /api/Tickets` and `GET /api/Agent`; records every request; answers API calls only with a
-token it issued and has not expired (`expire_tokens()` makes the next call a 401). A script per
-path makes it fail on purpose: an int status (4xx/5xx with a Halo-style error text), a
-(status, headers) tuple, "hang" (holds the answer until the test ends, so the relay's read
-timeout fires however slow the machine is), or a callable(Request) -> Response.
+`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome` and `GET /api/Tickets/<id>`; records
+every request; answers API calls only with a token it issued and has not expired
+(`expire_tokens()` makes the next call a 401). A script per path makes it fail on purpose: an
+int status (4xx/5xx with a Halo-style error text), a (status, headers) tuple, "hang" (holds the
+answer until the test ends, so the relay's read timeout fires however slow the machine is), or a
+callable(Request) -> Response.
 `on_action` is called with each note it accepts (the loop test sends Halo's webhook from there).
+
+Every request body is checked against its contract (testkit/contracts/halo_*_request.json): one
+that breaks it is answered 400 with the violations, whatever the script says, and fails the test
+at teardown unless the test called `expect_violations()`. The fake's own answers are checked
+against the answer contracts the same way, so the fake cannot drift from Halo either.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,9 +28,25 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from testkit.contract import Watch
+
 CLIENT_ID = "relay-two-way"
 CLIENT_SECRET = "cl13nt-SECRET-h4lo-7Qx"
 HALO_403 = "You do not have access to this Action at the moment"
+TICKET_PATH = re.compile(r"^/api/Tickets/(\d+)$")
+# The contract of each request body, and of each answer the fake makes up itself.
+REQUEST_CONTRACTS = {
+    "/auth/token": "halo_token_request",
+    "/api/Actions": "halo_actions_request",
+    "/api/Tickets": "halo_tickets_request",
+}
+ANSWER_CONTRACTS = {
+    "/auth/token": "halo_token_answer",
+    "/api/authinfo": "halo_authinfo_answer",
+    "/api/Agent": "halo_agent_answer",
+    "/api/Outcome": "halo_outcome_answer",
+    "/api/Tickets/<id>": "halo_ticket_answer",
+}
 
 
 class HaloFake:
@@ -36,6 +59,13 @@ class HaloFake:
             {"id": 7, "name": "Ann Agent", "email": "ann@contoso.example"},
             {"id": 8, "name": "Bob Builder", "email": "bob@contoso.example"},
         ]
+        self.outcomes: list[dict[str, Any]] = [
+            {"id": 1, "outcome": "Private Note", "buttonname": "Private Note"},
+            {"id": 2, "outcome": "Note", "buttonname": "Add Note"},
+        ]
+        # GET /api/Tickets/<id> answers these (by id); an unknown id is a 404.
+        self.ticket_records: dict[int, dict[str, Any]] = {}
+        self.watch = Watch()
         self.issued: list[str] = []
         self._valid: set[str] = set()
         self._scripts: dict[str, list[Any]] = {}
@@ -51,6 +81,8 @@ class HaloFake:
             ("/api/Actions", "POST"),
             ("/api/Tickets", "POST"),
             ("/api/Agent", "GET"),
+            ("/api/Outcome", "GET"),
+            (TICKET_PATH, "GET"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
 
@@ -61,6 +93,10 @@ class HaloFake:
     def script(self, path: str, *steps: Any) -> None:
         with self._lock:
             self._scripts[path] = list(steps)
+
+    def expect_violations(self) -> None:
+        """This test sends a body that breaks Halo's contract on purpose."""
+        self.watch.expect_violations()
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -84,10 +120,13 @@ class HaloFake:
             "query": dict(request.args),
             "authorization": request.headers.get("Authorization", ""),
         }
+        broken = self._check_request(request, record)
         with self._lock:
             self.requests.append(record)
             steps = self._scripts.get(request.path) or []
-            step = steps.pop(0) if steps else None
+            step = steps.pop(0) if steps and not broken else None
+        if broken:
+            return _refusal(request.path, broken)
         if callable(step):
             return step(request)
         if step == "hang":
@@ -101,30 +140,38 @@ class HaloFake:
             return Response(
                 json.dumps(text), status=step, headers=headers, mimetype="application/json"
             )
-        return self._answer(request, record)
+        return self._checked_answer(request, record)
+
+    def _check_request(self, request: Request, record: dict[str, Any]) -> list[str]:
+        """The request body's violations of its contract (none for a GET)."""
+        contract = REQUEST_CONTRACTS.get(request.path)
+        if contract is None:
+            return []
+        body = record["form"] if request.path == "/auth/token" else record["json"]
+        return self.watch.check(contract, body, f"{request.method} {request.path}")
+
+    def _checked_answer(self, request: Request, record: dict[str, Any]) -> Response:
+        """The fake's own answer, checked against Halo's answer contract when it is a 2xx."""
+        response = self._answer(request, record)
+        key = "/api/Tickets/<id>" if TICKET_PATH.match(request.path) else request.path
+        contract = ANSWER_CONTRACTS.get(key)
+        if contract is not None and 200 <= response.status_code < 300:
+            answer = json.loads(response.get_data())
+            self.watch.check(contract, answer, f"the fake's answer to {request.method} {key}")
+        return response
 
     def _answer(self, request: Request, record: dict[str, Any]) -> Response:
         if request.path == "/api/authinfo":
             return _json({"auth_url": self.base_url + "/auth", "tenant_id": "contoso"})
         if request.path == "/auth/token":
-            form = record["form"] or {}
-            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-                return _json({"error": "invalid_client"}, 401)
-            with self._lock:
-                token = f"tok-{len(self.issued) + 1}"
-                self.issued.append(token)
-                self._valid.add(token)
-            return _json(
-                {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
-            )
+            return self._token(record["form"] or {})
         token = record["authorization"].removeprefix("Bearer ")
         with self._lock:
             valid = token in self._valid
         if not valid:
             return Response("", status=401)
-        if request.path == "/api/Agent":
-            search = (request.args.get("search") or "").casefold()
-            return _json([a for a in self.agents if search in a["email"].casefold()])
+        if request.method == "GET":
+            return self._read(request)
         if request.path == "/api/Tickets":
             with self._lock:
                 self.tickets.extend(record["json"])
@@ -136,6 +183,36 @@ class HaloFake:
         if self.on_action is not None:
             self.on_action(created)
         return _json(created, 201)
+
+    def _token(self, form: dict[str, str]) -> Response:
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return _json({"error": "invalid_client"}, 401)
+        with self._lock:
+            token = f"tok-{len(self.issued) + 1}"
+            self.issued.append(token)
+            self._valid.add(token)
+        return _json({"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
+
+    def _read(self, request: Request) -> Response:
+        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Tickets/<id>."""
+        if request.path == "/api/Agent":
+            search = (request.args.get("search") or "").casefold()
+            return _json([a for a in self.agents if search in a["email"].casefold()])
+        if request.path == "/api/Outcome":
+            return _json(self.outcomes)
+        match = TICKET_PATH.match(request.path)
+        ticket = self.ticket_records.get(int(match.group(1))) if match else None
+        if ticket is None:
+            return _json("That Ticket does not exist", 404)
+        return _json(ticket)
+
+
+def _refusal(path: str, broken: list[str]) -> Response:
+    """Halo's 400 for a body it cannot take, naming the violations (never a value)."""
+    text = "; ".join(broken)
+    if path == "/auth/token":
+        return _json({"error": "invalid_request", "error_description": text}, 400)
+    return _json({"message": text}, 400)
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -159,3 +236,8 @@ def halo_fixture() -> Iterator[HaloFake]:
         server.clear()
         if server.is_running():
             server.stop()
+    # Every test that writes to Halo is a contract test (after the server is down, so a failed
+    # verdict leaves nothing running).
+    verdict = fake.watch.verdict("the loopback Halo")
+    if verdict is not None:
+        pytest.fail(verdict, pytrace=False)
