@@ -49,6 +49,8 @@ def _where(error: Any) -> str:
 def _rule(error: Any) -> str:
     """The rule broken, in words that never quote the offending value."""
     keyword, expected = error.validator, error.validator_value
+    if "propertyNames" in error.schema_path:  # the instance is a field's name, not its value
+        return f"field name {json.dumps(error.instance)} is not allowed"
     if keyword == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return f"unknown field(s) {extra}"
@@ -57,8 +59,6 @@ def _rule(error: Any) -> str:
         return f"missing field(s) {missing}"
     if keyword in ("enum", "const", "type", "minimum", "maximum", "minItems", "minLength"):
         return f"must satisfy {keyword} {json.dumps(expected)}"
-    if keyword == "propertyNames":
-        return f"field name {json.dumps(error.instance)} is not allowed"
     if keyword in ("anyOf", "oneOf") and error.context:
         return f"{keyword}: " + "; or ".join(sorted({_rule(e) for e in error.context}))
     return f"fails {keyword}"
