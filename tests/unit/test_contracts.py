@@ -108,6 +108,24 @@ def test_the_bench_notification_is_shaped_like_signl4s() -> None:
     assert contract.violations("signl4_outbound_notification", body) == []
 
 
+def test_the_benchs_halo_fake_refuses_what_the_tests_fake_refuses() -> None:
+    import bench.writeback
+
+    fake = bench.writeback.make_fake(0)
+    base = f"http://127.0.0.1:{fake.server_address[1]}"
+    try:
+        form = {"grant_type": "client_credentials", "client_id": "bench", "scope": "all"}
+        token = requests.post(f"{base}/auth/token", data={**form, "client_secret": "s"}, timeout=30)
+        action = {"ticket_id": 1, "note": "x", "outcome": "Private Note"}
+        taken = requests.post(f"{base}/api/Actions", json=[action], timeout=30)
+        refused = requests.post(f"{base}/api/Actions", json=[{**action, "ticketid": 1}], timeout=30)
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert (token.status_code, taken.status_code, refused.status_code) == (200, 200, 400)
+    assert fake.refused == ["POST /api/Actions: $[0]: unknown field(s) ['ticketid']"]
+
+
 # --- the loopback Halo ---
 
 
