@@ -34,6 +34,8 @@ CLIENT_ID = "relay-two-way"
 CLIENT_SECRET = "cl13nt-SECRET-h4lo-7Qx"
 HALO_403 = "You do not have access to this Action at the moment"
 TICKET_PATH = re.compile(r"^/api/Tickets/(\d+)$")
+# A body sent as JSON that does not parse: no contract takes it (a str is never an array).
+NOT_JSON = "<not JSON>"
 # The contract of each request body, and of each answer the fake makes up itself.
 REQUEST_CONTRACTS = {
     "/auth/token": "halo_token_request",
@@ -111,7 +113,10 @@ class HaloFake:
     def _handle(self, request: Request) -> Response:
         body: Any = None
         if request.mimetype == "application/json":
-            body = json.loads(request.get_data())
+            try:
+                body = json.loads(request.get_data())
+            except ValueError:
+                body = NOT_JSON
         record = {
             "method": request.method,
             "path": request.path,

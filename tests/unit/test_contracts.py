@@ -146,6 +146,12 @@ def _post(halo: HaloFake, path: str, body: Any) -> requests.Response:
     return requests.post(f"{halo.base_url}{path}", json=body, headers=headers, timeout=30)
 
 
+def _post_garbled(halo: HaloFake, path: str) -> requests.Response:
+    token = _token(halo).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return requests.post(f"{halo.base_url}{path}", data=b"[{", headers=headers, timeout=30)
+
+
 def test_the_halo_fake_takes_every_documented_action_field(halo: HaloFake) -> None:
     action = {
         "ticket_id": 4242,
@@ -180,13 +186,14 @@ def test_the_halo_fake_takes_every_documented_action_field(halo: HaloFake) -> No
         ("/api/Actions", {"ticket_id": 4242, "note": "n"}, '$: must satisfy type "array"'),
         ("/api/Tickets", [{"id": 4242, "agentid": 7}], "$[0]: unknown field(s) ['agentid']"),
         ("/api/Tickets", [{"id": 4242}], "$[0]: fails minProperties"),
+        ("/api/Actions", None, '$: must satisfy type "array"'),
     ],
 )
 def test_the_halo_fake_refuses_a_wrong_body_with_400(
     halo: HaloFake, path: str, body: Any, violation: str
 ) -> None:
     halo.expect_violations()
-    refused = _post(halo, path, body)
+    refused = _post(halo, path, body) if body is not None else _post_garbled(halo, path)
     assert refused.status_code == 400
     assert violation in refused.json()["message"]
     assert any(violation in line for line in halo.watch.violations)
