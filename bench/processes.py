@@ -126,8 +126,15 @@ def fake_control(port: int, **command: Any) -> None:
 
 
 def fake_stats(port: int) -> dict[str, Any]:
+    """What the SIGNL4 fake received. A body that broke SIGNL4's contract (the fake answered it
+    400) ends the run: figures for bodies SIGNL4 would refuse measure nothing."""
     client = Client("127.0.0.1", port)
     _, body = client.call("GET", "/stats")
     client.close()
     stats: dict[str, Any] = json.loads(body)
+    if stats.get("violations"):
+        raise SystemExit(
+            "the SIGNL4 fake refused bodies that break its contract (testkit/contracts/):\n"
+            + "\n".join(stats["violations"][:10])
+        )
     return stats

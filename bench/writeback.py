@@ -16,6 +16,10 @@
 Only a verified notification acts, so each ticket first gets the state row the relay keeps
 for the alert it raised (its anchor, "bench-evt"), written straight into the in-memory ledger:
 the bench times the notification, not the page.
+
+The fake Halo checks the token form and each POST /api/Actions body against Halo's contracts
+(testkit/contracts/, as the tests' fake does) and answers 400 to one that breaks them; the run
+then fails with the violations instead of printing figures for a body Halo would refuse.
 """
 
 from __future__ import annotations
@@ -31,25 +35,46 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def contract_violations(path: str, data: bytes) -> list[str]:
+    """How a body sent to the fake breaks Halo's contract for its path (testkit/contracts/)."""
+    from testkit.contract import violations
+
+    if path.startswith("/auth/token"):
+        form = {key: values[-1] for key, values in parse_qs(data.decode("utf-8")).items()}
+        return violations("halo_token_request", form)
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return ["$: not JSON"]
+    return violations("halo_actions_request", body)
+
+
 def make_fake(delay_s: float) -> ThreadingHTTPServer:
+    refused: list[str] = []
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else a 40 ms delayed-ACK stall per answer
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
-            if self.path.startswith("/auth/token"):
+            broken = contract_violations(self.path, self.rfile.read(length))
+            status = 400 if broken else 200
+            if broken:
+                refused.extend(f"POST {self.path.split('?')[0]}: {line}" for line in broken)
+                body: dict[str, Any] = {"message": "; ".join(broken)}
+            elif self.path.startswith("/auth/token"):
                 body = {"access_token": "bench-token", "expires_in": 3600}
             else:
                 time.sleep(delay_s)
                 body = {"id": 1}
             data = json.dumps(body).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -59,6 +84,7 @@ def make_fake(delay_s: float) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.refused = refused  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -157,7 +183,10 @@ def main() -> int:
     relay.handle_signl4_request(notification(warm), environ, [])  # warm: token, session
     from shared.signl4_client import retrying
 
-    action = json.dumps([{"ticket_id": 1, "note_html": "x", "hiddenfromuser": True}]).encode()
+    # What the relay sends by default: Halo refuses an action without an outcome.
+    action = json.dumps(
+        [{"ticket_id": 1, "note_html": "x", "hiddenfromuser": True, "outcome": "Private Note"}]
+    ).encode()
 
     def direct() -> None:
         with (
@@ -182,6 +211,10 @@ def main() -> int:
         relayed += timed(via_relay, 1)
         straight += timed(direct, 1)
     fake.shutdown()
+    if fake.refused:  # type: ignore[attr-defined]
+        print("the fake Halo refused bodies that break its contract:", file=sys.stderr)
+        print("\n".join(fake.refused), file=sys.stderr)  # type: ignore[attr-defined]
+        return 1
     rows = seen_rows_part(environ, tickets, args.rows_samples)
 
     print(f"CPU per notification (parse + plan):   {stats(cpu)}")

@@ -12,9 +12,15 @@ One implementation for both users:
 prints `PORT <n>` on stdout once listening. Endpoints of that process:
 - POST /webhook/<secret>: records the body, waits the current delay, answers 201
   `{"eventId": "evt-<n>"}` (what SIGNL4 answers);
-- GET /stats: `{"count": n, "distinct": d, "ids": [...], "delay_ms": ...}` (ids are the
-  bodies' X-S4-ExternalID);
+- GET /stats: `{"count": n, "distinct": d, "ids": [...], "delay_ms": ..., "violations": [...]}`
+  (ids are the bodies' X-S4-ExternalID);
 - POST /control `{"delay_ms": x, "reset": true}`: change the delay and/or forget what arrived.
+
+Every body is checked against SIGNL4's inbound-event contract
+(testkit/contracts/signl4_inbound_event.json): one that breaks it (not JSON, not an object, a
+wrong X-S4-* field) is recorded, then answered 400 with the violations, whatever the script
+says. `watch` keeps the violations; the tests' fixture fails a test that had any it did not
+expect (`watch.expect_violations()`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from typing import Any
 
 from werkzeug import Request, Response
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from testkit.contract import Watch
+
+CONTRACT = "signl4_inbound_event"
 
 # A scripted step: an int status (2xx answers with an eventId), a (status, headers) tuple,
 # "hang" (holds the answer until `released` is set, then answers 201), or a
@@ -55,6 +65,11 @@ class Signl4Fake:
         self.hang_cap_seconds = 120.0
         # Answers every request once the script has run out (default: 201 with an eventId).
         self.default: Callable[[Request], Response] | None = None
+        self.watch = Watch()
+
+    def expect_violations(self) -> None:
+        """This test sends a body that breaks SIGNL4's contract on purpose."""
+        self.watch.expect_violations()
 
     def script(self, *steps: Step) -> None:
         with self._lock:
@@ -67,12 +82,16 @@ class Signl4Fake:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            ids = [str(body.get("X-S4-ExternalID")) for body in self.requests]
+            ids = [
+                str(body.get("X-S4-ExternalID") if isinstance(body, dict) else None)
+                for body in self.requests
+            ]
             return {
                 "count": len(ids),
                 "distinct": len(set(ids)),
                 "ids": ids,
                 "delay_ms": self.delay_seconds * 1000,
+                "violations": list(self.watch.violations),
             }
 
     def control(self, command: dict[str, Any]) -> None:
@@ -82,19 +101,27 @@ class Signl4Fake:
             if command.get("reset"):
                 self.requests = []
                 self.paths = []
+                self.watch.clear()
 
     def handle(self, request: Request) -> Response:
-        """One POST to the webhook: record it, then answer the next scripted step."""
+        """One POST to the webhook: record it, check it against the contract, then answer the
+        next scripted step (a body that breaks the contract gets 400, the script waits)."""
         try:
             body = json.loads(request.get_data())
         except ValueError:
+            self.watch.record("POST /webhook: $: not JSON")
             return _json({"code": 3004, "message": "not JSON"}, 400)
+        broken = self.watch.check(CONTRACT, body, "POST /webhook")
         with self._lock:
             self.requests.append(body)
             self.paths.append(request.path)
             number = len(self.requests)
-            step = self._steps.pop(0) if self._steps else (self.default or 201)
+            # A refused body leaves the script for the next request.
+            steps = [] if broken else self._steps
+            step = steps.pop(0) if steps else (self.default or 201)
             delay = self.delay_seconds
+        if broken:
+            return _json({"code": 3004, "message": "; ".join(broken)}, 400)
         if delay > 0:
             time.sleep(delay)  # SIGNL4's latency in the benchmark; never a test's verdict
         if callable(step):

@@ -26,6 +26,7 @@ from pytest_httpserver import HTTPServer
 import testkit.signl4_fake
 from devhost.queues import MemoryQueues, QueueRunner, Queues, StorageQueues
 from shared.settings import RelaySettings
+from testkit.contract import Watch
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEAM_SECRET = "s3cr3t-TEAM-4f9a1c"
@@ -73,7 +74,9 @@ class Signl4Fake(testkit.signl4_fake.Signl4Fake):
     Steps: an int status (201 answers with an eventId), a (status, headers) tuple,
     "hang" (holds the answer until the test ends, so the relay's timeout fires however slow
     the machine; then answers 201), or a callable(Request)->Response.
-    When the script runs out every request gets 201.
+    When the script runs out every request gets 201. A body that breaks SIGNL4's contract
+    (testkit/contracts/signl4_inbound_event.json) gets 400 and fails the test at teardown
+    unless the test called `expect_violations()`.
     """
 
     def __init__(self, server: HTTPServer) -> None:
@@ -128,10 +131,20 @@ def make_httpserver() -> Iterator[HTTPServer]:
 
 @pytest.fixture
 def signl4(httpserver: HTTPServer) -> Iterator[Signl4Fake]:
+    """The loopback SIGNL4; the test fails at teardown if a body broke SIGNL4's contract (even
+    when the relay turned the fake's 400 into a poison record the test expected)."""
     fake = Signl4Fake(httpserver)
     yield fake
     fake.released.set()
     httpserver.clear()
+    fail_on_violations(fake.watch, "the loopback SIGNL4")
+
+
+def fail_on_violations(watch: Watch, fake: str) -> None:
+    """Teardown of a fake's fixture: every test that writes is a contract test."""
+    verdict = watch.verdict(fake)
+    if verdict is not None:
+        pytest.fail(verdict, pytrace=False)
 
 
 @pytest.fixture

@@ -1,17 +1,23 @@
 """HaloPSA's REST API on loopback (pytest-httpserver), for the two-way tests.
 
 Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
-`POST /api/Tickets` and `GET /api/Agent`; records every request; answers API calls only with a
-token it issued and has not expired (`expire_tokens()` makes the next call a 401). A script per
-path makes it fail on purpose: an int status (4xx/5xx with a Halo-style error text), a
-(status, headers) tuple, "hang" (holds the answer until the test ends, so the relay's read
-timeout fires however slow the machine is), or a callable(Request) -> Response.
+`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome` and `GET /api/Tickets/<id>`; records
+every request; answers API calls only with a token it issued and has not expired
+(`expire_tokens()` makes the next call a 401). A script per path makes it fail on purpose: an
+int status (4xx/5xx with a Halo-style error text), a (status, headers) tuple, "hang" (holds the
+answer until the test ends, so the relay's read timeout fires however slow the machine is), or a
+callable(Request) -> Response.
 `on_action` is called with each note it accepts (the loop test sends Halo's webhook from there).
 
 Halo's contract beyond that: `GET /api/Outcome` lists `outcomes`; `/api/authinfo` names the
 tenant (`tenant_id`) and the token request's `?tenant=` is recorded; `known_scopes` (when set)
 makes the token endpoint refuse any other scope with 400 `invalid_scope`, as Halo does; `down`
 (a status) answers every request with it (a failing Halo, to count the calls it is sent).
+
+Every request body is checked against its contract (testkit/contracts/halo_*_request.json): one
+that breaks it is answered 400 with the violations, whatever the script says, and fails the test
+at teardown unless the test called `expect_violations()`. The fake's own answers are checked
+against the answer contracts the same way, so the fake cannot drift from Halo either.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,9 +34,27 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from testkit.contract import Watch
+
 CLIENT_ID = "relay-two-way"
 CLIENT_SECRET = "cl13nt-SECRET-h4lo-7Qx"
 HALO_403 = "You do not have access to this Action at the moment"
+TICKET_PATH = re.compile(r"^/api/Tickets/(\d+)$")
+# A body sent as JSON that does not parse: no contract takes it (a str is never an array).
+NOT_JSON = "<not JSON>"
+# The contract of each request body, and of each answer the fake makes up itself.
+REQUEST_CONTRACTS = {
+    "/auth/token": "halo_token_request",
+    "/api/Actions": "halo_actions_request",
+    "/api/Tickets": "halo_tickets_request",
+}
+ANSWER_CONTRACTS = {
+    "/auth/token": "halo_token_answer",
+    "/api/authinfo": "halo_authinfo_answer",
+    "/api/Agent": "halo_agent_answer",
+    "/api/Outcome": "halo_outcome_answer",
+    "/api/Tickets/<id>": "halo_ticket_answer",
+}
 
 
 class HaloFake:
@@ -42,6 +67,9 @@ class HaloFake:
             {"id": 7, "name": "Ann Agent", "email": "ann@contoso.example"},
             {"id": 8, "name": "Bob Builder", "email": "bob@contoso.example"},
         ]
+        # GET /api/Tickets/<id> answers these (by id); an unknown id is a 404.
+        self.ticket_records: dict[int, dict[str, Any]] = {}
+        self.watch = Watch()
         self.issued: list[str] = []
         self._valid: set[str] = set()
         self._scripts: dict[str, list[Any]] = {}
@@ -66,6 +94,7 @@ class HaloFake:
             ("/api/Tickets", "POST"),
             ("/api/Agent", "GET"),
             ("/api/Outcome", "GET"),
+            (TICKET_PATH, "GET"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
 
@@ -76,6 +105,10 @@ class HaloFake:
     def script(self, path: str, *steps: Any) -> None:
         with self._lock:
             self._scripts[path] = list(steps)
+
+    def expect_violations(self) -> None:
+        """This test sends a body that breaks Halo's contract on purpose."""
+        self.watch.expect_violations()
 
     def expire_tokens(self) -> None:
         with self._lock:
@@ -91,7 +124,10 @@ class HaloFake:
     def _handle(self, request: Request) -> Response:
         body: Any = None
         if request.mimetype == "application/json":
-            body = json.loads(request.get_data())
+            try:
+                body = json.loads(request.get_data())
+            except ValueError:
+                body = NOT_JSON
         record = {
             "method": request.method,
             "path": request.path,
@@ -100,10 +136,13 @@ class HaloFake:
             "query": dict(request.args),
             "authorization": request.headers.get("Authorization", ""),
         }
+        broken = self._check_request(request, record)
         with self._lock:
             self.requests.append(record)
             steps = self._scripts.get(request.path) or []
-            step = steps.pop(0) if steps else None
+            step = steps.pop(0) if steps and not broken else None
+        if broken:
+            return _refusal(request.path, broken)
         if step is None and self.down is not None:
             step = self.down
         if callable(step):
@@ -119,35 +158,38 @@ class HaloFake:
             return Response(
                 json.dumps(text), status=step, headers=headers, mimetype="application/json"
             )
-        return self._answer(request, record)
+        return self._checked_answer(request, record)
+
+    def _check_request(self, request: Request, record: dict[str, Any]) -> list[str]:
+        """The request body's violations of its contract (none for a GET)."""
+        contract = REQUEST_CONTRACTS.get(request.path)
+        if contract is None:
+            return []
+        body = record["form"] if request.path == "/auth/token" else record["json"]
+        return self.watch.check(contract, body, f"{request.method} {request.path}")
+
+    def _checked_answer(self, request: Request, record: dict[str, Any]) -> Response:
+        """The fake's own answer, checked against Halo's answer contract when it is a 2xx."""
+        response = self._answer(request, record)
+        key = "/api/Tickets/<id>" if TICKET_PATH.match(request.path) else request.path
+        contract = ANSWER_CONTRACTS.get(key)
+        if contract is not None and 200 <= response.status_code < 300:
+            answer = json.loads(response.get_data())
+            self.watch.check(contract, answer, f"the fake's answer to {request.method} {key}")
+        return response
 
     def _answer(self, request: Request, record: dict[str, Any]) -> Response:
         if request.path == "/api/authinfo":
             return _json({"auth_url": self.base_url + "/auth", "tenant_id": self.tenant_id})
         if request.path == "/auth/token":
-            form = record["form"] or {}
-            if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-                return _json({"error": "invalid_client"}, 401)
-            asked = set(str(form.get("scope") or "").split())
-            if self.known_scopes is not None and not asked <= self.known_scopes:
-                return _json({"error": "invalid_scope"}, 400)
-            with self._lock:
-                token = f"tok-{len(self.issued) + 1}"
-                self.issued.append(token)
-                self._valid.add(token)
-            return _json(
-                {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
-            )
+            return self._token(record["form"] or {})
         token = record["authorization"].removeprefix("Bearer ")
         with self._lock:
             valid = token in self._valid
         if not valid:
             return Response("", status=401)
-        if request.path == "/api/Agent":
-            search = (request.args.get("search") or "").casefold()
-            return _json([a for a in self.agents if search in a["email"].casefold()])
-        if request.path == "/api/Outcome":
-            return _json(self.outcomes)
+        if request.method == "GET":
+            return self._read(request)
         if request.path == "/api/Tickets":
             with self._lock:
                 self.tickets.extend(record["json"])
@@ -159,6 +201,39 @@ class HaloFake:
         if self.on_action is not None:
             self.on_action(created)
         return _json(created, 201)
+
+    def _token(self, form: dict[str, str]) -> Response:
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return _json({"error": "invalid_client"}, 401)
+        asked = set(str(form.get("scope") or "").split())
+        if self.known_scopes is not None and not asked <= self.known_scopes:
+            return _json({"error": "invalid_scope"}, 400)  # OAuth 2.0's code, as Halo answers
+        with self._lock:
+            token = f"tok-{len(self.issued) + 1}"
+            self.issued.append(token)
+            self._valid.add(token)
+        return _json({"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
+
+    def _read(self, request: Request) -> Response:
+        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Tickets/<id>."""
+        if request.path == "/api/Agent":
+            search = (request.args.get("search") or "").casefold()
+            return _json([a for a in self.agents if search in a["email"].casefold()])
+        if request.path == "/api/Outcome":
+            return _json(self.outcomes)
+        match = TICKET_PATH.match(request.path)
+        ticket = self.ticket_records.get(int(match.group(1))) if match else None
+        if ticket is None:
+            return _json("That Ticket does not exist", 404)
+        return _json(ticket)
+
+
+def _refusal(path: str, broken: list[str]) -> Response:
+    """Halo's 400 for a body it cannot take, naming the violations (never a value)."""
+    text = "; ".join(broken)
+    if path == "/auth/token":
+        return _json({"error": "invalid_request", "error_description": text}, 400)
+    return _json({"message": text}, 400)
 
 
 def shown(action: dict[str, Any]) -> str:
@@ -191,3 +266,8 @@ def halo_fixture() -> Iterator[HaloFake]:
         server.clear()
         if server.is_running():
             server.stop()
+    # Every test that writes to Halo is a contract test (after the server is down, so a failed
+    # verdict leaves nothing running).
+    verdict = fake.watch.verdict("the loopback Halo")
+    if verdict is not None:
+        pytest.fail(verdict, pytrace=False)

@@ -218,6 +218,7 @@ def test_status_and_assignment_on_ack_and_status_on_close(
     assert not halo.calls("/api/Outcome")  # HALO_NOTE_OUTCOME_ID needs no lookup
     assert halo.notes(tid)[0].endswith("\nAssigned to Ann Agent (matched by e-mail).")
     assert halo.calls("/api/Agent")[0]["query"] == {"search": "ann@contoso.example"}
+    # Assignment asks for the optional read:agents (dropped if Halo refuses it).
     assert halo.calls("/auth/token")[0]["form"]["scope"] == "read:tickets edit:tickets read:agents"
 
 
