@@ -8,7 +8,8 @@ from typing import List  # noqa: UP035
 
 import azure.functions as func
 
-from shared import outbox, relay
+from shared.delivery import outbox
+from shared.entry import relay
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -110,7 +111,7 @@ def halo_outbox_poison(msg: func.QueueMessage) -> None:
 # is the app setting RELAY_HEARTBEAT_SCHEDULE (NCRONTAB), which the template always sets.
 @app.timer_trigger(schedule="%RELAY_HEARTBEAT_SCHEDULE%", arg_name="timer", use_monitor=False)
 def heartbeat(timer: func.TimerRequest) -> None:
-    from shared.heartbeat import beat  # loaded on the first tick, not at cold start
+    from shared.entry.heartbeat import beat  # loaded on the first tick, not at cold start
 
     beat(os.environ)
 
@@ -123,7 +124,7 @@ HELD_PAGES_SCHEDULE = "0 */5 * * * *"
 
 @app.timer_trigger(schedule=HELD_PAGES_SCHEDULE, arg_name="timer", use_monitor=False)
 def held_pages(timer: func.TimerRequest) -> None:
-    from shared.relay import release_held_pages  # loaded on the first tick
+    from shared.entry.relay import release_held_pages  # loaded on the first tick
 
     release_held_pages(os.environ)
 

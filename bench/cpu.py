@@ -16,11 +16,11 @@ SHAPES = {
 
 
 def bench_cpu(counts: Counts) -> dict[str, Any]:
-    from shared import relay
-    from shared.halo import parse_event, parse_json_body
-    from shared.policy import decide
+    from shared.domain.alert import build_payload
+    from shared.domain.halo import parse_event, parse_json_body
+    from shared.domain.policy import decide
+    from shared.entry import relay
     from shared.settings import RelaySettings
-    from shared.signl4 import build_payload
 
     settings = RelaySettings.from_env(
         {

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.halo import html_to_text, parse_event
+from shared.domain.halo import html_to_text, parse_event
 
 NORMAL = (
     "<p>Hi team,</p><p>The nightly backup job on <b>NAS01</b> failed three times.</p>"

@@ -24,7 +24,7 @@ def _after_idle(store: Any, rounds: int, idle_seconds: float) -> dict[str, Any]:
     what the relay meets inside `serve`, where its calls are tens of ms apart. On a shared VM
     the idle one costs more wall and more CPU (cold caches, a slower-clocked core): the reason
     the phases inside `serve` show more per call than part 6's back-to-back rows."""
-    from shared.store import Op
+    from shared.adapters.store import Op
 
     out: dict[str, Any] = {"idle_ms": idle_seconds * 1000}
     for label, pause in (("back_to_back", 0.0), ("after_idle", idle_seconds)):
@@ -44,7 +44,7 @@ def _after_idle(store: Any, rounds: int, idle_seconds: float) -> dict[str, Any]:
 
 def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict[str, Any]:
     """The ledger's table calls as the relay makes them, in-process: the delivery service's own
-    HTTP path (shared.delivery.deliver_halo_event) over the relay's own Ledger (as open_ledger
+    HTTP path (shared.delivery.pages.deliver_halo_event) over the relay's own Ledger (as open_ledger
     builds it, same timeouts), with SIGNL4 answering at once, and every call its store makes
     timed. Two events per round on a new ticket: the first (`new ticket logged`, claimed by
     create-if-absent without a read) and a status change (`closed`: read, then claim).
@@ -54,12 +54,12 @@ def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict
     what the service sent (read; write: create/replace of the state row), so the labels follow
     the code. An unauthenticated keep-alive GET (answered 403) is Azurite's bare round trip.
     """
-    from shared.delivery import Delivery, EventTrace, deliver_halo_event
-    from shared.halo import parse_event
-    from shared.ledger import Ledger, open_ledger
+    from shared.adapters.signl4 import SendResult
+    from shared.adapters.store import Op, PartitionStore, Row
+    from shared.delivery.ledger import Ledger, open_ledger
+    from shared.delivery.pages import Delivery, EventTrace, deliver_halo_event
+    from shared.domain.halo import parse_event
     from shared.settings import RelaySettings
-    from shared.signl4_client import SendResult
-    from shared.store import Op, PartitionStore, Row
 
     settings = RelaySettings.from_env(
         {"SIGNL4_TEAM_SECRET": TEAM_SECRET, "AzureWebJobsStorage": connection}

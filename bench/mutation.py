@@ -3,7 +3,7 @@
 One command from the repository root (a clean clone with Python 3.11 is enough):
 
     python3 bench/mutation.py                      # every module in MODULES, one at a time
-    python3 bench/mutation.py shared/policy.py     # only these
+    python3 bench/mutation.py shared/domain/policy.py     # only these
     python3 bench/mutation.py --show-survivors     # also print each survivor's diff
 
 Without mutmut in the running interpreter it creates `.venv-mutation` (requirements-dev.txt and
@@ -100,15 +100,15 @@ class Module:
 # The core, one module per line: extend this list (e.g. with the delivery core) as it grows.
 MODULES: list[Module] = [
     Module("shared/errors.py"),
-    Module("shared/signl4_query.py"),
+    Module("shared/domain/signl4_params.py"),
     Module("shared/settings.py"),
     Module("shared/redaction.py"),
-    Module("shared/html_text.py"),
-    Module("shared/policy.py"),
-    Module("shared/halo.py"),
-    # SIGNL4's vocabulary and payload (pure; the HTTP client is shared/signl4_client.py).
+    Module("shared/domain/html_text.py"),
+    Module("shared/domain/policy.py"),
+    Module("shared/domain/halo.py"),
+    # SIGNL4's vocabulary and payload (pure; the HTTP client is shared/adapters/signl4.py).
     Module(
-        "shared/signl4.py",
+        "shared/domain/alert.py",
         (
             "_bounded",
             "_clean_char",
@@ -126,17 +126,17 @@ MODULES: list[Module] = [
         ),
     ),
     # The delivery core (pure per-ticket state machine) and the outbox's message models.
-    Module("shared/conversation.py"),
-    Module("shared/outbox.py"),
+    Module("shared/delivery/conversation.py"),
+    Module("shared/delivery/outbox.py"),
     # Routing and the two-way write-back (pure): RELAY_ROUTES, SIGNL4's outbound webhook, the
     # planner and its Halo API bodies.
-    Module("shared/routing.py"),
-    Module("shared/signl4_outbound.py"),
-    Module("shared/writeback.py"),
+    Module("shared/domain/routing.py"),
+    Module("shared/domain/notification.py"),
+    Module("shared/domain/writeback.py"),
     # The HTTP edges' pure parts (issue #11): answers, retry waits, signing, wire formats; not
     # the Session plumbing (shells over requests' pool, covered by the loopback tests).
     Module(
-        "shared/signl4_client.py",
+        "shared/adapters/signl4.py",
         (
             "webhook_url",
             "_RetryBudgetSpent.__init__",
@@ -153,7 +153,7 @@ MODULES: list[Module] = [
         ),
     ),
     Module(
-        "shared/table_rest.py",
+        "shared/adapters/table_rest.py",
         (
             "TableAccount.__repr__",
             "parse_connection_string",
@@ -175,7 +175,7 @@ MODULES: list[Module] = [
         ),
     ),
     Module(
-        "shared/halo_api.py",
+        "shared/adapters/halo.py",
         (
             "HaloClient.__init__",
             "HaloClient._answer",

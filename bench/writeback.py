@@ -97,8 +97,8 @@ def raised(ticket: int) -> None:
     writes it when SIGNL4 accepted the `new`."""
     from datetime import datetime, timezone
 
-    from shared import ledger
-    from shared.store import Op
+    from shared.adapters.store import Op
+    from shared.delivery import ledger
 
     entity = {"Status": "new", "Seq": 1, "DeliveredSeq": 1, "EventId": ANCHOR}
     entity.update(RaisedEventId=ANCHOR, UpdatedUtc=datetime.now(timezone.utc))
@@ -145,8 +145,10 @@ def main() -> int:
     parser.add_argument("--rows-samples", type=int, default=200)
     args = parser.parse_args()
 
-    from shared import relay, signl4_outbound, writeback
-    from shared.halo import parse_json_body
+    from shared.domain import notification as signl4_outbound
+    from shared.domain import writeback
+    from shared.domain.halo import parse_json_body
+    from shared.entry import relay
     from shared.settings import RelaySettings
 
     fake = make_fake(args.delay_ms / 1000)
@@ -175,13 +177,13 @@ def main() -> int:
     # 2. End to end, interleaved with the direct call
     tickets = iter(range(10_000_000, 20_000_000))
     os.environ.update(environ)
-    from shared import halo_api
+    from shared.adapters import halo as halo_api
 
     halo_api.reset_call_budget(limit=10**9)  # Halo's rate limit is not what is measured here
     warm = next(tickets)
     raised(warm)
     relay.handle_signl4_request(notification(warm), environ, [])  # warm: token, session
-    from shared.signl4_client import retrying
+    from shared.adapters.signl4 import retrying
 
     # What the relay sends by default: Halo refuses an action without an outcome.
     action = json.dumps(
@@ -233,8 +235,9 @@ def main() -> int:
 def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[str]:
     """Part 3: the 1st and the 1,500th annotation of a ticket, point reads vs a partition
     read (the old path), each on a fresh in-memory ledger."""
-    from shared import ledger, relay
-    from shared.store import MemoryStore
+    from shared.adapters.store import MemoryStore
+    from shared.delivery import ledger
+    from shared.entry import relay
 
     class PartitionReads(MemoryStore):
         """The read the notification path made before: the whole partition, then pick."""

@@ -757,7 +757,7 @@ resource haloPoisonQueueContributorAssignment 'Microsoft.Authorization/roleAssig
 }
 
 // Table Data Contributor on the ledger table only: in Azure the app reads and writes entities
-// there and never creates a table (shared/ledger.py; the template declares it). The host's
+// there and never creates a table (shared/delivery/ledger.py; the template declares it). The host's
 // optional diagnostic events (a table per month that it creates itself) would need this role
 // on the account; without it the host logs that it cannot write them, and runs on.
 resource tableContributorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -792,7 +792,7 @@ resource metricsPublisherAssignment 'Microsoft.Authorization/roleAssignments@202
 
 // ---------------------------------------------------------------------------------------------
 // Alerting: three log alert rules on Application Insights over the relay's own log lines
-// (shared/relay.py) and request telemetry, and an action group when a receiver is given.
+// (shared/entry/relay.py) and request telemetry, and an action group when a receiver is given.
 // ---------------------------------------------------------------------------------------------
 
 // Written as !(a && b): pycep (checkov's parser) reads `!x || !y` as `!(x || !y)`.

@@ -1,5 +1,5 @@
 """`python -m shared <command>`: the operator's commands (preview, check, send-test, halo-setup,
-heartbeat). A thin shell: the work is in shared/preview.py, check.py, send_test.py,
+heartbeat). A thin shell: the work is in shared/ops/preview.py, check.py, send_test.py,
 halo_setup.py and heartbeat.py. Settings come from the environment, then from
 local.settings.json's Values in the current folder (the environment wins), as for `serve`.
 
@@ -144,7 +144,7 @@ def _settings_or_exit(env: Mapping[str, str]) -> RelaySettings:
 
 
 def _preview(args: argparse.Namespace, env: Mapping[str, str], stdin: TextIO, out: TextIO) -> int:
-    from shared.preview import parse_query, preview_body, render_json, render_text
+    from shared.ops.preview import parse_query, preview_body, render_json, render_text
 
     if args.file == "-":
         body = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8")
@@ -160,7 +160,7 @@ def _preview(args: argparse.Namespace, env: Mapping[str, str], stdin: TextIO, ou
 
 
 def _check(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
-    from shared.check import check_live, check_settings, failed, render
+    from shared.ops.check import check_live, check_settings, failed, render
     from shared.settings import RelaySettings
 
     findings = check_settings(env)
@@ -178,7 +178,7 @@ def _send_test(
     sleep: Callable[[float], None] | None,
 ) -> int:
     from shared.errors import RelayError
-    from shared.send_test import send_test
+    from shared.ops.send_test import send_test
 
     settings = _settings_or_exit(env)
     if settings.dry_run:
@@ -211,7 +211,7 @@ def _send_test(
 
 
 def _halo_setup(args: argparse.Namespace, out: TextIO) -> int:
-    from shared.halo_setup import SetupError, import_files, relay_base, setup_text
+    from shared.ops.halo_setup import SetupError, import_files, relay_base, setup_text
 
     try:
         base = relay_base(args.url)
@@ -231,7 +231,7 @@ def _halo_setup(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _heartbeat(env: Mapping[str, str], out: TextIO) -> int:
-    from shared.heartbeat import beat
+    from shared.entry.heartbeat import beat
 
     result = beat(env)
     out.write(f"heartbeat: {'sent' if result.sent else 'not sent'} ({result.reason})\n")

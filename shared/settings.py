@@ -24,8 +24,14 @@ from pydantic import (
     model_validator,
 )
 
+from shared.domain.routing import (
+    NO_ROUTES,
+    TEAM_SECRET_PREFIX,
+    Routes,
+    missing_secrets,
+    parse_routes,
+)
 from shared.redaction import has_userinfo, log_safe
-from shared.routing import NO_ROUTES, TEAM_SECRET_PREFIX, Routes, missing_secrets, parse_routes
 from shared.setting_json import OutOfBounds, read_json_setting
 
 DEFAULT_SIGNL4_WEBHOOK_URL = "https://connect.signl4.com/webhook/"
@@ -138,7 +144,7 @@ class RelaySettings(BaseModel):
     halo_ack_status_id: int | None = Field(None, ge=1, alias="HALO_ACK_STATUS_ID")
     halo_close_status_id: int | None = Field(None, ge=1, alias="HALO_CLOSE_STATUS_ID")
     halo_assign_on_ack: bool = Field(False, alias="HALO_ASSIGN_ON_ACK")
-    # Halo's own retry policy (shared/halo_api.py); unset, each takes its SIGNL4_* value.
+    # Halo's own retry policy (shared/adapters/halo.py); unset, each takes its SIGNL4_* value.
     halo_timeout_seconds: float | None = Field(None, gt=0, le=60, alias="HALO_TIMEOUT_SECONDS")
     halo_max_attempts: int | None = Field(None, ge=1, le=10, alias="HALO_MAX_ATTEMPTS")
     halo_retry_budget_seconds: float | None = Field(
@@ -158,7 +164,7 @@ class RelaySettings(BaseModel):
         frozenset(), alias="RELAY_EMERGENCY_PRIORITIES"
     )
     relay_dry_run: bool = Field(False, alias="RELAY_DRY_RUN")
-    # Routing to several SIGNL4 teams (shared/routing.py): rules, each target's secret in
+    # Routing to several SIGNL4 teams (shared/domain/routing.py): rules, each target's secret in
     # SIGNL4_TEAM_SECRET_<NAME>. Unset: every ticket goes to SIGNL4_TEAM_SECRET's team.
     relay_routes: RouteRules = Field(NO_ROUTES, alias="RELAY_ROUTES")
     # The same secrets in one setting, a JSON object {"<name>": "<secret>"}: what the template
@@ -255,7 +261,7 @@ class RelaySettings(BaseModel):
     def for_target(self, target: str) -> RelaySettings:
         """These settings, sending to routing target `target` (`default`: SIGNL4_TEAM_SECRET).
         Raises SettingsError (naming the setting, never a value) when its secret is not set."""
-        from shared.routing import DEFAULT_TARGET, secret_setting
+        from shared.domain.routing import DEFAULT_TARGET, secret_setting
 
         if not target or target == DEFAULT_TARGET:
             return self

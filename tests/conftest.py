@@ -110,7 +110,7 @@ def background_writes_done() -> Iterator[None]:
     """Every test ends with the ledger writes its requests left for after the answer done, so
     none runs on into the next test."""
     yield
-    from shared.ledger import settle_after_answer
+    from shared.delivery.ledger import settle_after_answer
 
     settle_after_answer()
 

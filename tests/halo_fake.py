@@ -252,7 +252,7 @@ def _json(value: Any, status: int = 200) -> Response:
 @pytest.fixture(name="halo")
 def halo_fixture() -> Iterator[HaloFake]:
     """Its own loopback server (the SIGNL4 fake has pytest-httpserver's shared one)."""
-    from shared import halo_api
+    from shared.adapters import halo as halo_api
 
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared.ledger import TABLE_NAME
-from shared.outbox import HALO_OUTBOX_QUEUE, HALO_POISON_QUEUE, OUTBOX_QUEUE, POISON_QUEUE
+from shared.delivery.ledger import TABLE_NAME
+from shared.delivery.outbox import HALO_OUTBOX_QUEUE, HALO_POISON_QUEUE, OUTBOX_QUEUE, POISON_QUEUE
 from shared.settings import RelaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1080,7 +1080,7 @@ HOST_KEY = re.compile(
 def test_no_output_or_instruction_hands_out_a_host_key(template):
     """A host key opens every function: with it, Halo's webhook key would post SIGNL4
     notifications too. Neither the deployment nor the README nor halo-setup names one to use."""
-    from shared.halo_setup import setup_text
+    from shared.ops.halo_setup import setup_text
 
     for name, output in template["outputs"].items():
         assert not HOST_KEY.search(json.dumps(output["value"])), name

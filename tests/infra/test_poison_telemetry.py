@@ -26,8 +26,8 @@ import pytest
 from pycep import BicepParser
 
 from devhost.functions import OutValue
+from shared.delivery.outbox import HALO_POISON_QUEUE, POISON_QUEUE
 from shared.errors import HaloRejected
-from shared.outbox import HALO_POISON_QUEUE, POISON_QUEUE
 from tests.conftest import answer, http_post
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.suites.two_way import event_id_of, paged
@@ -81,7 +81,7 @@ def test_the_poison_alert_counts_requests_and_names_the_ticket_from_the_line(
     # a left outer join keeps the request row when it did not.
     assert "join kind=leftouter" in poison_query and "on operation_Id" in poison_query
     assert f'message startswith "{POISON_PREFIX}"' in poison_query
-    code = (ROOT / "shared" / "relay.py").read_text()
+    code = (ROOT / "shared" / "entry" / "relay.py").read_text()
     assert f'"{POISON_PREFIX}%s ' in code
 
 

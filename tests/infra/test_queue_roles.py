@@ -1,6 +1,6 @@
 """GET /api/health's backlog counts need a right on the queues they read: the template grants it.
 
-The counts come from Get Queue Metadata (shared/health.py, `get_queue_properties`), which needs
+The counts come from Get Queue Metadata (shared/entry/health.py, `get_queue_properties`), which needs
 the action `Microsoft.Storage/storageAccounts/queueServices/queues/read` ("Permissions for
 calling data operations", learn.microsoft.com/rest/api/storageservices/
 authorize-with-azure-active-directory). The built-in roles' permissions below are Azure's
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared import health
+from shared.entry import health
 from tests.infra.test_infra import MAIN_BICEP, body, resource_named, resources_of_type
 
 GET_QUEUE_METADATA = "Microsoft.Storage/storageAccounts/queueServices/queues/read"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.__main__ import main
-from shared.check import (
+from shared.ops.check import (
     LIVE_CHECKS,
     check_halo_outcome,
     check_halo_token,

@@ -13,9 +13,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared import relay
 from shared.__main__ import main
-from shared.preview import MAX_BODY_BYTES, parse_query, preview_body
+from shared.entry import relay
+from shared.ops.preview import MAX_BODY_BYTES, parse_query, preview_body
 from shared.settings import RelaySettings
 from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake, answer, fixture_bytes
 

@@ -14,10 +14,12 @@ from pathlib import Path
 _COLD_START_PROBE = """
 import json, sys
 import function_app
-from shared import ledger, outbox, signl4_client
+from shared.delivery import ledger
+from shared.delivery import outbox
+from shared.adapters import signl4 as signl4_client
 
 def loaded():
-    heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core", "shared.table_rest")
+    heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core", "shared.adapters.table_rest")
     return sorted(m for m in sys.modules if m.startswith(heavy))
 
 deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, ledger.LedgerEntry,

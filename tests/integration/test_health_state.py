@@ -10,8 +10,8 @@ import azure.functions as func
 import pytest
 
 from devhost.functions import OutValue
-from shared import health
-from shared.health import HealthCache, StorageState
+from shared.entry import health
+from shared.entry.health import HealthCache, StorageState
 from shared.settings import RelaySettings
 from testkit.azurite import ACCOUNT_KEY as AZURITE_KEY
 from tests.conftest import TEAM_SECRET, Signl4Fake, answer, fixture_json, http_post

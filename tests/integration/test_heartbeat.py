@@ -11,8 +11,8 @@ from azure.functions.timer import TimerRequest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared import health
-from shared.health import HealthCache
+from shared.entry import health
+from shared.entry.health import HealthCache
 
 HEARTBEAT_ID = "hb-5d1f2a9c"
 

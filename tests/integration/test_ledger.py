@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.ledger import Ledger, open_ledger
+from shared.adapters.table_rest import RestTableStore
+from shared.adapters.table_sdk import TableStore, open_table_store
+from shared.delivery.ledger import Ledger, open_ledger
 from shared.settings import RelaySettings
-from shared.table_rest import RestTableStore
-from shared.table_store import TableStore, open_table_store
 from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over Azure Table)
 
 

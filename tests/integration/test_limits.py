@@ -9,8 +9,7 @@ import json
 
 import pytest
 
-from shared import relay
-from shared.ledger import (
+from shared.delivery.ledger import (
     REASON_MAX_CHARS,
     TABLE_ENTITY_MAX_BYTES,
     TABLE_STRING_MAX_UTF16_UNITS,
@@ -18,12 +17,13 @@ from shared.ledger import (
     open_ledger,
     utf16_units,
 )
-from shared.outbox import (
+from shared.delivery.outbox import (
     QUEUE_MESSAGE_MAX_BYTES,
     OutboxMessage,
 )
+from shared.domain.alert import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
+from shared.entry import relay
 from shared.settings import RelaySettings
-from shared.signl4 import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
 from tests.conftest import (
     Harness,
     Signl4Fake,

@@ -11,11 +11,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOT_AT_COLD_START = [
     "shared.__main__",
-    "shared.preview",
-    "shared.check",
-    "shared.send_test",
-    "shared.halo_setup",
-    "shared.heartbeat",
+    "shared.ops.preview",
+    "shared.ops.check",
+    "shared.ops.send_test",
+    "shared.ops.halo_setup",
+    "shared.entry.heartbeat",
     "azure.storage.queue",
     "requests",
 ]

@@ -12,7 +12,7 @@ import pytest
 import requests
 from werkzeug import Request, Response
 
-from shared.ledger import open_ledger
+from shared.delivery.ledger import open_ledger
 from shared.settings import RelaySettings
 from tests.conftest import GENEROUS_TIMEOUT, TEAM_SECRET, Signl4Fake, new_ticket_id
 from tests.integration.conftest import AZURITE_PORTS, Served, start_serve, stop_serve

@@ -1,4 +1,4 @@
-"""shared/table_rest.py over Azurite: the storage port's conditional semantics through the REST
+"""shared/adapters/table_rest.py over Azurite: the storage port's conditional semantics through the REST
 calls (409/412/404 -> Conflict), atomic batches, continuation, types and keys as the SDK adapter
 reads them, and failures described without the key."""
 
@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from shared.adapters.store import Conflict, Op, Unavailable
+from shared.adapters.table_rest import RestTableStore, parse_connection_string
+from shared.adapters.table_sdk import TableStore, open_table_store
 from shared.settings import RelaySettings
-from shared.store import Conflict, Op, Unavailable
-from shared.table_rest import RestTableStore, parse_connection_string
-from shared.table_store import TableStore, open_table_store
 
 _partitions = itertools.count(1)
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from shared.ledger import LedgerEntry, open_ledger
+from shared.delivery.ledger import LedgerEntry, open_ledger
+from shared.domain.alert import AlertStatus
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
 from tests.conftest import (
     GENEROUS_TIMEOUT,
     OUTBOX,

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from shared.delivery import Delivery, EventTrace, Outcome, deliver_halo_event
-from shared.halo import parse_event
-from shared.ledger import Ledger, LedgerConflict
+from shared.adapters.signl4 import SendResult
+from shared.adapters.store import Op, PartitionStore, Row
+from shared.delivery.ledger import Ledger, LedgerConflict
+from shared.delivery.pages import Delivery, EventTrace, Outcome, deliver_halo_event
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import parse_event
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.signl4_client import SendResult
-from shared.store import Op, PartitionStore, Row
 from tests.conftest import new_ticket_id
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from shared import relay
-from shared.held import PARTITION
-from shared.ledger import open_ledger
+from shared.delivery.held import PARTITION
+from shared.delivery.ledger import open_ledger
+from shared.entry import relay
 from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET, Harness, Signl4Fake, new_ticket_id
 from tests.suites.delivery import webhook

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devhost.functions import OutValue
-from shared.ledger import open_ledger
+from shared.delivery.ledger import open_ledger
 from shared.settings import RelaySettings
 from tests.conftest import (
     Harness,
@@ -97,7 +97,7 @@ def paged(environ: Mapping[str, str], tid: int | None = None) -> int:
     """`raise_alert` without a harness: Halo's *New Ticket Logged* through the handler to the
     loopback SIGNL4 (environ holds its URL, e.g. live_env), so SIGNL4's notifications about the
     ticket verify against the eventId it answered."""
-    from shared import relay
+    from shared.entry import relay
 
     tid = tid or new_ticket_id()
     body = json.dumps(_halo_webhook(tid, 1, "new ticket logged")).encode()

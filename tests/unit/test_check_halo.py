@@ -5,7 +5,7 @@ does not offer are named."""
 
 from __future__ import annotations
 
-from shared.check import check_halo_outcome, check_halo_token, render
+from shared.ops.check import check_halo_outcome, check_halo_token, render
 from shared.settings import RelaySettings
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.__main__ import main
-from shared.halo_setup import QUERY, TOKEN_PLACEHOLDER, SetupError, relay_base
+from shared.ops.halo_setup import QUERY, TOKEN_PLACEHOLDER, SetupError, relay_base
 from tests.conftest import FIXTURES
 
 BASE = "https://func-halo-signl4-abc123.azurewebsites.net"

@@ -1,4 +1,4 @@
-"""The delivery core (shared/conversation.py), one transition at a time: for each rule a table of
+"""The delivery core (shared/delivery/conversation.py), one transition at a time: for each rule a table of
 (state, input, now) -> Step(new state, effect, mailbox row added/removed, changed).
 
 Fixed datetimes, no clock: `alive` is 150 seconds and a mark exactly 150 seconds old belongs to
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from shared import conversation as core
-from shared.conversation import (
+from shared.delivery import conversation as core
+from shared.delivery.conversation import (
     PRESUMED,
     Arrival,
     Conversation,
@@ -28,7 +28,7 @@ from shared.conversation import (
     Superseded,
     Wait,
 )
-from shared.signl4 import AlertStatus
+from shared.domain.alert import AlertStatus
 
 NEW, ACK, RESOLVED = AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED
 KEY = "HaloPSA-4242"

@@ -40,9 +40,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import writeback
-from shared.conversation import Conversation
-from shared.delivery import (
+from shared.adapters.signl4 import SendResult
+from shared.adapters.store import Conflict, MemoryStore, Row
+from shared.delivery.conversation import Conversation
+from shared.delivery.ledger import Ledger, load
+from shared.delivery.outbox import describe_poison
+from shared.delivery.pages import (
     Delivery,
     EventTrace,
     deliver_halo_event,
@@ -50,15 +53,12 @@ from shared.delivery import (
     deliver_signl4_notification,
     give_up,
 )
+from shared.domain import writeback
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import parse_event
+from shared.domain.notification import parse_notification
 from shared.errors import Signl4Rejected, Signl4Unavailable
-from shared.halo import parse_event
-from shared.ledger import Ledger, load
-from shared.outbox import describe_poison
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.signl4_client import SendResult
-from shared.signl4_outbound import parse_notification
-from shared.store import Conflict, MemoryStore, Row
 from tests.conftest import SPEED_PROOF
 
 EXAMPLES = 2000

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.halo import html_to_text
-from shared.html_text import tokens as html_tokens
+from shared.domain.halo import html_to_text
+from shared.domain.html_text import tokens as html_tokens
 from tests.conftest import FIXTURES, SPEED_PROOF, call_halopsa, http_post
 
 FUZZ = settings(
@@ -44,7 +44,7 @@ CALLER_ERRORS = {code for code, status in DOCUMENTED.items() if 400 <= status < 
 RESULTS = {"dry-run", "skipped"}
 # What must never reach SIGNL4: C0 controls but tab and line feed, DEL, C1, and the format
 # characters that hide or reorder text (bidi controls, zero-width space, word joiner, BOM,
-# line/paragraph separators: shared/signl4.clean_text).
+# line/paragraph separators: shared/domain/alert.clean_text).
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff\u2028\u2029]"
 )

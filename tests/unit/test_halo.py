@@ -8,6 +8,18 @@ from datetime import datetime, timezone
 
 import pytest
 
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import (
+    Ticket,
+    html_to_text,
+    parse_event,
+    parse_halo_date,
+    parse_json_body,
+)
+from shared.domain.html_text import Token, html_to_plain, strip_tags
+from shared.domain.html_text import tokens as html_tokens
+from shared.domain.policy import decide
+from shared.domain.signl4_params import parse_signal_params
 from shared.errors import (
     InvalidField,
     InvalidJson,
@@ -15,19 +27,7 @@ from shared.errors import (
     MissingTicketId,
     UnsupportedPayload,
 )
-from shared.halo import (
-    Ticket,
-    html_to_text,
-    parse_event,
-    parse_halo_date,
-    parse_json_body,
-)
-from shared.html_text import Token, html_to_plain, strip_tags
-from shared.html_text import tokens as html_tokens
-from shared.policy import decide
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.signl4_query import parse_signal_params
 from tests.conftest import Signl4Fake, answer, call_halopsa, fixture_bytes, fixture_json, http_post
 
 
@@ -395,7 +395,7 @@ def test_control_characters_never_reach_a_text_field() -> None:
 
 
 def test_format_characters_that_hide_or_reorder_text_never_reach_a_text_field() -> None:
-    """The same cleaner as the SIGNL4 payload's (shared/signl4.clean_text): raw, or decoded from
+    """The same cleaner as the SIGNL4 payload's (shared/domain/alert.clean_text): raw, or decoded from
     an entity in HTML details."""
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     ticket = parse_event(
@@ -1113,6 +1113,6 @@ def test_which_shape_a_body_is_read_as(body: dict, query: dict, shape: str, tick
     ],
 )
 def test_type_client_and_site_ids_are_read_for_routing(body: dict, ids: tuple) -> None:
-    """RELAY_ROUTES rules match a ticket's type, client and site by id (shared/routing.py)."""
+    """RELAY_ROUTES rules match a ticket's type, client and site by id (shared/domain/routing.py)."""
     ticket = parse_event(body).ticket
     assert (ticket.ticket_type_id, ticket.client_id, ticket.site_id) == ids

@@ -1,4 +1,4 @@
-"""shared/halo_api.py's pure parts, called directly: Halo's answers mapped to the relay's
+"""shared/adapters/halo.py's pure parts, called directly: Halo's answers mapped to the relay's
 outcome, Halo's own error text (what the engineer reads in the poison queue) and how long a
 token is used. The calls themselves, against a loopback Halo, are in tests/suites/two_way.py."""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.halo import HaloClient, _action_id, _json, forget_tokens, fresh_for
 from shared.errors import HaloRejected, HaloUnavailable
-from shared.halo_api import HaloClient, _action_id, _json, forget_tokens, fresh_for
 from shared.settings import RelaySettings
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 

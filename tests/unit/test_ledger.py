@@ -11,8 +11,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared.conversation import Conversation, Pending, Step, absent
-from shared.ledger import (
+from shared.adapters.store import MemoryStore
+from shared.delivery.conversation import Conversation, Pending, Step, absent
+from shared.delivery.ledger import (
     KnownStates,
     Ledger,
     LedgerConflict,
@@ -20,9 +21,8 @@ from shared.ledger import (
     describe_ledger,
     open_ledger,
 )
+from shared.domain.alert import AlertStatus
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.store import MemoryStore
 from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over MemoryStore)
 
 

@@ -15,27 +15,27 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared import relay
-from shared.halo import HaloEvent, Ticket, parse_event
-from shared.ledger import (
+from shared.delivery.ledger import (
     REASON_MAX_CHARS,
 )
-from shared.outbox import (
+from shared.delivery.outbox import (
     QUEUE_MESSAGE_MAX_BYTES,
     OutboxMessage,
     PoisonRecord,
     queue_message_bytes,
 )
-from shared.policy import decide
-from shared.relay import MAX_BODY_BYTES
-from shared.settings import DEFAULT_MAX_BATCH, RelaySettings
-from shared.signl4 import (
+from shared.domain.alert import (
     PAYLOAD_MAX_BYTES,
     AlertStatus,
     build_payload,
     encoded_size,
     fit_payload,
 )
+from shared.domain.halo import HaloEvent, Ticket, parse_event
+from shared.domain.policy import decide
+from shared.entry import relay
+from shared.entry.relay import MAX_BODY_BYTES
+from shared.settings import DEFAULT_MAX_BATCH, RelaySettings
 from tests.conftest import (
     Signl4Fake,
     answer,

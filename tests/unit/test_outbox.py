@@ -1,4 +1,4 @@
-"""The outbox's messages (shared/outbox.py): what a queue message and a poison record hold, the
+"""The outbox's messages (shared/delivery/outbox.py): what a queue message and a poison record hold, the
 size Azure counts for them, and what an operator reads about a message in the poison queue."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared.ledger import REASON_MAX_CHARS
-from shared.outbox import (
+from shared.delivery.ledger import REASON_MAX_CHARS
+from shared.delivery.outbox import (
     OutboxMessage,
     PoisonRecord,
     describe_poison,
     parse_message,
     queue_message_bytes,
 )
-from shared.signl4 import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
+from shared.domain.alert import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
 
 QUEUED_AT = datetime(2026, 9, 25, 6, 41, tzinfo=timezone.utc)
 

@@ -79,7 +79,7 @@ def test_the_dev_only_list_knows_the_test_tools() -> None:
     assert {"pytest", "pytest_httpserver"} <= set(modules)
     assert "azure" not in modules  # azure.functions, azure.data.tables are runtime
     # The queue SDK was dev-only (the local host's queue runner) until /api/health read the
-    # queues' approximate counts with it (shared/health.py, lazily): now it is runtime.
+    # queues' approximate counts with it (shared/entry/health.py, lazily): now it is runtime.
     assert "azure.storage.queue" not in modules
     assert "azure-storage-queue" in _requirement_names(REPO_ROOT / "requirements.txt")
     assert "pydantic" not in modules and "urllib3" not in modules
@@ -191,31 +191,31 @@ def runtime_imports(source: str) -> set[str]:
 def test_runtime_imports_reads_top_level_only() -> None:
     source = (
         "import json\n"
-        "from shared.halo import parse_event\n"
+        "from shared.domain.halo import parse_event\n"
         "if TYPE_CHECKING:\n"
-        "    from shared.policy import Decision\n"
+        "    from shared.domain.policy import Decision\n"
         "def later():\n"
         "    import requests\n"
     )
-    assert runtime_imports(source) == {"json", "shared.halo"}
+    assert runtime_imports(source) == {"json", "shared.domain.halo"}
 
 
 def test_the_signl4_payload_is_pure_and_apart_from_the_client() -> None:
-    """shared/signl4.py (SIGNL4's vocabulary and the payload) needs no other module of ours at
-    import, so shared/halo.py can take AlertStatus from it without a cycle, and nothing of the
-    HTTP client; shared/signl4_client.py posts and builds no payload."""
-    vocabulary = (REPO_ROOT / "shared" / "signl4.py").read_text(encoding="utf-8")
+    """shared/domain/alert.py (SIGNL4's vocabulary and the payload) needs no other module of ours at
+    import, so shared/domain/halo.py can take AlertStatus from it without a cycle, and nothing of the
+    HTTP client; shared/adapters/signl4.py posts and builds no payload."""
+    vocabulary = (REPO_ROOT / "shared" / "domain" / "alert.py").read_text(encoding="utf-8")
     standard = {"__future__", "json", "re", "collections.abc", "enum", "typing"}
     assert runtime_imports(vocabulary) <= standard
-    assert not forbidden_imports(vocabulary, {"requests", "urllib3", "shared.signl4_client"})
-    client = (REPO_ROOT / "shared" / "signl4_client.py").read_text(encoding="utf-8")
+    assert not forbidden_imports(vocabulary, {"requests", "urllib3", "shared.adapters.signl4"})
+    client = (REPO_ROOT / "shared" / "adapters" / "signl4.py").read_text(encoding="utf-8")
     assert "def build_payload" not in client and "def send_event" in client
-    assert "shared.halo" not in imported_modules(client)
-    assert "shared.policy" not in imported_modules(client)
+    assert "shared.domain.halo" not in imported_modules(client)
+    assert "shared.domain.policy" not in imported_modules(client)
 
 
 def test_alert_status_is_imported_from_the_signl4_vocabulary_everywhere() -> None:
-    """AlertStatus is SIGNL4's X-S4-Status: defined in shared/signl4.py, imported from there,
+    """AlertStatus is SIGNL4's X-S4-Status: defined in shared/domain/alert.py, imported from there,
     and not re-exported by the Halo model."""
     sources = [
         REPO_ROOT / "function_app.py",
@@ -231,12 +231,12 @@ def test_alert_status_is_imported_from_the_signl4_vocabulary_everywhere() -> Non
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.ImportFrom)
         and any(alias.name == "AlertStatus" for alias in node.names)
-        and node.module != "shared.signl4"
+        and node.module != "shared.domain.alert"
     }
     assert elsewhere == set()
     defined = {
-        path.name
-        for path in (REPO_ROOT / "shared").glob("*.py")
+        path.relative_to(REPO_ROOT / "shared").as_posix()
+        for path in (REPO_ROOT / "shared").rglob("*.py")
         if "class AlertStatus(" in path.read_text(encoding="utf-8")
     }
-    assert defined == {"signl4.py"}
+    assert defined == {"domain/alert.py"}

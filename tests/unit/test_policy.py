@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from shared.halo import parse_event
-from shared.policy import decide
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import parse_event
+from shared.domain.policy import decide
+from shared.domain.signl4_params import NO_PARAMS, SignalParams, parse_signal_params
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 from tests.conftest import fixture_json
 
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 import azure.functions as func
 import pytest
 
-from shared import relay
+from shared.delivery.outbox import OutboxMessage
+from shared.domain.alert import AlertStatus
+from shared.entry import relay
+from shared.entry.relay import MAX_BODY_BYTES
 from shared.errors import ConfigurationError
-from shared.outbox import OutboxMessage
-from shared.relay import MAX_BODY_BYTES
-from shared.signl4 import AlertStatus
 from tests.conftest import (
     TEAM_SECRET,
     Signl4Fake,

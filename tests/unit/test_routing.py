@@ -1,4 +1,4 @@
-"""Routing's pure core (shared/routing.py) and its configuration: every matcher, precedence, the
+"""Routing's pure core (shared/domain/routing.py) and its configuration: every matcher, precedence, the
 window edges (a DST change in the zone, windows that cross midnight), validation naming
 RELAY_ROUTES, the rule and the key (never a secret), and the shell's answers to a bad rule set:
 /api/health 503 configuration_error, every event the same error."""
@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from shared import preview, relay
-from shared.check import check_settings
-from shared.halo import Ticket
-from shared.routing import (
+from shared.domain.halo import Ticket
+from shared.domain.routing import (
     DEFAULT_ROUTE,
     NO_ROUTES,
     Routes,
@@ -24,6 +22,9 @@ from shared.routing import (
     secret_setting,
     with_route,
 )
+from shared.entry import relay
+from shared.ops import preview
+from shared.ops.check import check_settings
 from shared.settings import RelaySettings, SettingsError
 from tests.conftest import answer, call_halopsa, http_post, new_ticket_id
 from tests.suites.delivery import webhook
@@ -608,9 +609,9 @@ def test_serve_scrubs_the_target_secrets() -> None:
 
 
 def test_old_alert_rows_without_a_target_read_as_the_default_team() -> None:
-    from shared.ledger import STATE_ROW, load
-    from shared.signl4 import AlertStatus
-    from shared.store import Row
+    from shared.adapters.store import Row
+    from shared.delivery.ledger import STATE_ROW, load
+    from shared.domain.alert import AlertStatus
 
     old = {STATE_ROW: Row(STATE_ROW, {"Status": "new", "Seq": 1, "DeliveredSeq": 1}, "e1")}
     assert load("HaloPSA-1", old, AlertStatus).target == ""

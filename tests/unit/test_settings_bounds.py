@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared import relay
 from shared.__main__ import main
-from shared.routing import MAX_ZONE_CHARS, parse_routes
+from shared.domain.routing import MAX_ZONE_CHARS, parse_routes
+from shared.entry import relay
 from shared.setting_json import (
     MAX_SETTING_BYTES,
     MAX_SETTING_DEPTH,
@@ -233,7 +233,7 @@ def test_a_library_failing_unforeseen_still_names_the_setting(
     def broken(name: str) -> Any:
         raise RuntimeError("tzdata is broken")
 
-    monkeypatch.setattr("shared.routing.ZoneInfo", broken)
+    monkeypatch.setattr("shared.domain.routing.ZoneInfo", broken)
     env = {"RELAY_ROUTES": quiet_route("Europe/Unforeseen"), "SIGNL4_MAX_ATTEMPTS": "2"}
     response = relay.handle_halo_request(fixture_bytes("guide_new.json"), {}, env)
     assert (response.status_code, response.body["error"]) == (500, "configuration_error")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared import relay
 from shared.__main__ import main
+from shared.entry import relay
 from shared.redaction import has_userinfo, redact_echo, strip_userinfo
 from shared.settings import URL_SETTINGS, RelaySettings, _settings_from_items, setting_notices
 from tests.conftest import TEAM_SECRET, Signl4Fake, fixture_bytes

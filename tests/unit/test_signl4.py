@@ -17,13 +17,13 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from shared import relay
+from shared.adapters.signl4 import send_event, webhook_url
+from shared.domain.alert import AlertStatus, build_payload, clean_text, encoded_size, fit_payload
+from shared.domain.halo import parse_event
+from shared.domain.policy import Decision, decide
+from shared.entry import relay
 from shared.errors import Signl4Rejected, Signl4Unavailable
-from shared.halo import parse_event
-from shared.policy import Decision, decide
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus, build_payload, clean_text, encoded_size, fit_payload
-from shared.signl4_client import send_event, webhook_url
 from tests.conftest import (
     FIXTURES,
     SPEED_PROOF,
@@ -261,7 +261,7 @@ def test_every_urllib3_logger_is_scrubbed(
     signl4: Signl4Fake, live_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """urllib3.connection logs the URL on a malformed answer: it is covered like the rest."""
-    from shared.signl4_client import URLLIB3_LOGGERS
+    from shared.adapters.signl4 import URLLIB3_LOGGERS
 
     caplog.set_level(logging.DEBUG)
     send_event(PAYLOAD, _settings(live_env))  # installs the filters
@@ -520,7 +520,7 @@ def test_the_whole_payload_matches_its_golden_file(fixture: str, env: dict[str, 
     assert list(payload) == list(json.loads(golden.read_text()))  # key order too
 
 
-# --- nothing that hides or reorders text reaches SIGNL4 (shared/signl4.clean_text) ---
+# --- nothing that hides or reorders text reaches SIGNL4 (shared/domain/alert.clean_text) ---
 
 # Bidi embeddings/overrides/isolates, zero-width space, word joiner, BOM, C0 (but tab and line
 # feed), DEL, C1, and the line/paragraph separators (which become line feeds).

@@ -1,4 +1,4 @@
-"""shared/signl4_client.py's pure parts, called directly: SIGNL4's answers mapped to the relay's
+"""shared/adapters/signl4.py's pure parts, called directly: SIGNL4's answers mapped to the relay's
 outcome, the retry policy (Retry-After, X-RateLimit-Reset and its floor, the wall-clock budget),
 timeouts and the description of transport failures. No network: urllib3's own response and
 exception objects stand for what a connection would give, and a fake clock stands for time.
@@ -20,10 +20,8 @@ from urllib3.exceptions import (
 )
 from urllib3.response import HTTPResponse
 
-from shared import signl4_client
-from shared.errors import Signl4Rejected, Signl4Unavailable
-from shared.settings import RelaySettings
-from shared.signl4_client import (
+from shared.adapters import signl4 as signl4_client
+from shared.adapters.signl4 import (
     RETRY_STATUSES,
     RetryBudgetSpent,
     SendResult,
@@ -33,6 +31,8 @@ from shared.signl4_client import (
     request_timeout,
     webhook_url,
 )
+from shared.errors import Signl4Rejected, Signl4Unavailable
+from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET
 
 ENV = {

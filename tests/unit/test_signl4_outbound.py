@@ -1,4 +1,4 @@
-"""SIGNL4's outbound webhook (shared/signl4_outbound.py): one notification read into a typed
+"""SIGNL4's outbound webhook (shared/domain/notification.py): one notification read into a typed
 model, keys case-insensitive (older senders write `userName` / `mailAddress`), every field the
 relay acts on checked, and the answer's wording when one cannot be read."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from shared.domain.halo import parse_json_body
+from shared.domain.notification import Signl4Notification, parse_notification
 from shared.errors import InvalidField, UnsupportedPayload
-from shared.halo import parse_json_body
-from shared.signl4_outbound import Signl4Notification, parse_notification
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "signl4_outbound"
 

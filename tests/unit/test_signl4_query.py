@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import parse_event
+from shared.domain.policy import decide
+from shared.domain.signl4_params import NO_PARAMS, SignalParams, parse_signal_params
 from shared.errors import MissingTicketId
-from shared.halo import parse_event
-from shared.policy import decide
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.signl4_query import NO_PARAMS, SignalParams, parse_signal_params
 
 # SIGNL4's own export: the method path's query string.
 EXPORT_QUERY = {

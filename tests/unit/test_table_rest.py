@@ -1,4 +1,4 @@
-"""shared/table_rest.py's pure parts: SharedKey signing, connection strings, the entity wire
+"""shared/adapters/table_rest.py's pure parts: SharedKey signing, connection strings, the entity wire
 format, key escaping and $batch answers. The calls themselves run over Azurite
 (tests/integration/test_table_rest.py)."""
 
@@ -17,9 +17,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared.settings import RelaySettings
-from shared.store import Op
-from shared.table_rest import (
+from shared.adapters.store import Op
+from shared.adapters.table_rest import (
     DEV_ACCOUNT_KEY,
     STORAGE_SCOPE,
     TOKEN_REFRESH_MARGIN_SECONDS,
@@ -42,6 +41,7 @@ from shared.table_rest import (
     string_to_sign,
     to_wire,
 )
+from shared.settings import RelaySettings
 
 KEY = base64.b64encode(b"a test account key, 32+ bytes long!").decode()
 

@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from shared import delivery, ledger, relay
+from shared.delivery import ledger
+from shared.delivery import pages as delivery
+from shared.entry import relay
 from tests.conftest import Harness, Signl4Fake, new_ticket_id
 
 PHASE_LINE = re.compile(r"^PHASE (\S+) (\d+\.\d{3})$", re.MULTILINE)

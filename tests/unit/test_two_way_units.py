@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from shared import conversation as core
-from shared import writeback
+from shared.delivery import conversation as core
+from shared.domain import writeback
+from shared.domain.alert import AlertStatus
+from shared.domain.notification import parse_notification
 from shared.errors import InvalidField, UnsupportedPayload
 from shared.settings import RelaySettings, SettingsError
-from shared.signl4 import AlertStatus
-from shared.signl4_outbound import parse_notification
 
 BASE = {"HALO_BASE_URL": "https://contoso.halopsa.com"}
 ON = {**BASE, "HALO_CLIENT_ID": "id", "HALO_CLIENT_SECRET": "sec-ret-value"}
@@ -248,9 +248,9 @@ def test_learned_status_leaves_waiting_and_live_events_alone() -> None:
 def test_a_status_is_learned_only_while_the_verified_alert_is_still_the_current_one() -> None:
     """Between verifying a notification and learning its status, the ticket may be reopened:
     a new alert (a new anchor), which the notification says nothing about."""
-    from shared.delivery import learn_status
-    from shared.ledger import Ledger
-    from shared.store import MemoryStore
+    from shared.adapters.store import MemoryStore
+    from shared.delivery.ledger import Ledger
+    from shared.delivery.pages import learn_status
 
     ledger, key = Ledger(MemoryStore()), "HaloPSA-7"
     opened = ledger.apply(

@@ -1,4 +1,4 @@
-"""The write-back planner (shared/writeback.py): what each SIGNL4 event writes into the Halo
+"""The write-back planner (shared/domain/writeback.py): what each SIGNL4 event writes into the Halo
 ticket (the private note an engineer reads there, word for word), what it ignores and why, and
 the Halo API bodies (Halo's OpenAPI document, covenanttechnologysolutions/halopsa-rest,
 generator/spec/swagger.json: `POST /Actions` takes an array of `Actions`, `POST /Tickets` an
@@ -22,10 +22,11 @@ from hypothesis import given
 from hypothesis import settings as settings_of
 from hypothesis import strategies as st
 
-from shared import relay, writeback
+from shared.domain import writeback
+from shared.domain.alert import AlertStatus, clean_text
+from shared.domain.notification import Signl4Notification, parse_notification
+from shared.entry import relay
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus, clean_text
-from shared.signl4_outbound import Signl4Notification, parse_notification
 from tests.conftest import SPEED_PROOF
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.suites.two_way import event_id_of, paged

@@ -5,7 +5,7 @@ cost ~2.2 ms of client CPU (pipeline, policies, signing, JSON) on top of Azurite
 trip. Here a call is one signed request on a kept-alive `requests` Session: get an entity, query a
 partition (following continuation headers), insert (POST), replace with If-Match (PUT), delete
 with If-Match (DELETE), and an entity-group transaction ($batch, one changeset) for multi-row
-commits. Same semantics as shared/table_store.py: 404/409/412 on a write is store.Conflict,
+commits. Same semantics as shared/adapters/table_sdk.py: 404/409/412 on a write is store.Conflict,
 anything else store.Unavailable described by status and kind only (no URL, no key, no token).
 
 Auth: SharedKey from a connection string (Azurite's `UseDevelopmentStorage=true`, or account
@@ -28,9 +28,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from shared.adapters.store import Conflict, Op, Row, Unavailable
+from shared.adapters.table_sdk import TABLE_NAME, TRANSACTION_MAX_ROWS
 from shared.settings import RelaySettings
-from shared.store import Conflict, Op, Row, Unavailable
-from shared.table_store import TABLE_NAME, TRANSACTION_MAX_ROWS
 
 if TYPE_CHECKING:
     import requests
@@ -264,7 +264,7 @@ class TokenSource:
                 if self._credential is None:
                     from azure.identity import DefaultAzureCredential
 
-                    from shared.table_store import quiet_azure_sdk
+                    from shared.adapters.table_sdk import quiet_azure_sdk
 
                     quiet_azure_sdk()
                     self._credential = DefaultAzureCredential()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from shared import __version__
-from shared.health import storage_state
+from shared.entry.health import storage_state
 from shared.settings import RelaySettings, SettingsError
 
 TIMEOUT_SECONDS = 10.0

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.halo import EXTERNAL_ID_PREFIX, MAX_ID, _fold_keys, _text, parse_halo_date
 from shared.errors import InvalidField, UnsupportedPayload
-from shared.halo import EXTERNAL_ID_PREFIX, MAX_ID, _fold_keys, _text, parse_halo_date
 
 # eventType values SIGNL4 documents.
 ALERT_CREATED = 200

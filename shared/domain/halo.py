@@ -20,6 +20,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from shared.domain.alert import AlertStatus, clean_text
+from shared.domain.html_text import html_to_plain
+from shared.domain.signl4_params import NO_PARAMS, SignalParams
 from shared.errors import (
     InvalidField,
     InvalidJson,
@@ -27,9 +30,6 @@ from shared.errors import (
     MissingTicketId,
     UnsupportedPayload,
 )
-from shared.html_text import html_to_plain
-from shared.signl4 import AlertStatus, clean_text
-from shared.signl4_query import NO_PARAMS, SignalParams
 
 EXTERNAL_ID_PREFIX = "HaloPSA-"
 
@@ -50,7 +50,7 @@ def _text(value: Any) -> str | None:
         value = value.get("name") or value.get("Name")
     if value is None or isinstance(value, (list, dict)):
         return None
-    # clean_text (shared/signl4.py, the one cleaner both directions use): no control character,
+    # clean_text (shared/domain/alert.py, the one cleaner both directions use): no control character,
     # bidi override or zero-width space from outside reaches SIGNL4, Halo, a log line, a queue
     # message or a ledger row; a lone surrogate (an emoji cut in half upstream) becomes '?'.
     return clean_text(str(value)[:FIELD_MAX_CHARS]).strip() or None
@@ -161,7 +161,7 @@ class Ticket(BaseModel):
     ticket_type: Text = None
     client: Text = None
     site: Text = None
-    # Ids RELAY_ROUTES may match by (shared/routing.py), besides the names above.
+    # Ids RELAY_ROUTES may match by (shared/domain/routing.py), besides the names above.
     ticket_type_id: OptionalInt = None
     client_id: OptionalInt = None
     site_id: OptionalInt = None

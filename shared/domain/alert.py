@@ -1,9 +1,9 @@
 """SIGNL4's inbound webhook, its side of the conversation (pure): the vocabulary (X-S4-Status
 values, the source system), the limits of an alert, and the payload built from a Halo event.
-Posting it is shared/signl4_client.py's job.
+Posting it is shared/adapters/signl4.py's job.
 
 Pure: no I/O. Halo's model and the policy's decision are only read here, so they are imported
-for type checking alone: shared/halo.py imports `AlertStatus` from this module (a guide body may
+for type checking alone: shared/domain/halo.py imports `AlertStatus` from this module (a guide body may
 carry an X-S4-Status).
 """
 
@@ -16,8 +16,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shared.halo import HaloEvent
-    from shared.policy import Decision
+    from shared.domain.halo import HaloEvent
+    from shared.domain.policy import Decision
     from shared.settings import RelaySettings
 
 
@@ -40,7 +40,7 @@ PARAMETER_MAX_CHARS = 500
 #   the ledger keeps a waiting payload in one string property. A UTF-8 byte count is never
 #   below the UTF-16 unit count, so 32,000 bytes is at most 32,000 units.
 # - Azure Queue: at most 64 KiB (65,536 bytes) per message, which the Functions host writes
-#   base64-encoded: at most 49,152 bytes of JSON, envelope included (shared/outbox.py).
+#   base64-encoded: at most 49,152 bytes of JSON, envelope included (shared/delivery/outbox.py).
 PAYLOAD_MAX_BYTES = 32_000
 # Parameters trimmed last (Title) or never (SIGNL4's own X-S4-* fields, the ticket id).
 _TRIM_LAST = ("Title",)

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from shared.adapters.store import Conflict, Op, Row, Unavailable
 from shared.settings import RelaySettings
-from shared.store import Conflict, Op, Row, Unavailable
 
 TABLE_NAME = "relayledger"
 # Azure Table limits (Table service data model): a string property holds at most 64 KiB of

@@ -6,8 +6,8 @@ partition), and commit a batch of operations within one partition atomically, ea
 conditional (create-if-absent, replace-if-ETag, delete-if-ETag). A failed condition raises
 `Conflict` (someone else wrote first), a transport failure `Unavailable`. Two adapters:
 `MemoryStore` below (tests, and `serve` without storage) and Azure Table Storage, over its REST
-API (`RestTableStore`, shared/table_rest.py: the ledger's) or through the SDK (`TableStore`,
-shared/table_store.py: for a connection string without an account key).
+API (`RestTableStore`, shared/adapters/table_rest.py: the ledger's) or through the SDK (`TableStore`,
+shared/adapters/table_sdk.py: for a connection string without an account key).
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import __version__
+from shared.adapters.signl4 import SendResult, send_event
+from shared.domain.alert import SOURCE_SYSTEM, AlertStatus
 from shared.settings import RelaySettings
-from shared.signl4 import SOURCE_SYSTEM, AlertStatus
-from shared.signl4_client import SendResult, send_event
 
 TEST_ID_PREFIX = "relay-test-"
 

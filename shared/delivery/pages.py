@@ -1,4 +1,4 @@
-"""The delivery service: runs the core (shared/conversation.py) against the ledger's store and
+"""The delivery service: runs the core (shared/delivery/conversation.py) against the ledger's store and
 SIGNL4. Each step reads the ticket's conversation, asks the core what to do, writes the result
 conditionally, then performs the effect (send, park, nudge the outbox) and records its outcome;
 a lost race (Conflict) reads again and decides again.
@@ -30,30 +30,37 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from shared import TIMING, held
-from shared import conversation as core
-from shared.conversation import Arrival, Conversation, Pending
+from shared import TIMING
+from shared.adapters.signl4 import SendResult, send_event
+from shared.adapters.store import Conflict, Op, Row, Unavailable
+from shared.delivery import conversation as core
+from shared.delivery import held
+from shared.delivery.conversation import Arrival, Conversation, Pending
+from shared.delivery.ledger import STATE_ROW, TRANSACTION_MAX_ROWS, Ledger, load
+from shared.delivery.outbox import (
+    EventStatus,
+    OutboxMessage,
+    PoisonRecord,
+    QueueOutcome,
+    parse_message,
+)
+from shared.domain.alert import AlertStatus, build_payload
+from shared.domain.halo import HaloEvent
+from shared.domain.policy import NEW_TICKET_EVENT, decide
+from shared.domain.routing import DEFAULT_TARGET, with_route
+from shared.domain.signl4_params import NO_PARAMS, SignalParams
 from shared.errors import (
     ConfigurationError,
     DeliveryRejected,
     DeliveryUnavailable,
     StorageUnavailable,
 )
-from shared.halo import HaloEvent
-from shared.ledger import STATE_ROW, TRANSACTION_MAX_ROWS, Ledger, load
-from shared.outbox import EventStatus, OutboxMessage, PoisonRecord, QueueOutcome, parse_message
-from shared.policy import NEW_TICKET_EVENT, decide
 from shared.redaction import log_safe
-from shared.routing import DEFAULT_TARGET, with_route
 from shared.settings import RelaySettings, SettingsError
-from shared.signl4 import AlertStatus, build_payload
-from shared.signl4_client import SendResult, send_event
-from shared.signl4_query import NO_PARAMS, SignalParams
-from shared.store import Conflict, Op, Row, Unavailable
 
 if TYPE_CHECKING:
-    from shared.signl4_outbound import Signl4Notification
-    from shared.writeback import RecordAlert, Write
+    from shared.domain.notification import Signl4Notification
+    from shared.domain.writeback import RecordAlert, Write
 
 SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
 MAX_FLUSH_STEPS = 100  # per queue message; a longer mailbox continues on the next try
@@ -77,7 +84,7 @@ class Delivery:
     park_reason: str = ""
     # SIGNL4's query parameters of the request.
     params: SignalParams = NO_PARAMS
-    # The sender port; None: shared.signl4_client.send_event.
+    # The sender port; None: shared.adapters.signl4.send_event.
     sender: Sender | None = None
     # The routing target of the event being delivered ("": SIGNL4_TEAM_SECRET's team).
     target: str = ""
@@ -504,7 +511,7 @@ def deliver_signl4_notification(
     nothing learned, written or recorded); then the alert id recorded (alert created), or the
     write-back, with SIGNL4's new state learned first while our alert is open. After our alert
     closed, only the note goes to Halo: no state learned, no status set, nobody assigned."""
-    from shared.writeback import RecordAlert, conversation_key, signl4_key
+    from shared.domain.writeback import RecordAlert, conversation_key, signl4_key
 
     external_id = signl4_key(planned.ticket_id)
     key = conversation_key(planned.ticket_id)

@@ -19,7 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from shared import TIMING, __version__
-from shared.delivery import (
+from shared.adapters.store import Conflict, Unavailable
+from shared.delivery.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
+from shared.delivery.outbox import describe_poison
+from shared.delivery.pages import (
     Delivery,
     EventTrace,
     Outcome,
@@ -27,6 +30,11 @@ from shared.delivery import (
     deliver_queued,
     give_up,
 )
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import parse_event, parse_json_body
+from shared.domain.signl4_params import parse_signal_params
+from shared.entry.health import report as health_report
+from shared.entry.health import storage_state
 from shared.errors import (
     BatchTooLarge,
     ConfigurationError,
@@ -36,16 +44,8 @@ from shared.errors import (
     Unauthorized,
     UnsupportedPayload,
 )
-from shared.halo import parse_event, parse_json_body
-from shared.health import report as health_report
-from shared.health import storage_state
-from shared.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
-from shared.outbox import describe_poison
 from shared.redaction import log_safe
 from shared.settings import RelaySettings, SettingsError
-from shared.signl4 import AlertStatus
-from shared.signl4_query import parse_signal_params
-from shared.store import Conflict, Unavailable
 
 MAX_BODY_BYTES = 1024 * 1024
 # A batch stops sending inline after this long and queues the rest: host.json's functionTimeout
@@ -92,7 +92,7 @@ def handle_halo_request(
     `outbox` collects messages for the `signl4-outbox` queue (the function's output binding):
     events SIGNL4 could not take inline. Without it such events are answered 503.
     `query` is the request's query string: SIGNL4's ExtIDParam, ExtStatusParam, ResolvedStatus,
-    AckStatus and NewStatus are honoured (shared/signl4_query.py).
+    AckStatus and NewStatus are honoured (shared/domain/signl4_params.py).
     `token_checked`: the caller already authenticated the request with the inbound token
     (POST /api/webhook), so Basic auth is not asked for on top: SIGNL4's setup sends none.
     """
@@ -409,8 +409,9 @@ def handle_signl4_request(
     `ignored` with the reason (two-way off, not one of our alerts, test and duty events),
     `recorded` (alert created: SIGNL4's alert id kept), 202 `queued` (Halo could not take it
     now; `outbox` collects the halo-outbox messages), or an error as on /api/halopsa."""
-    from shared import signl4_outbound, writeback
-    from shared.delivery import deliver_signl4_notification
+    from shared.delivery.pages import deliver_signl4_notification
+    from shared.domain import notification as signl4_outbound
+    from shared.domain import writeback
 
     started = time.perf_counter()
     trace = EventTrace()
@@ -437,7 +438,7 @@ def handle_signl4_request(
             )
         external_id = writeback.signl4_key(planned.ticket_id)
         trace.external_id = writeback.conversation_key(planned.ticket_id)
-        from shared.halo_api import write_back
+        from shared.adapters.halo import write_back
 
         ledger = _ledger_or_none(settings, status_type=str)
         delivery = Delivery(settings, ledger, outbox, sender=write_back)
@@ -499,7 +500,7 @@ def _deliver_outbox(raw: str, environ: Mapping[str, str], *, halo: bool) -> list
     started = time.perf_counter()
     settings = load_settings(environ)
     if halo:
-        from shared.halo_api import write_back
+        from shared.adapters.halo import write_back
 
         ledger = _ledger_or_none(settings, status_type=str)
         outcome = deliver_queued(raw, settings, ledger, sender=write_back)
@@ -531,8 +532,8 @@ def release_held_pages(
     `page_after_window`) whose window has ended at `now()` and that is still open. One read of
     the `suppressed` partition; nothing at all when no rule holds pages back, or in dry-run.
     Returns one line per ticket looked at (also logged). `now` and `sender` are the tests'."""
-    from shared import held
-    from shared.delivery import deliver_held
+    from shared.delivery import held
+    from shared.delivery.pages import deliver_held
 
     settings = load_settings(environ)
     if not settings.relay_routes.holds_back_pages or settings.dry_run:

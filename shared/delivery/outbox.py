@@ -1,9 +1,9 @@
 """The outbox's messages: SIGNL4 events that could not be sent inline, kept on a storage queue
-until they are (the delivery itself is shared/delivery.py).
+until they are (the delivery itself is shared/delivery/pages.py).
 
 The HTTP function parks an event in the ticket's mailbox (the ledger) and puts a message on
 `signl4-outbox` (output binding) when SIGNL4 is unavailable, or when earlier events of the same
-ticket still wait, and answers 202. The queue function (shared/delivery.deliver_queued) sends the mailbox in order; a
+ticket still wait, and answers 202. The queue function (shared/delivery/pages.deliver_queued) sends the mailbox in order; a
 transient failure raises, so the queue extension redelivers the message (host.json:
 visibilityTimeout, maxDequeueCount) and finally moves it to `signl4-outbox-poison`. A permanent
 SIGNL4 refusal sends that event to the poison queue at once and the mailbox carries on.
@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.ledger import short_reason
-from shared.signl4 import AlertStatus, fit_payload
+from shared.delivery.ledger import short_reason
+from shared.domain.alert import AlertStatus, fit_payload
 
 # A SIGNL4 status, or (write-backs to Halo) the notification id the event stands for. SIGNL4's
 # statuses are tried first, so existing messages read exactly as before.

@@ -12,7 +12,7 @@
 
 The storage probe costs a table read and two queue reads, so its result is kept for
 CACHE_SECONDS per storage configuration: a monitor polling every second costs one probe per
-window. Imported on every cold start (shared.signl4 records deliveries here): the storage SDKs
+window. Imported on every cold start (shared.domain.alert records deliveries here): the storage SDKs
 load on the first probe only.
 """
 
@@ -30,7 +30,7 @@ from shared.settings import RelaySettings
 CACHE_SECONDS = 5.0
 # Probe key: the row the probe reads (absent: a ticket key never looks like this).
 PROBE_KEY = "relay-health-probe"
-OUTBOX_QUEUE = "signl4-outbox"  # shared.outbox's names (not imported: it loads pydantic models)
+OUTBOX_QUEUE = "signl4-outbox"  # shared.delivery.outbox's names (not imported: it loads pydantic models)
 POISON_QUEUE = "signl4-outbox-poison"
 
 _last_delivery: datetime | None = None
@@ -121,7 +121,7 @@ def _storage_key(settings: RelaySettings) -> tuple[str | None, str | None]:
 
 def probe_storage(settings: RelaySettings) -> StorageState:
     """Read the ledger's probe row and the two queues' approximate counts. Never raises."""
-    from shared.ledger import MEMORY_STORAGE, open_ledger
+    from shared.delivery.ledger import MEMORY_STORAGE, open_ledger
 
     connection, account = _storage_key(settings)
     if connection is None and account is None:
@@ -163,7 +163,7 @@ def _queue_client(settings: RelaySettings, queue: str) -> Any:
             return _queue_clients[key]
         from azure.storage.queue import QueueClient
 
-        from shared.table_store import quiet_azure_sdk
+        from shared.adapters.table_sdk import quiet_azure_sdk
 
         quiet_azure_sdk()
         # Short timeouts, no retry: a health probe must answer, not wait out a dead account.

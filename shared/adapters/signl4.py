@@ -1,6 +1,6 @@
 """Posting to SIGNL4's inbound webhook (edge): one requests Session per worker, urllib3's Retry
 taught SIGNL4's rate-limit header and a wall-clock budget, and SIGNL4's answers mapped to the
-relay's errors. The payload itself is built in shared/signl4.py.
+relay's errors. The payload itself is built in shared/domain/alert.py.
 
 The secret is the last path segment of the webhook URL and is the only credential, so the
 whole URL is treated as a secret: it is never logged, echoed or put in an exception.
@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.entry.health import record_delivery
 from shared.errors import Signl4Rejected, Signl4Unavailable
-from shared.health import record_delivery
 from shared.redaction import RedactSecrets, redact_echo
 from shared.settings import RelaySettings
 

@@ -15,10 +15,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared.ledger import Ledger
+from shared.adapters.store import Conflict, Op, Unavailable
+from shared.delivery.ledger import Ledger
+from shared.domain.alert import fit_payload
 from shared.redaction import log_safe
-from shared.signl4 import fit_payload
-from shared.store import Conflict, Op, Unavailable
 
 PARTITION = "suppressed"
 

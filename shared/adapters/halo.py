@@ -30,12 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from shared import writeback
-from shared.errors import HaloRejected, HaloUnavailable
-from shared.health import clear_halo_warnings, record_halo_warning
-from shared.redaction import log_safe, redact_echo
-from shared.settings import RelaySettings, _https_url
-from shared.signl4_client import (
+from shared.adapters.signl4 import (
     RETRY_STATUSES,
     RetryBudgetSpent,
     SendResult,
@@ -43,6 +38,11 @@ from shared.signl4_client import (
     request_timeout,
     retrying,
 )
+from shared.domain import writeback
+from shared.entry.health import clear_halo_warnings, record_halo_warning
+from shared.errors import HaloRejected, HaloUnavailable
+from shared.redaction import log_safe, redact_echo
+from shared.settings import RelaySettings, _https_url
 
 HALO_ERROR_MAX_CHARS = 200
 ACTION_ID_MAX_CHARS = 100
@@ -125,7 +125,7 @@ def reset_call_budget(
 
 
 def write_back(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
-    """Write one mailbox payload (shared/writeback.halo_payload) into its ticket: one action
+    """Write one mailbox payload (shared/domain/writeback.halo_payload) into its ticket: one action
     with the note, its outcome, the status and the agent. Lookups first (token, outcome id,
     agent), the action last: a retry after a failure repeats only what does no harm twice.
     Returns Halo's action id as the event id."""

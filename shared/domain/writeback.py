@@ -2,8 +2,8 @@
 
 `plan(notification, settings)` decides: ignore (with the reason), record SIGNL4's alert id
 (alert created), or write a private note, optionally with a status and an assignment. The write
-is an opaque payload for the delivery core (shared/conversation.py): it waits in the ticket's
-mailbox like a SIGNL4 event does, and shared/halo_api.py turns it into Halo API calls with the
+is an opaque payload for the delivery core (shared/delivery/conversation.py): it waits in the ticket's
+mailbox like a SIGNL4 event does, and shared/adapters/halo.py turns it into Halo API calls with the
 builders below. No I/O, no clock.
 """
 
@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.halo import EXTERNAL_ID_PREFIX
-from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus, clean_text
-from shared.signl4_outbound import (
+from shared.domain.alert import AlertStatus, clean_text
+from shared.domain.halo import EXTERNAL_ID_PREFIX
+from shared.domain.notification import (
     ALERT_ANNOTATED,
     ALERT_CREATED,
     ALERT_ESCALATED,
@@ -28,6 +27,7 @@ from shared.signl4_outbound import (
     TEST_EVENT,
     Signl4Notification,
 )
+from shared.settings import RelaySettings
 
 # The write-back conversation of ticket <id> is kept apart from the SIGNL4 one (HaloPSA-<id>).
 KEY_PREFIX = "halo:"
@@ -172,7 +172,7 @@ def halo_payload(
     return payload
 
 
-# --- Halo API bodies (used by shared/halo_api.py) ---
+# --- Halo API bodies (used by shared/adapters/halo.py) ---
 
 
 def assignment_note(note: str, email: str, agent: dict[str, Any] | None) -> str:
@@ -199,7 +199,7 @@ def match_agent(agents: Any, email: str) -> dict[str, Any] | None:
 
 
 def note_html(note: str, limit: int = NOTE_MAX_CHARS) -> str:
-    """The note as Halo shows it (`note_html`): clean (shared/signl4.clean_text), every character
+    """The note as Halo shows it (`note_html`): clean (shared/domain/alert.clean_text), every character
     HTML-escaped, quotes too, so no name or text from outside becomes markup in the ticket; line
     breaks as <br>. At most `limit` characters, cut between characters, never inside an entity
     (&amp;) or a <br>. Escaped here, when the body is built, never in the stored payload: a

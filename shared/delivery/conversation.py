@@ -14,7 +14,7 @@ functionTimeout, which RELAY_INFLIGHT_SECONDS exceeds).
 Statuses are opaque hashable values and payloads opaque dicts; `creation` marks an event that
 creates the conversation (Halo's "new ticket logged"), which is never sent twice for a known key.
 No I/O, no clock (`now` is an argument), no SDK types: storage and sending are the service's job
-(shared/delivery.py), which commits each Step conditionally and performs its effect.
+(shared/delivery/pages.py), which commits each Step conditionally and performs its effect.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Conversation:
     pending_count: int = 0
     failed_reason: str | None = None
     exists: bool = False
-    # Where the conversation's events go (a routing target, shared/routing.py): recorded with
+    # Where the conversation's events go (a routing target, shared/domain/routing.py): recorded with
     # the claim that opened the alert, so its acknowledge and resolve follow it. "" = default.
     target: str = ""
     # The trust anchor of the other side's notifications: the event id SIGNL4 answered to the

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.halo import HaloEvent
+from shared.domain.alert import AlertStatus
+from shared.domain.halo import HaloEvent
+from shared.domain.signl4_params import NO_PARAMS, SignalParams
 from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus
-from shared.signl4_query import NO_PARAMS, SignalParams
 
 NEW_TICKET_EVENT = "new ticket logged"
 CLOSED_EVENT = "closed"

@@ -2,7 +2,7 @@
 
 Two ways for Halo to call the relay (README: Set up HaloPSA): a webhook to /api/halopsa, or
 SIGNL4's own custom integration + runbook with its base URL moved to /api/webhook/. The import
-files are SIGNL4's export (shared/halo_export/, copied from SIGNL4's download) with the base URL,
+files are SIGNL4's export (shared/ops/halo_export/, copied from SIGNL4's download) with the base URL,
 the method path, the names and the ids changed: new ids (derived from the relay's URL, so the
 same URL gives the same files) so importing them never overwrites SIGNL4's own integration.
 Secrets stay placeholders unless given: the function key as `<function key>`, the inbound token

@@ -1,5 +1,5 @@
 """The delivery ledger (service): conversations stored in a PartitionStore, read, changed by a
-pure transition (shared/conversation.py) and written back conditionally.
+pure transition (shared/delivery/conversation.py) and written back conditionally.
 
 One partition per external id, in the row schema the relay has always used (table
 `relayledger`), so existing rows still read:
@@ -46,13 +46,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import TIMING
-from shared import conversation as core
-from shared.conversation import Arrival, Conversation, Pending, Step
-from shared.redaction import log_safe
-from shared.settings import RelaySettings
-from shared.signl4 import AlertStatus, fit_payload
-from shared.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
-from shared.table_store import (  # noqa: F401  (re-exported: the limits the schema is sized for)
+from shared.adapters.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
+from shared.adapters.table_sdk import (  # noqa: F401  (re-exported: the limits the schema is sized for)
     TABLE_ENTITY_MAX_BYTES,
     TABLE_NAME,
     TABLE_STRING_MAX_UTF16_UNITS,
@@ -63,6 +58,11 @@ from shared.table_store import (  # noqa: F401  (re-exported: the limits the sch
     open_table_store,
     quiet_azure_sdk,
 )
+from shared.delivery import conversation as core
+from shared.delivery.conversation import Arrival, Conversation, Pending, Step
+from shared.domain.alert import AlertStatus, fit_payload
+from shared.redaction import log_safe
+from shared.settings import RelaySettings
 
 STATE_ROW = "alert"
 PENDING_PREFIX = "pending-"
@@ -607,7 +607,7 @@ def open_ledger(
     # The REST adapter (a fraction of the SDK's client CPU per call); the SDK adapter for what
     # it does not handle (a connection string without an account key). Imported here: nothing
     # new at cold start.
-    from shared.table_rest import open_rest_store
+    from shared.adapters.table_rest import open_rest_store
 
     store: PartitionStore | None = open_rest_store(settings) or open_table_store(settings)
     return Ledger(store, status_type=status_type) if store is not None else None

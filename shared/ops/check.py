@@ -143,9 +143,9 @@ LiveCheck = Callable[[RelaySettings], "Finding | None"]
 
 def check_storage(settings: RelaySettings) -> Finding | None:
     """Open the ledger and read one row (absent): the table answers, with these credentials."""
-    from shared.health import PROBE_KEY
-    from shared.ledger import open_ledger
-    from shared.store import Unavailable
+    from shared.adapters.store import Unavailable
+    from shared.delivery.ledger import open_ledger
+    from shared.entry.health import PROBE_KEY
 
     try:
         ledger = open_ledger(settings)
@@ -170,8 +170,8 @@ def check_halo_token(settings: RelaySettings) -> Finding | None:
     one). Off: nothing to check. Writes nothing into Halo."""
     if not settings.two_way:
         return None
+    from shared.adapters.halo import HaloClient
     from shared.errors import RelayError
-    from shared.halo_api import HaloClient
 
     try:
         client = HaloClient(settings)
@@ -201,8 +201,8 @@ def check_halo_outcome(settings: RelaySettings) -> Finding | None:
     written). An unknown name is an error listing the names Halo offers."""
     if not settings.two_way or settings.halo_note_outcome_id is not None:
         return None
+    from shared.adapters.halo import HaloClient, forget_outcomes
     from shared.errors import RelayError
-    from shared.halo_api import HaloClient, forget_outcomes
 
     forget_outcomes()  # ask Halo now, not what this process learnt before
     try:

@@ -1,0 +1,1 @@
+"""Operator commands behind `python -m shared`: check, preview, send-test, halo-setup."""
