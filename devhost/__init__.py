@@ -1,7 +1,7 @@
 """The local Functions host for development: `python -m devhost serve` stands in for `func start`.
 
 Not deployed (listed in .funcignore): it needs dev-only requirements (azure-storage-queue), and
-nothing in `shared/` or function_app.py imports it (tests/test_package_boundaries.py checks).
+nothing in `shared/` or function_app.py imports it (tests/unit/test_package_boundaries.py checks).
 
 - `__main__`: the command line (`python -m devhost serve --host H --port P ...`);
 - `serve`: loads settings, imports the app, starts the HTTP host and the queue runner;

@@ -52,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="settings file whose Values apply where the environment has none (default: %(default)s)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _add_read_only_commands(commands)
+    _add_sending_commands(commands)
+    return parser
 
+
+def _add_read_only_commands(commands: argparse._SubParsersAction) -> None:
+    """preview and check: they read a body or the settings and send nothing."""
     preview = commands.add_parser(
         "preview",
         help="show what the relay would decide and send for a Halo body (sends nothing)",
@@ -75,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--live", action="store_true", help="also check storage reachability")
 
+
+def _add_sending_commands(commands: argparse._SubParsersAction) -> None:
+    """send-test, halo-setup and heartbeat: they page SIGNL4 or configure what will."""
     send = commands.add_parser(
         "send-test",
         help="raise one labelled test alert in SIGNL4 and resolve it",
@@ -104,7 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
         "heartbeat",
         help="one heartbeat to SIGNL4_HEARTBEAT_URL if the relay is healthy (as the timer does)",
     )
-    return parser
 
 
 def main(
@@ -130,7 +138,7 @@ def main(
     if args.command == "check":
         return _check(args, env, out)
     if args.command == "send-test":
-        return _send_test(args, env, out, confirm, sleep)
+        return _send_test(args, env, out, confirm=confirm, sleep=sleep)
     return _heartbeat(env, out)
 
 
@@ -174,9 +182,11 @@ def _send_test(
     args: argparse.Namespace,
     env: Mapping[str, str],
     out: TextIO,
+    *,
     confirm: Callable[[str], str],
     sleep: Callable[[float], None] | None,
 ) -> int:
+    """Page the team once, after a yes (or --yes): a test alert wakes real people."""
     from shared.errors import RelayError
     from shared.ops.send_test import send_test
 

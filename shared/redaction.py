@@ -1,23 +1,11 @@
 """Redaction: secrets kept out of text that leaves the relay, and outside text kept from
 forging log lines. Every answer and every log line that carries text from outside passes here.
 
-- `scrub(text, secrets)` replaces each secret in every form a server could echo it in: raw,
-  percent-encoded with upper, lower or mixed-case hex (also partly encoded, and encoded more
-  than once), plus-for-space; case-insensitively. A URL holding the secret keeps its harmless
-  parts (`https://connect.signl4.com/webhook/***`).
-- `leaks(text, secrets)` is the safety net behind it: it decodes a copy of the text every way
-  `scrub` knows and more (repeated percent-decoding, plus-for-space, HTML entities, case
-  folding) and says whether any long-enough piece of a secret is still in it.
-- `redact_echo(text, secrets, limit)` is what to do with a third party's text (SIGNL4's error
-  message): scrub, withhold it entirely (None) when the net still finds a piece, and only then
-  cut. Cutting first could split a secret so that neither half is recognised.
-- `log_safe(value)` makes any value safe to format into a log line: control characters (CR,
-  LF, ESC, ...), invisible format characters and backslashes are escaped visibly, so a value
-  can neither start a new line nor colour or rewrite the terminal.
-- `strip_userinfo(url)` drops the `user:pass@` of a URL setting wherever it is shown.
-- `redact_url(url, secrets)` is for access logs: secret query parameters (`code=***`, the
-  function key) and any of `secrets` anywhere in the URL (a path segment that is a token).
-- `RedactSecrets` is a logging filter for library loggers that log our URLs (urllib3).
+`scrub` replaces each secret in every form a server could echo it in; `leaks` is the net behind
+it (decodes a copy every way it knows); `redact_echo` is for a third party's text (scrub,
+withhold when the net still finds a piece, only then cut); `log_safe` keeps a value on one
+visible log line; `strip_userinfo` and `redact_url` clean URLs; `RedactSecrets` filters library
+loggers that log our URLs (urllib3).
 """
 
 from __future__ import annotations
@@ -83,7 +71,10 @@ def _key(secrets: Iterable[str]) -> tuple[str, ...]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of each secret, in any encoding, replaced by ***."""
+    """`text` with every occurrence of each secret, in any encoding, replaced by ***: raw,
+    percent-encoded with upper, lower or mixed-case hex (also partly encoded, and encoded more
+    than once), plus-for-space; case-insensitively. A URL holding the secret keeps its harmless
+    parts (`https://connect.signl4.com/webhook/***`)."""
     pattern = _secret_pattern(_key(secrets))
     return text if pattern is None else pattern.sub(REDACTED, text)
 
@@ -112,7 +103,9 @@ def _pieces(secret: str) -> set[str]:
 
 
 def leaks(text: str, secrets: Iterable[str]) -> bool:
-    """Does any long-enough piece of a secret survive in `text`, however it is encoded?"""
+    """Does any long-enough piece of a secret survive in `text`, however it is encoded? The
+    net behind `scrub`: it decodes a copy every way `scrub` knows and more (repeated
+    percent-decoding, plus-for-space, HTML entities, case folding)."""
     pieces = {piece for secret in _key(secrets) for piece in _pieces(secret)}
     if not pieces:
         return False
@@ -122,7 +115,8 @@ def leaks(text: str, secrets: Iterable[str]) -> bool:
 
 def redact_echo(text: str, secrets: Iterable[str], limit: int) -> str | None:
     """A third party's text made safe to pass on: scrubbed, then cut to `limit` characters;
-    None (withhold it all) when a piece of a secret is still in it after scrubbing."""
+    None (withhold it all) when a piece of a secret is still in it after scrubbing. Cutting
+    first could split a secret so that neither half is recognised."""
     known = _key(secrets)
     scrubbed = scrub(text, known)
     if leaks(scrubbed, known):

@@ -1,11 +1,9 @@
 """JSON-valued settings (RELAY_ROUTES, SIGNL4_TEAM_SECRETS) read within bounds (pure).
 
-A setting is typed by a person or a pipeline, not checked by a schema on the way in. Unbounded,
-a value nested a thousand deep ends in a RecursionError and a value of megabytes is parsed on
-every cold start. So a JSON setting is at most MAX_SETTING_BYTES and nests at most
-MAX_SETTING_DEPTH arrays and objects deep: RELAY_ROUTES' deepest place (a quiet-hours day)
-is six levels deep, and 100 rules of a few hundred characters each fit in 64 KiB.
-
+A setting is typed by a person or a pipeline, unchecked on the way in: unbounded, a value nested
+a thousand deep ends in a RecursionError and megabytes are parsed on every cold start. So a JSON
+setting is at most MAX_SETTING_BYTES (100 rules of a few hundred characters fit in 64 KiB) and
+nests at most MAX_SETTING_DEPTH deep (RELAY_ROUTES' deepest place, a quiet-hours day, is six).
 Messages say what is wrong (size, depth, line and column), never the value: it may be a secret.
 """
 

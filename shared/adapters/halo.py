@@ -1,20 +1,11 @@
 """HaloPSA's REST API for the write-back (edge): a client-credentials token, then one action per
 write-back: the note, with its outcome, the new status and the assigned agent (`new_agent`).
 
-The token comes from `{auth url}/token` (HALO_AUTH_URL; else what `{HALO_BASE_URL}/api/authinfo`
-names; else `{HALO_BASE_URL}/auth`), for HALO_TENANT or else authinfo's `tenant_id`, and is
-cached per worker until shortly before it expires; an API call answered 401 fetches a new one
-once. A scope only an optional feature needs (OPTIONAL_SCOPES: read:agents, for assignment) that
-Halo refuses (`invalid_scope`) is dropped and the token asked for again: notes go on without
-that feature (one warning line per process, and in health). HALO_NOTE_OUTCOME is resolved to an
-id once through GET /api/Outcome and cached (dropped when Halo answers 400 to a write).
-
-Calls go through the SIGNL4 client's session and budgeted retry policy (429 with Retry-After,
-5xx, timeouts retried within the budget) with Halo's own HALO_* retry settings, and each worker
-makes at most CALL_BUDGET calls per BUDGET_WINDOW_SECONDS: over it, a write-back is queued.
-A write-back that still fails is HaloUnavailable (queued by the caller) and a 4xx is
-HaloRejected (poison, with Halo's message). The client secret and the access token never reach
-a log, an answer, an exception or a queue message: Halo's error text is scrubbed of both.
+The token (HALO_AUTH_URL, else authinfo's, else `{HALO_BASE_URL}/auth`) is cached per worker and
+fetched again once on a 401; an optional scope Halo refuses is dropped, with a warning. Calls use
+the SIGNL4 client's session and budgeted retries with the HALO_* settings, at most CALL_BUDGET per
+BUDGET_WINDOW_SECONDS. A failure is HaloUnavailable (queued), a 4xx HaloRejected (poison). The
+client secret and the access token never reach a log, an answer, an exception or a queue message.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """The storage port: partitions of rows, read whole (or named rows), written by conditional batches.
 
 `PartitionStore` is all the delivery service needs from storage: read a partition's rows with
-their ETags (whole, or only named rows: point reads, whose cost does not grow with the
-partition), and commit a batch of operations within one partition atomically, each one
-conditional (create-if-absent, replace-if-ETag, delete-if-ETag). A failed condition raises
-`Conflict` (someone else wrote first), a transport failure `Unavailable`. Two adapters:
-`MemoryStore` below (tests, and `serve` without storage) and Azure Table Storage, over its REST
-API (`RestTableStore`, shared/adapters/table_rest.py: the ledger's) or through the SDK (`TableStore`,
-shared/adapters/table_sdk.py: for a connection string without an account key).
+their ETags (whole, or point reads of named rows), and commit a batch of conditional operations
+within one partition atomically (create-if-absent, replace-if-ETag, delete-if-ETag). A failed
+condition raises `Conflict`, a transport failure `Unavailable`. Adapters: `MemoryStore` below
+(tests, `serve` without storage), Azure Table Storage over REST (shared/adapters/table_rest.py)
+or the SDK (shared/adapters/table_sdk.py: a connection string without an account key).
 """
 
 from __future__ import annotations

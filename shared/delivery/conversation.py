@@ -1,20 +1,11 @@
 """The delivery core (pure): one conversation per key, and every rule of "nothing lost, nothing
 paged twice" as a transition `(state, input, now) -> Step(new state, rows to write, effect)`.
 
-A conversation is what the relay knows about one key (today a Halo ticket, `HaloPSA-<id>`; the
-SIGNL4 -> Halo direction can use the same machinery with another key and payload): the last
-status claimed for sending and its sequence number, the last one the other side accepted, a
-mailbox of events that wait (strictly in sequence order), and two marks:
-- inflight: a claim being sent inline by an HTTP request; newer events must not overtake it;
-- sending: a mailbox event a queue worker is about to send; found again after the worker died,
-  it means "presumably delivered" (paging twice is the worse failure).
-A mark older than `alive` seconds belongs to a dead worker (no invocation outlives
-functionTimeout, which RELAY_INFLIGHT_SECONDS exceeds).
-
-Statuses are opaque hashable values and payloads opaque dicts; `creation` marks an event that
-creates the conversation (Halo's "new ticket logged"), which is never sent twice for a known key.
-No I/O, no clock (`now` is an argument), no SDK types: storage and sending are the service's job
-(shared/delivery/pages.py), which commits each Step conditionally and performs its effect.
+A conversation is one key's state (a Halo ticket, `HaloPSA-<id>`): the last status claimed and
+its sequence number, the last accepted, a mailbox of waiting events, and two marks: `inflight`
+(sent inline; newer events must not overtake it) and `sending` (a mailbox event being sent; after
+a worker died it means "presumably delivered"); a mark older than `alive` s is a dead worker's.
+No I/O, no clock: the service (shared/delivery/pages.py) commits each Step and performs its effect.
 """
 
 from __future__ import annotations

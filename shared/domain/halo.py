@@ -1,14 +1,10 @@
-"""HaloPSA payloads: every shape Halo can send, normalised into one typed `HaloEvent`.
+"""HaloPSA payloads (pure, no I/O): every shape Halo can send, normalised into one `HaloEvent`.
 
-Pure functions only: no I/O. Halo sends three kinds of body to the one route:
-
-1. a webhook envelope (`event`, `object_id`, `ticket`, ...), with a small or full ticket object,
-   or none at all ("event information only");
-2. the body of SIGNL4's own HaloPSA guide (`Title`, `Message`, ..., `X-S4-ExternalID`), or its
-   close body `{"X-S4-ExternalID": "HaloPSA-<id>", "X-S4-Status": "resolved"}`;
-3. a bare ticket object, or `{"ticket": {...}}`.
-
-A missing field is tolerated; a missing ticket id is not (we would page about nothing).
+Three kinds of body reach the one route: a webhook envelope (`event`, `object_id`, `ticket`, ...)
+with a small, full or no ticket object; the body of SIGNL4's own HaloPSA guide (`Title`,
+`Message`, ..., `X-S4-ExternalID`) or its close body `{"X-S4-ExternalID": "HaloPSA-<id>",
+"X-S4-Status": "resolved"}`; a bare ticket object, or `{"ticket": {...}}`. A missing field is
+tolerated; a missing ticket id is not (we would page about nothing).
 """
 
 from __future__ import annotations

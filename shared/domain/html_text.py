@@ -1,14 +1,10 @@
 """HTML to plain text in one forward pass: linear in its input, never raises.
 
-Ticket details come from end users (e-mail to ticket), so any byte sequence can arrive. The
-stdlib `HTMLParser` rescans an unterminated tail on every feed (quadratic: 10,000 chars of `<x `
-cost ~1 s CPU) and raises on some markup (`<![foo]>`). This tokenizer only moves forward: each
-step either consumes a token or, when a construct is unterminated, hands the rest of the input
-to `strip_tags` once. Regexes are anchored, and each has at most one way to match a character.
-
-Output follows what the relay showed before: block elements become line breaks (`<br/>` one),
-`script`/`style` contents and everything inside `head` are dropped, entities are decoded.
-Whitespace folding is the caller's business.
+Ticket details come from end users, so any byte sequence can arrive; the stdlib `HTMLParser` is
+quadratic on an unterminated tail and raises on some markup. Each step here consumes a token or
+hands an unterminated rest to `strip_tags` once; regexes are anchored, one way to match a
+character. Block elements become line breaks (`<br/>` one), `script`/`style` and `head` contents
+are dropped, entities decoded; whitespace folding is the caller's business.
 """
 
 from __future__ import annotations
@@ -48,7 +44,9 @@ class Token(NamedTuple):
 
 
 def tokens(text: str) -> Iterator[Token]:
-    """Split HTML into tokens, each character exactly once, left to right.
+    """Split HTML into tokens, each character exactly once, left to right (the stdlib
+    `HTMLParser` rescans an unterminated tail on every feed: 10,000 chars of `<x ` cost ~1 s CPU;
+    it also raises on markup such as `<![foo]>`).
 
     `markup` is a comment, doctype, processing instruction or CDATA section (all dropped);
     `raw` is the contents of script/style; `tail` is the rest of the input from an unterminated

@@ -1,12 +1,11 @@
 """SIGNL4's outbound webhook (SIGNL4 -> relay): one notification, read into a typed model (pure).
 
-Shape (SIGNL4's outbound webhook, signl4.com/outbound-webhooks): `{"eventType": 201,
-"eventRaisedUtc": "...", "id": "...", "team": {...}, "user": {"username", "mailaddress", "id"},
-"alert": {"statusCode": 2, "id", "eventId", "externalEventId": "HaloPSA-4242", ...},
-"annotation": {"message", "id"}}`. Keys are read case-insensitively (older senders use
-`userName` / `mailAddress`); two keys of one object that differ only in case are ambiguous and
-answered unsupported_payload, as on /api/halopsa. A `202` (escalated) carries the alert and the
-time, no escalation object and no `user`: nothing else is read from it.
+Shape (signl4.com/outbound-webhooks): `{"eventType": 201, "eventRaisedUtc": "...", "id": "...",
+"team": {...}, "user": {"username", "mailaddress", "id"}, "alert": {"statusCode": 2, "id",
+"eventId", "externalEventId": "HaloPSA-4242", ...}, "annotation": {"message", "id"}}`. Keys are
+read case-insensitively (older senders use `userName`); keys that differ only in case are
+ambiguous: unsupported_payload, as on /api/halopsa. A `202` (escalated) carries only the alert
+and the time.
 """
 
 from __future__ import annotations

@@ -1,26 +1,9 @@
 """Routing (pure): which SIGNL4 team a ticket's alert goes to, with which category, and whether
 a quiet-hours schedule or a maintenance window holds its page back right now.
 
-`RELAY_ROUTES` is a JSON array of rules, validated at start-up (shared/settings.py reads it):
-
-    [{"name": "network", "when": {"team": ["Network", 7]}, "target": "network",
-      "service": "Network", "scenario": "multi_ack", "filtering": true,
-      "quiet": {"zone": "Europe/Berlin", "hours": [{"days": ["sat", "sun"],
-                                                    "from": "00:00", "until": "24:00"}]},
-      "windows": [{"from": "2026-12-01T22:00:00+01:00", "until": "2026-12-02T02:00:00+01:00",
-                   "name": "core switch upgrade"}],
-      "page_after_window": true}]
-
-- `when` matches any of client, site, team, priority, type (ticket type); each a list of ids
-  or names, case-insensitive; every key present must match. An empty `when` matches all.
-- First match wins; no match is the route `default` (target `default`, SIGNL4_TEAM_SECRET).
-- `target` is `default` or a name whose secret is the setting SIGNL4_TEAM_SECRET_<NAME>.
-- Quiet hours are wall-clock times in the named IANA zone (so they follow its DST changes);
-  `until` at or before `from` crosses midnight, into the next day. Dated windows are
-  ISO 8601 instants with an offset. A window holds back `new`, never acknowledge or resolve.
-
-Error messages name the rule (index and name) and the key, never a value that may be a secret.
-No I/O, no clock: `now` is always an argument.
+`RELAY_ROUTES` is a JSON array of rules (`Rule` shows one), validated at start-up
+(shared/settings.py reads it). Error messages name the rule (index and name) and the key, never
+a value that may be a secret. No I/O, no clock: `now` is always an argument.
 """
 
 from __future__ import annotations
@@ -181,6 +164,25 @@ class Window(BaseModel):
 
 
 class Rule(BaseModel):
+    """One route of RELAY_ROUTES, e.g.
+
+        {"name": "network", "when": {"team": ["Network", 7]}, "target": "network",
+         "service": "Network", "scenario": "multi_ack", "filtering": true,
+         "quiet": {"zone": "Europe/Berlin", "hours": [{"days": ["sat", "sun"],
+                                                      "from": "00:00", "until": "24:00"}]},
+         "windows": [{"from": "2026-12-01T22:00:00+01:00", "until": "2026-12-02T02:00:00+01:00",
+                      "name": "core switch upgrade"}],
+         "page_after_window": true}
+
+    - `when` matches any of client, site, team, priority, type (ticket type); each a list of ids
+      or names, case-insensitive; every key present must match. An empty `when` matches all.
+    - First match wins; no match is the route `default` (target `default`, SIGNL4_TEAM_SECRET).
+    - `target` is `default` or a name whose secret is the setting SIGNL4_TEAM_SECRET_<NAME>.
+    - Quiet hours are wall-clock times in the named IANA zone (so they follow its DST changes);
+      `until` at or before `from` crosses midnight, into the next day. Dated windows are
+      ISO 8601 instants with an offset. A window holds back `new`, never acknowledge or resolve.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)

@@ -1,18 +1,10 @@
 """SIGNL4's inbound query parameters, read from the relay's own request URL (pure).
 
 SIGNL4's webhook takes them for senders that cannot write X-S4 fields, and SIGNL4's own HaloPSA
-export uses them (`?ExtIDParam=X-S4-ExternalID&ExtStatusParam=Status&ResolvedStatus=Closed`):
-
-- `ExtIDParam`: the name of the body field that holds the external id;
-- `ExtStatusParam`: the name of the body field that holds the status;
-- `ResolvedStatus` / `AckStatus` / `NewStatus`: the value of that field that resolves /
-  acknowledges / opens the alert. With `NewStatus` set, a value that is none of them is
-  discarded (SIGNL4: "useful if there are update events you would like to ignore").
-
-The relay honours them with that meaning on both HTTP routes. Status values add to the
-`RELAY_*_STATUSES` settings (compared case-insensitively) and never override an explicit
-`X-S4-Status` in the body. Other query parameters are ignored; their names (never their values:
-one may be a function key) are reported so the shell can log them.
+export uses them (`?ExtIDParam=X-S4-ExternalID&ExtStatusParam=Status&ResolvedStatus=Closed`).
+The relay honours them with that meaning on both HTTP routes (`parse_signal_params` lists them).
+Other query parameters are ignored; their names (never their values: one may be a function key)
+are reported so the shell can log them.
 """
 
 from __future__ import annotations
@@ -64,7 +56,15 @@ def _status(value: str) -> frozenset[str]:
 def parse_signal_params(query: Mapping[str, str] | None) -> SignalParams:
     """Read SIGNL4's parameters from a query mapping (names matched case-insensitively).
 
-    An empty value counts as not given: `ResolvedStatus=` must not make "" a resolved status.
+    - `ExtIDParam`: the name of the body field that holds the external id;
+    - `ExtStatusParam`: the name of the body field that holds the status;
+    - `ResolvedStatus` / `AckStatus` / `NewStatus`: the value of that field that resolves /
+      acknowledges / opens the alert. With `NewStatus` set, a value that is none of them is
+      discarded (SIGNL4: "useful if there are update events you would like to ignore").
+
+    Status values add to the `RELAY_*_STATUSES` settings (compared case-insensitively) and never
+    override an explicit `X-S4-Status` in the body. An empty value counts as not given:
+    `ResolvedStatus=` must not make "" a resolved status.
     """
     if not query:
         return NO_PARAMS

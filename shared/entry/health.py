@@ -1,19 +1,9 @@
 """What GET /api/health reports beyond the settings: storage, backlog, last delivery (edge).
 
-- `storage`: the ledger's table answered a read (`ok`), did not (`unreachable`), lives in this
-  process (`memory`: AzureWebJobsStorage=memory) or no storage is configured (`off`).
-- `outbox` / `poison`: Azure Queue's approximate message counts of `signl4-outbox` and
-  `signl4-outbox-poison` (null when they cannot be read). Approximate: the count can be higher
-  than the real number for a moment, never lower.
-- `lastDelivery`: when SIGNL4 last accepted an event sent by this worker process (UTC); null
-  when it has sent nothing since it started. Kept in memory: no storage write per event.
-- `haloWarnings`: what the Halo write-back last learnt that limits it in this worker (a scope
-  Halo refused, a HALO_NOTE_OUTCOME it does not offer); never asks Halo itself.
-
-The storage probe costs a table read and two queue reads, so its result is kept for
-CACHE_SECONDS per storage configuration: a monitor polling every second costs one probe per
-window. Imported on every cold start (shared.domain.alert records deliveries here): the storage SDKs
-load on the first probe only.
+`report` lists the fields. The storage probe costs a table read and two queue reads, so its
+result is kept for CACHE_SECONDS per storage configuration: a monitor polling every second costs
+one probe per window. Imported on every cold start (shared/adapters/signl4.py records deliveries
+here): the storage SDKs load on the first probe only.
 """
 
 from __future__ import annotations
@@ -192,7 +182,17 @@ def storage_state(settings: RelaySettings) -> StorageState:
 
 
 def report(state: StorageState) -> dict[str, Any]:
-    """The health fields for `state` (pure): no secret, no account name, no URL."""
+    """The health fields for `state` (pure): no secret, no account name, no URL.
+
+    - `storage`: the ledger's table answered a read (`ok`), did not (`unreachable`), lives in
+      this process (`memory`: AzureWebJobsStorage=memory) or no storage is configured (`off`).
+    - `outbox` / `poison`: Azure Queue's approximate message counts of `signl4-outbox` and
+      `signl4-outbox-poison` (null when they cannot be read): for a moment higher, never lower.
+    - `lastDelivery`: when SIGNL4 last accepted an event sent by this worker process (UTC); null
+      when it has sent nothing since it started. Kept in memory: no storage write per event.
+    - `haloWarnings`: what the Halo write-back last learnt that limits it in this worker (a scope
+      Halo refused, a HALO_NOTE_OUTCOME it does not offer); never asks Halo itself.
+    """
     delivered = last_delivery()
     return {
         "storage": state.storage,

@@ -2,12 +2,8 @@
 
 SIGNL4 (Integrations > Gallery > Heartbeat) gives a URL `https://connect.signl4.com/apps/<id>`
 and raises an alert when no call arrives within the interval configured there; several checks
-can share one URL by a keyword (`?param=relay`), kept in SIGNL4_HEARTBEAT_URL as given. The
-timer function (function_app.py, schedule RELAY_HEARTBEAT_SCHEDULE) calls `beat`: it POSTs only
-when the settings are valid and storage answers, so a misconfigured or cut-off relay falls
-silent and SIGNL4 pages. A dead app (not started, scaled away by a fault) is silent too.
-
-The URL is never logged (its id lets anyone suppress the alert); requests loads on the first beat.
+can share one URL by a keyword (`?param=relay`), kept in SIGNL4_HEARTBEAT_URL as given. The URL
+is never logged (its id lets anyone suppress the alert); requests loads on the first beat.
 """
 
 from __future__ import annotations
@@ -35,7 +31,12 @@ class Beat:
 
 
 def beat(environ: Mapping[str, str], post: Poster | None = None) -> Beat:
-    """One heartbeat if the relay is healthy; logs one line either way. Never raises."""
+    """One heartbeat if the relay is healthy; logs one line either way. Never raises.
+
+    The timer function (function_app.py, schedule RELAY_HEARTBEAT_SCHEDULE) calls it: it POSTs
+    only when the settings are valid and storage answers, so a misconfigured or cut-off relay
+    falls silent and SIGNL4 pages. A dead app (not started, scaled away by a fault) is silent too.
+    """
     result = _beat(environ, post or _post)
     logger.log(
         logging.INFO if result.sent or result.reason == "off" else logging.WARNING,

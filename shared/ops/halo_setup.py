@@ -2,11 +2,9 @@
 
 Two ways for Halo to call the relay (README: Set up HaloPSA): a webhook to /api/halopsa, or
 SIGNL4's own custom integration + runbook with its base URL moved to /api/webhook/. The import
-files are SIGNL4's export (shared/ops/halo_export/, copied from SIGNL4's download) with the base URL,
-the method path, the names and the ids changed: new ids (derived from the relay's URL, so the
-same URL gives the same files) so importing them never overwrites SIGNL4's own integration.
-Secrets stay placeholders unless given: the function key as `<function key>`, the inbound token
-as TOKEN_PLACEHOLDER.
+files are SIGNL4's export (shared/ops/halo_export/) with base URL, method path, names and ids
+changed: ids derived from the relay's URL, so importing never overwrites SIGNL4's own
+integration. Secrets stay placeholders unless given (`<function key>`, TOKEN_PLACEHOLDER).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What Azure deploys (function_app.py and shared/) stands alone; the local host (devhost/) is a
 dev tool beside it, not shipped, with no import cycle; so is testkit/, the parts tests/ and bench/
-share, which depends on neither of them."""
+share, which depends on neither of them. The layers inside shared/ (domain, delivery, adapters,
+entry, ops) are tests/unit/test_architecture.py's."""
 
 from __future__ import annotations
 
