@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.settings import RelaySettings
+from shared import __version__
+from shared.entry.responses import RelayResponse
+from shared.errors import ConfigurationError
+from shared.settings import RelaySettings, SettingsError
 
 CACHE_SECONDS = 5.0
 # Probe key: the row the probe reads (absent: a ticket key never looks like this).
@@ -201,3 +204,25 @@ def report(state: StorageState) -> dict[str, Any]:
         "lastDelivery": delivered.isoformat().replace("+00:00", "Z") if delivered else None,
         "haloWarnings": halo_warnings(),
     }
+
+
+def handle_health_request(environ: Mapping[str, str]) -> RelayResponse:
+    """GET /api/health: is the relay usable, and will it really page? Reveals no secret."""
+    try:
+        settings = RelaySettings.from_env(environ)
+    except SettingsError as error:
+        body = ConfigurationError(str(error)).to_body()
+        return RelayResponse(503, {"status": "misconfigured", **body, "version": __version__})
+    state = storage_state(settings)
+    return RelayResponse(
+        200,
+        {
+            # degraded: storage unreachable; the relay still delivers (a duplicate beats a loss)
+            "status": "degraded" if state.storage == "unreachable" else "ok",
+            "signl4": "dry-run" if settings.dry_run else "configured",
+            "webhookRoute": "off" if settings.relay_inbound_token is None else "on",
+            "halo": "configured" if settings.two_way else "off",
+            **report(state),
+            "version": __version__,
+        },
+    )

@@ -33,8 +33,8 @@ from shared.domain.alert import (
 )
 from shared.domain.halo import HaloEvent, Ticket, parse_event
 from shared.domain.policy import decide
-from shared.entry import relay
-from shared.entry.relay import MAX_BODY_BYTES
+from shared.entry import responses
+from shared.entry.responses import MAX_BODY_BYTES
 from shared.settings import DEFAULT_MAX_BATCH, RelaySettings
 from tests.conftest import (
     Signl4Fake,
@@ -69,7 +69,7 @@ def batch_inline_time_unbounded(monkeypatch: pytest.MonkeyPatch) -> None:
     the rest is queued: on a loaded machine 100 inline sends could reach it and turn "sent" into
     "queued". These cases are about counts, so that clock is off here (its own case sets it to 0:
     tests/integration/test_limits.py)."""
-    monkeypatch.setattr(relay, "BATCH_INLINE_SECONDS", math.inf)
+    monkeypatch.setattr(responses, "BATCH_INLINE_SECONDS", math.inf)
 
 
 def test_a_batch_of_exactly_the_limit_is_sent(
