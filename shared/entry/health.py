@@ -1,19 +1,10 @@
-"""What GET /api/health reports beyond the settings: storage, backlog, last delivery (edge).
+"""GET /api/health (`handle_health_request`) and what it reports beyond the settings:
+`storage` (ok, unreachable, memory, off), the outbox and poison queues' approximate counts
+(may run high for a moment, never low; null when unreadable), `lastDelivery` (SIGNL4's last
+2xx in this worker, in memory) and `haloWarnings` (what the write-back last learnt limits it).
 
-- `storage`: the ledger's table answered a read (`ok`), did not (`unreachable`), lives in this
-  process (`memory`: AzureWebJobsStorage=memory) or no storage is configured (`off`).
-- `outbox` / `poison`: Azure Queue's approximate message counts of `signl4-outbox` and
-  `signl4-outbox-poison` (null when they cannot be read). Approximate: the count can be higher
-  than the real number for a moment, never lower.
-- `lastDelivery`: when SIGNL4 last accepted an event sent by this worker process (UTC); null
-  when it has sent nothing since it started. Kept in memory: no storage write per event.
-- `haloWarnings`: what the Halo write-back last learnt that limits it in this worker (a scope
-  Halo refused, a HALO_NOTE_OUTCOME it does not offer); never asks Halo itself.
-
-The storage probe costs a table read and two queue reads, so its result is kept for
-CACHE_SECONDS per storage configuration: a monitor polling every second costs one probe per
-window. Imported on every cold start (shared.domain.alert records deliveries here): the storage SDKs
-load on the first probe only.
+The probe (a table read, two queue reads) is cached CACHE_SECONDS per storage configuration.
+Imported on every cold start (the SIGNL4 client records deliveries here): SDKs load on probe.
 """
 
 from __future__ import annotations
