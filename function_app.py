@@ -9,7 +9,9 @@ from typing import List  # noqa: UP035
 import azure.functions as func
 
 from shared.delivery import outbox
-from shared.entry import relay
+from shared.entry import bootstrap, halo_webhook, queues, signl4_webhook
+from shared.entry.health import handle_health_request
+from shared.entry.responses import RelayResponse
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -20,7 +22,7 @@ STORAGE = "AzureWebJobsStorage"
 QueueMessages = List[str]  # noqa: UP006
 
 
-def _http(response: relay.RelayResponse) -> func.HttpResponse:
+def _http(response: RelayResponse) -> func.HttpResponse:
     return func.HttpResponse(
         body=response.json_bytes(),
         status_code=response.status_code,
@@ -35,8 +37,8 @@ def _http(response: relay.RelayResponse) -> func.HttpResponse:
 def halopsa(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpResponse:
     """HaloPSA webhook / integration method target. Events SIGNL4 cannot take now are queued."""
     messages: list[str] = []
-    response = relay.handle_halo_request(
-        req.get_body(), req.headers, os.environ, messages, req.params
+    response = halo_webhook.handle_halo_request(
+        req.get_body(), req.headers, os.environ, outbox=messages, query=req.params
     )
     if messages:
         queued.set(messages)
@@ -51,13 +53,13 @@ def halopsa(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.Http
 def webhook(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpResponse:
     """SIGNL4's inbound webhook, stood in for by the relay. Same pipeline as halopsa."""
     messages: list[str] = []
-    response = relay.handle_webhook_request(
+    response = halo_webhook.handle_webhook_request(
         req.route_params.get("token") or "",
         req.get_body(),
         req.headers,
         os.environ,
-        messages,
-        req.params,
+        outbox=messages,
+        query=req.params,
     )
     if messages:
         queued.set(messages)
@@ -68,7 +70,7 @@ def webhook(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.Http
 @app.queue_output(arg_name="poison", queue_name=outbox.POISON_QUEUE, connection=STORAGE)
 def signl4_outbox(msg: func.QueueMessage, poison: func.Out[QueueMessages]) -> None:
     """Sends queued events; raising hands the message back to the queue for a later retry."""
-    records = relay.deliver_outbox_message(msg.get_body().decode("utf-8"), os.environ)
+    records = queues.deliver_outbox_message(msg.get_body().decode("utf-8"), os.environ)
     if records:
         poison.set(records)
 
@@ -76,7 +78,7 @@ def signl4_outbox(msg: func.QueueMessage, poison: func.Out[QueueMessages]) -> No
 @app.queue_trigger(arg_name="msg", queue_name=outbox.POISON_QUEUE, connection=STORAGE)
 def signl4_outbox_poison(msg: func.QueueMessage) -> None:
     """Every event the relay gave up on ends here: one error line to alert on."""
-    relay.report_poison(msg.get_body().decode("utf-8"), os.environ)
+    queues.report_poison(msg.get_body().decode("utf-8"), os.environ)
 
 
 # Two-way sync: the target of a SIGNL4 outbound webhook (URL with ?code=<function key>).
@@ -86,7 +88,7 @@ def signl4(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpR
     """SIGNL4 acknowledged, closed, escalated or annotated one of our alerts: note it in Halo.
     Write-backs Halo cannot take now are queued."""
     messages: list[str] = []
-    response = relay.handle_signl4_request(req.get_body(), os.environ, messages)
+    response = signl4_webhook.handle_signl4_request(req.get_body(), os.environ, outbox=messages)
     if messages:
         queued.set(messages)
     return _http(response)
@@ -96,7 +98,7 @@ def signl4(req: func.HttpRequest, queued: func.Out[QueueMessages]) -> func.HttpR
 @app.queue_output(arg_name="poison", queue_name=outbox.HALO_POISON_QUEUE, connection=STORAGE)
 def halo_outbox(msg: func.QueueMessage, poison: func.Out[QueueMessages]) -> None:
     """Writes queued write-backs into Halo, per ticket in order; raising retries later."""
-    records = relay.deliver_halo_outbox_message(msg.get_body().decode("utf-8"), os.environ)
+    records = queues.deliver_halo_outbox_message(msg.get_body().decode("utf-8"), os.environ)
     if records:
         poison.set(records)
 
@@ -104,14 +106,14 @@ def halo_outbox(msg: func.QueueMessage, poison: func.Out[QueueMessages]) -> None
 @app.queue_trigger(arg_name="msg", queue_name=outbox.HALO_POISON_QUEUE, connection=STORAGE)
 def halo_outbox_poison(msg: func.QueueMessage) -> None:
     """Every write-back the relay gave up on ends here: one error line to alert on."""
-    relay.report_poison(msg.get_body().decode("utf-8"), os.environ, halo=True)
+    queues.report_poison(msg.get_body().decode("utf-8"), os.environ, halo=True)
 
 
 # SIGNL4 heartbeat monitoring (SIGNL4_HEARTBEAT_URL; unset: the timer does nothing). The schedule
 # is the app setting RELAY_HEARTBEAT_SCHEDULE (NCRONTAB), which the template always sets.
 @app.timer_trigger(schedule="%RELAY_HEARTBEAT_SCHEDULE%", arg_name="timer", use_monitor=False)
 def heartbeat(timer: func.TimerRequest) -> None:
-    from shared.entry.heartbeat import beat  # loaded on the first tick, not at cold start
+    from shared.entry.timers import beat  # loaded on the first tick, not at cold start
 
     beat(os.environ)
 
@@ -124,21 +126,21 @@ HELD_PAGES_SCHEDULE = "0 */5 * * * *"
 
 @app.timer_trigger(schedule=HELD_PAGES_SCHEDULE, arg_name="timer", use_monitor=False)
 def held_pages(timer: func.TimerRequest) -> None:
-    from shared.entry.relay import release_held_pages  # loaded on the first tick
+    from shared.entry.timers import release_held_pages  # loaded on the first tick
 
     release_held_pages(os.environ)
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return _http(relay.health(os.environ))
+    return _http(handle_health_request(os.environ))
 
 
 def local_host_banner() -> str:
     """Printed by `python -m devhost serve`: say plainly whether SIGNL4 will really be paged."""
-    return relay.describe_mode(os.environ)
+    return bootstrap.describe_mode(os.environ)
 
 
 def local_host_secrets() -> list[str]:
     """Setting values `python -m devhost serve` scrubs from its access log and tracebacks."""
-    return relay.secret_values(os.environ)
+    return bootstrap.secret_values(os.environ)

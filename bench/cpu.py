@@ -19,7 +19,7 @@ def bench_cpu(counts: Counts) -> dict[str, Any]:
     from shared.domain.alert import build_payload
     from shared.domain.halo import parse_event, parse_json_body
     from shared.domain.policy import decide
-    from shared.entry import relay
+    from shared.entry.halo_webhook import handle_halo_request
     from shared.settings import RelaySettings
 
     settings = RelaySettings.from_env(
@@ -39,7 +39,7 @@ def bench_cpu(counts: Counts) -> dict[str, Any]:
             build_payload(event, decision, settings)
 
     def handler(body: bytes) -> None:
-        relay.handle_halo_request(body, headers, dry_env)
+        handle_halo_request(body, headers, dry_env)
 
     results: dict[str, Any] = {}
     for label, fixture in SHAPES.items():

@@ -82,7 +82,7 @@ def render(results: Mapping[str, Any]) -> str:
             "2. CPU per event, in-process (us): core = parse_json_body+parse_event+decide+build_payload;"
         )
         lines.append(
-            "   handler dry-run = relay.handle_halo_request with RELAY_DRY_RUN (info only)"
+            "   handler dry-run = halo_webhook.handle_halo_request with RELAY_DRY_RUN (info only)"
         )
         for name, row in cpu.items():
             lines.append(

@@ -3,13 +3,13 @@
     python bench/writeback.py [--requests N] [--delay-ms MS] [--rows-samples N]
 
 1. CPU per notification: parse_json_body + parse_notification + plan, in-process.
-2. End to end, in-process: relay.handle_signl4_request (settings, dedupe claim in the ledger
+2. End to end, in-process: handle_signl4_request (settings, dedupe claim in the ledger
    held in memory, the learned SIGNL4-side status, the Halo client) against a loopback fake
    Halo that answers after --delay-ms, next to the same POST /api/Actions sent straight to the
    fake with the same session. Sequential, a new ticket per notification. Prints medians and
    p99; it only reports (no target, no test reads it).
 3. One ticket's annotation at the 1st and at the 1,500th (`seen-` rows of earlier ones in its
-   partition), through relay.handle_signl4_request against the fake Halo answering at once:
+   partition), through handle_signl4_request against the fake Halo answering at once:
    the median, with point reads (now) and with the whole-partition read the path made before
    (a store whose read_rows reads the partition, as the old code did), and the store calls.
 
@@ -148,7 +148,7 @@ def main() -> int:
     from shared.domain import notification as signl4_outbound
     from shared.domain import writeback
     from shared.domain.halo import parse_json_body
-    from shared.entry import relay
+    from shared.entry.signl4_webhook import handle_signl4_request
     from shared.settings import RelaySettings
 
     fake = make_fake(args.delay_ms / 1000)
@@ -182,7 +182,7 @@ def main() -> int:
     halo_api.reset_call_budget(limit=10**9)  # Halo's rate limit is not what is measured here
     warm = next(tickets)
     raised(warm)
-    relay.handle_signl4_request(notification(warm), environ, [])  # warm: token, session
+    handle_signl4_request(notification(warm), environ, outbox=[])  # warm: token, session
     from shared.adapters.signl4 import retrying
 
     # What the relay sends by default: Halo refuses an action without an outcome.
@@ -204,7 +204,7 @@ def main() -> int:
     def via_relay() -> None:
         ticket = next(tickets)
         raised(ticket)
-        answer = relay.handle_signl4_request(notification(ticket), environ, [])
+        answer = handle_signl4_request(notification(ticket), environ, outbox=[])
         assert answer.body["result"] == "written", answer.body
 
     relayed: list[float] = []
@@ -237,7 +237,7 @@ def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[
     read (the old path), each on a fresh in-memory ledger."""
     from shared.adapters.store import MemoryStore
     from shared.delivery import ledger
-    from shared.entry import relay
+    from shared.entry.signl4_webhook import handle_signl4_request
 
     class PartitionReads(MemoryStore):
         """The read the notification path made before: the whole partition, then pick."""
@@ -259,11 +259,11 @@ def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[
             ticket = next(tickets)
             raised(ticket)
             for n in range(earlier):  # earlier annotations: written through the relay
-                relay.handle_signl4_request(notification(ticket, annotation=f"{n}"), environ, [])
+                handle_signl4_request(notification(ticket, annotation=f"{n}"), environ, outbox=[])
             before = (store.reads, store.scans)
             times = timed(
-                lambda t=ticket: relay.handle_signl4_request(
-                    notification(t, annotation="timed"), environ, []
+                lambda t=ticket: handle_signl4_request(
+                    notification(t, annotation="timed"), environ, outbox=[]
                 ),
                 samples,
             )

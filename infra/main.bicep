@@ -792,7 +792,8 @@ resource metricsPublisherAssignment 'Microsoft.Authorization/roleAssignments@202
 
 // ---------------------------------------------------------------------------------------------
 // Alerting: three log alert rules on Application Insights over the relay's own log lines
-// (shared/entry/relay.py) and request telemetry, and an action group when a receiver is given.
+// (shared/entry/queues.py, shared/entry/signl4_webhook.py) and request telemetry, and an action
+// group when a receiver is given.
 // ---------------------------------------------------------------------------------------------
 
 // Written as !(a && b): pycep (checkov's parser) reads `!x || !y` as `!(x || !y)`.

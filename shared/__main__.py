@@ -241,7 +241,7 @@ def _halo_setup(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _heartbeat(env: Mapping[str, str], out: TextIO) -> int:
-    from shared.entry.heartbeat import beat
+    from shared.entry.timers import beat
 
     result = beat(env)
     out.write(f"heartbeat: {'sent' if result.sent else 'not sent'} ({result.reason})\n")

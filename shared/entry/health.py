@@ -1,21 +1,25 @@
-"""What GET /api/health reports beyond the settings: storage, backlog, last delivery (edge).
+"""GET /api/health (`handle_health_request`) and what it reports beyond the settings:
+`storage` (ok, unreachable, memory, off), the outbox and poison queues' approximate counts
+(may run high for a moment, never low; null when unreadable), `lastDelivery` (SIGNL4's last
+2xx in this worker, in memory) and `haloWarnings` (what the write-back last learnt limits it).
 
-`report` lists the fields. The storage probe costs a table read and two queue reads, so its
-result is kept for CACHE_SECONDS per storage configuration: a monitor polling every second costs
-one probe per window. Imported on every cold start (shared/adapters/signl4.py records deliveries
-here): the storage SDKs load on the first probe only.
+The probe (a table read, two queue reads) is cached CACHE_SECONDS per storage configuration.
+Imported on every cold start (shared/adapters/signl4.py records deliveries here): SDKs load on probe.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from shared.settings import RelaySettings
+from shared import __version__
+from shared.entry.responses import RelayResponse
+from shared.errors import ConfigurationError
+from shared.settings import RelaySettings, SettingsError
 
 CACHE_SECONDS = 5.0
 # Probe key: the row the probe reads (absent: a ticket key never looks like this).
@@ -201,3 +205,25 @@ def report(state: StorageState) -> dict[str, Any]:
         "lastDelivery": delivered.isoformat().replace("+00:00", "Z") if delivered else None,
         "haloWarnings": halo_warnings(),
     }
+
+
+def handle_health_request(environ: Mapping[str, str]) -> RelayResponse:
+    """GET /api/health: is the relay usable, and will it really page? Reveals no secret."""
+    try:
+        settings = RelaySettings.from_env(environ)
+    except SettingsError as error:
+        body = ConfigurationError(str(error)).to_body()
+        return RelayResponse(503, {"status": "misconfigured", **body, "version": __version__})
+    state = storage_state(settings)
+    return RelayResponse(
+        200,
+        {
+            # degraded: storage unreachable; the relay still delivers (a duplicate beats a loss)
+            "status": "degraded" if state.storage == "unreachable" else "ok",
+            "signl4": "dry-run" if settings.dry_run else "configured",
+            "webhookRoute": "off" if settings.relay_inbound_token is None else "on",
+            "halo": "configured" if settings.two_way else "off",
+            **report(state),
+            "version": __version__,
+        },
+    )

@@ -1,6 +1,6 @@
 """`python -m shared preview`: what the relay would do with a Halo body, without doing it (pure).
 
-The same steps as POST /api/halopsa (shared/entry/relay.py) up to the send: read the JSON (with the
+The same steps as POST /api/halopsa (shared/entry/halo_webhook.py) up to the send: read the JSON (with the
 empty-placeholder repair), check the batch size, then per event normalise (halo) -> decide
 (policy) -> build the exact SIGNL4 payload (signl4). No network call, no ledger: the ledger's
 part (a repeat answered `duplicate`, a ticket reopened after `resolved` paging again) is named
@@ -22,11 +22,11 @@ from shared.domain.halo import parse_event, parse_json_body
 from shared.domain.policy import decide
 from shared.domain.routing import with_route
 from shared.domain.signl4_params import SignalParams, parse_signal_params
+from shared.entry.responses import MAX_BODY_BYTES
 from shared.errors import BatchTooLarge, PayloadTooLarge, RelayError, UnsupportedPayload
 from shared.redaction import strip_userinfo
 from shared.settings import RelaySettings
 
-MAX_BODY_BYTES = 1024 * 1024  # shared.entry.relay.MAX_BODY_BYTES (not imported: it loads the service)
 LEDGER_NOTE = (
     "the ledger is not read: a repeat of an event already sent is answered `duplicate`, and an "
     "open ticket whose alert was resolved pages again as `new`"

@@ -14,8 +14,9 @@ import azure.functions as func
 import pytest
 
 from shared.__main__ import main
-from shared.entry import relay
-from shared.ops.preview import MAX_BODY_BYTES, parse_query, preview_body
+from shared.entry.halo_webhook import handle_halo_request
+from shared.entry.responses import MAX_BODY_BYTES
+from shared.ops.preview import parse_query, preview_body
 from shared.settings import RelaySettings
 from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake, answer, fixture_bytes
 
@@ -113,7 +114,13 @@ def test_preview_reports_errors_as_the_relay_answers_them(live_env: dict) -> Non
     big = json.dumps([json.loads(fixture_bytes("webhook_new_small.json"))] * 3).encode()
     code, text = run(["preview", "-"], {**live_env, "RELAY_MAX_BATCH": "2"}, big)
     assert code == 0 and "batch_too_large" in text
-    assert MAX_BODY_BYTES == relay.MAX_BODY_BYTES
+    # One limit for both: the largest body the relay reads is the largest the preview reads.
+    settings = RelaySettings.from_env(dict(live_env))
+    for size, refused in ((MAX_BODY_BYTES, False), (MAX_BODY_BYTES + 1, True)):
+        body = b" " * size
+        answered = handle_halo_request(body, {}, dict(live_env)).body["error"]
+        previewed = preview_body(body, settings).error
+        assert (answered == "payload_too_large") is refused and previewed == answered
 
 
 def test_preview_shows_the_target_without_the_secret_and_says_dry_run(live_env: dict) -> None:

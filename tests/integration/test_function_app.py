@@ -26,7 +26,7 @@ deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, ledg
             ledger.PendingEvent, signl4_client.SendResult)
 at_import = {"loaded": loaded(), "built": [m.__name__ for m in deferred if getattr(m, "__pydantic_complete__", False)]}
 body = open("tests/fixtures/webhook_new_full.json", "rb").read()
-answer = function_app.relay.handle_halo_request(body, {}, {}, [], {})
+answer = function_app.halo_webhook.handle_halo_request(body, {}, {}, outbox=[], query={})
 first_event = {"result": answer.body.get("result"), "loaded": loaded()}
 print(json.dumps({"at_import": at_import, "first_event": first_event}))
 """
@@ -60,7 +60,7 @@ def test_the_timing_hook_costs_no_import_when_off_and_writes_phases_when_on() ->
     probe = (
         "import sys, function_app\n"
         "body = open('tests/fixtures/webhook_new_full.json', 'rb').read()\n"
-        "function_app.relay.handle_halo_request(body, {}, {}, [], {})\n"
+        "function_app.halo_webhook.handle_halo_request(body, {}, {}, outbox=[], query={})\n"
         "print('shared.timing' in sys.modules)\n"
     )
     environ = {

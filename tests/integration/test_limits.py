@@ -22,7 +22,7 @@ from shared.delivery.outbox import (
     OutboxMessage,
 )
 from shared.domain.alert import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
-from shared.entry import relay
+from shared.entry import responses
 from shared.settings import RelaySettings
 from tests.conftest import (
     Harness,
@@ -41,7 +41,7 @@ def test_a_batch_out_of_inline_time_queues_the_rest(
     harness: Harness, signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Count-based: with no inline time at all, only the first element is sent inline."""
-    monkeypatch.setattr(relay, "BATCH_INLINE_SECONDS", 0.0)
+    monkeypatch.setattr(responses, "BATCH_INLINE_SECONDS", 0.0)
     ids = [new_ticket_id() for _ in range(3)]
     code, body = harness.post([new_ticket(tid) for tid in ids])
     assert code == 202

@@ -15,7 +15,7 @@ NOT_AT_COLD_START = [
     "shared.ops.check",
     "shared.ops.send_test",
     "shared.ops.halo_setup",
-    "shared.entry.heartbeat",
+    "shared.entry.timers",
     "azure.storage.queue",
     "requests",
 ]

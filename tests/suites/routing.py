@@ -17,7 +17,7 @@ import pytest
 
 from shared.delivery.held import PARTITION
 from shared.delivery.ledger import open_ledger
-from shared.entry import relay
+from shared.entry.timers import release_held_pages
 from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET, Harness, Signl4Fake, new_ticket_id
 from tests.suites.delivery import webhook
@@ -152,12 +152,12 @@ def test_a_ticket_still_open_when_the_window_ends_pages_then(
     assert f"HaloPSA-{closed_one}" not in held_rows()  # closed: nothing to page later
 
     # Inside the window the timer pages nothing.
-    assert relay.release_held_pages(os.environ, now=lambda: INSIDE) == []
+    assert release_held_pages(os.environ, now=lambda: INSIDE) == []
     assert teams(network_team, f"HaloPSA-{open_one}") == []
     # Once it has ended, the open ticket pages its team, once.
-    lines = relay.release_held_pages(os.environ, now=lambda: AFTER)
+    lines = release_held_pages(os.environ, now=lambda: AFTER)
     assert f"held externalId=HaloPSA-{open_one} route=network window='freeze' result=sent" in lines
-    assert relay.release_held_pages(os.environ, now=lambda: AFTER) == []
+    assert release_held_pages(os.environ, now=lambda: AFTER) == []
     assert teams(network_team, f"HaloPSA-{open_one}") == [("new", "network")]
     assert teams(network_team, f"HaloPSA-{closed_one}") == [("resolved", "network")]
     assert f"HaloPSA-{open_one}" not in held_rows()
@@ -180,7 +180,7 @@ def test_a_held_ticket_acknowledged_meanwhile_does_not_page(
     )
     ack = harness.post(webhook(tid, "status changed", team="Network", status_name="In Progress"))
     assert ack[1]["result"] == "sent"
-    lines = relay.release_held_pages(os.environ, now=lambda: AFTER)
+    lines = release_held_pages(os.environ, now=lambda: AFTER)
     assert any(f"HaloPSA-{tid}" in line and "result=skipped" in line for line in lines)
     assert teams(network_team, f"HaloPSA-{tid}") == [("acknowledged", "network")]
     assert f"HaloPSA-{tid}" not in held_rows()

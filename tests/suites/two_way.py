@@ -97,11 +97,11 @@ def paged(environ: Mapping[str, str], tid: int | None = None) -> int:
     """`raise_alert` without a harness: Halo's *New Ticket Logged* through the handler to the
     loopback SIGNL4 (environ holds its URL, e.g. live_env), so SIGNL4's notifications about the
     ticket verify against the eventId it answered."""
-    from shared.entry import relay
+    from shared.entry.halo_webhook import handle_halo_request
 
     tid = tid or new_ticket_id()
     body = json.dumps(_halo_webhook(tid, 1, "new ticket logged")).encode()
-    response = relay.handle_halo_request(body, {}, environ, [], {})
+    response = handle_halo_request(body, {}, environ, outbox=[], query={})
     assert (response.status_code, response.body["result"]) == (200, "sent"), response.body
     _RAISED[tid] = response.body["eventId"]
     return tid

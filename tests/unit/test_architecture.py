@@ -193,7 +193,7 @@ def test_the_table_says_who_may_import_what() -> None:
     assert not allows("domain", "shared.adapters.store")
     assert allows("delivery", "shared.adapters.store")
     assert not allows("delivery", "shared.adapters.table_sdk")
-    assert not allows("delivery", "shared.entry.relay") and not allows("delivery", "shared.ops")
+    assert not allows("delivery", "shared.entry.timers") and not allows("delivery", "shared.ops")
     assert not allows("adapters", "shared.delivery.ledger")
     assert not allows("adapters", "shared.entry.health")
     assert allows("entry", "shared.delivery.ledger") and allows("entry", "shared.adapters.halo")
@@ -218,10 +218,10 @@ def test_imports_point_inward() -> None:
 
 def test_a_violation_names_file_line_and_import(tmp_path: Path) -> None:
     """The message a newcomer reads: which file, which line, which import, which layer."""
-    text = '"""Probe."""\n\n\ndef f():\n    from shared.entry import relay\n'
+    text = '"""Probe."""\n\n\ndef f():\n    from shared.entry import timers\n'
     probe = _probe(tmp_path, "shared/domain/probe.py", text)
     assert list(import_violations([probe], tmp_path).values()) == [
-        "shared/domain/probe.py:5 imports shared.entry.relay (domain may not)"
+        "shared/domain/probe.py:5 imports shared.entry.timers (domain may not)"
     ]
 
 
@@ -276,7 +276,6 @@ def test_a_row_written_outside_the_ledger_is_named(tmp_path: Path) -> None:
 MAX_LINES = 60
 MAX_POSITIONAL = 4
 PAGES = BEING_SPLIT.format("delivery/pages.py")
-RELAY = BEING_SPLIT.format("entry/relay.py")
 KNOWN_FUNCTION_OFFENDERS: dict[str, str] = {
     "shared/adapters/table_rest.py::string_to_sign": BEING_SPLIT.format("adapters/ (removed)"),
     "shared/delivery/held.py::hold": PAGES,
@@ -291,9 +290,6 @@ KNOWN_FUNCTION_OFFENDERS: dict[str, str] = {
     "shared/delivery/pages.py::flush_mailbox": PAGES,
     "shared/domain/policy.py::decide": BEING_SPLIT.format("domain/policy.py decide"),
     "shared/domain/writeback.py::plan": BEING_SPLIT.format("domain/writeback.py plan"),
-    "shared/entry/relay.py::handle_halo_request": RELAY,
-    "shared/entry/relay.py::handle_signl4_request": RELAY,
-    "shared/entry/relay.py::handle_webhook_request": RELAY,
     "shared/ops/preview.py::preview_event": BEING_SPLIT.format("ops/preview.py preview_event"),
 }
 

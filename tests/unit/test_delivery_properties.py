@@ -533,7 +533,7 @@ class World:
         return body
 
     def notify(self, body: dict[str, Any]) -> None:
-        """POST /api/signl4, as relay.handle_signl4_request runs it. No crash is injected here
+        """POST /api/signl4, as signl4_webhook.handle_signl4_request runs it. No crash is injected here
         (the write-back direction's recovery has its own tests): an armed crash waits."""
         armed, self.crash = self.crash, None
         notification = parse_notification(body)

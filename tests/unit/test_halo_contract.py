@@ -1,5 +1,5 @@
 """The write-back against Halo's own contract, through the SIGNL4 handler
-(`shared.entry.relay.handle_signl4_request`) and the loopback Halo (tests/halo_fake.py), storage in
+(`shared.entry.signl4_webhook.handle_signl4_request`) and the loopback Halo (tests/halo_fake.py), storage in
 memory: optional scopes Halo refuses, the outcome by name, the tenant, the assignment in the one
 action, 429 and Retry-After, the per-worker call budget, Halo's own retry settings and the most
 calls one notification costs a failing Halo."""
@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from shared.adapters import halo as halo_api
-from shared.entry.relay import deliver_halo_outbox_message, handle_signl4_request, health
+from shared.entry.health import handle_health_request
+from shared.entry.queues import deliver_halo_outbox_message
+from shared.entry.signl4_webhook import handle_signl4_request
 from shared.settings import RelaySettings
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.suites.two_way import ack, close, paged
@@ -42,7 +44,7 @@ def post(
     """SIGNL4's notification into the handler; what it queues goes to `outbox` (as the
     function's output binding)."""
     response = handle_signl4_request(
-        json.dumps(body).encode(), env, [] if outbox is None else outbox
+        json.dumps(body).encode(), env, outbox=[] if outbox is None else outbox
     )
     return response.status_code, response.body
 
@@ -74,7 +76,7 @@ def test_a_refused_optional_scope_is_dropped_once_and_the_notes_go_on(
     assert len(warnings_logged(caplog, "refused the scope read:agents")) == 1
     # Health reports the last known result without calling Halo.
     before = len(halo.requests)
-    warned = health(env).body["haloWarnings"]
+    warned = handle_health_request(env).body["haloWarnings"]
     assert warned == ["Halo refused the scope read:agents: notes go without assignment"]
     assert len(halo.requests) == before
 
@@ -135,7 +137,7 @@ def test_an_outcome_halo_does_not_offer_never_reaches_the_actions(
     assert all(body["message"] == message for _, body in answers)
     # Asked once, not per write; no write was sent to fail with a 400.
     assert len(halo.calls("/api/Outcome")) == 1 and not halo.calls("/api/Actions")
-    warned = health(env).body["haloWarnings"]
+    warned = handle_health_request(env).body["haloWarnings"]
     assert warned == [
         "HALO_NOTE_OUTCOME is not an outcome Halo offers: write-backs are refused "
         "(python -m shared check --live lists the ones it does)"

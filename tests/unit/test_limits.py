@@ -33,8 +33,10 @@ from shared.domain.alert import (
 )
 from shared.domain.halo import HaloEvent, Ticket, parse_event
 from shared.domain.policy import decide
-from shared.entry import relay
-from shared.entry.relay import MAX_BODY_BYTES
+from shared.entry import responses
+from shared.entry.responses import MAX_BODY_BYTES
+from shared.errors import BatchTooLarge
+from shared.ops.preview import preview_body
 from shared.settings import DEFAULT_MAX_BATCH, RelaySettings
 from tests.conftest import (
     Signl4Fake,
@@ -69,7 +71,7 @@ def batch_inline_time_unbounded(monkeypatch: pytest.MonkeyPatch) -> None:
     the rest is queued: on a loaded machine 100 inline sends could reach it and turn "sent" into
     "queued". These cases are about counts, so that clock is off here (its own case sets it to 0:
     tests/integration/test_limits.py)."""
-    monkeypatch.setattr(relay, "BATCH_INLINE_SECONDS", math.inf)
+    monkeypatch.setattr(responses, "BATCH_INLINE_SECONDS", math.inf)
 
 
 def test_a_batch_of_exactly_the_limit_is_sent(
@@ -287,3 +289,68 @@ def test_queue_message_bytes_is_base64_of_utf8() -> None:
     assert queue_message_bytes("") == 0
     assert queue_message_bytes("abc") == 4
     assert queue_message_bytes("\U0001f600") == 8  # 4 UTF-8 bytes -> 8 base64 characters
+
+
+# --- body limit: one figure for every route that reads a body ---
+
+
+def _route_request(route: str, body: bytes) -> func.HttpRequest:
+    """What the host hands each body-reading function (the webhook's token in the path)."""
+    return func.HttpRequest(
+        method="POST",
+        url=f"http://localhost:7071/api/{route}",
+        headers={"Content-Type": "application/json"},
+        params={},
+        route_params={"token": "tok-limits"} if route.startswith("webhook") else {},
+        body=body,
+    )
+
+
+@pytest.mark.parametrize("route", ["halopsa", "webhook/tok-limits", "signl4"])
+@pytest.mark.parametrize("two_way", [False, True])
+def test_every_route_refuses_a_body_over_the_limit_and_reads_one_at_it(
+    functions: Functions,
+    signl4: Signl4Fake,
+    live_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    route: str,
+    two_way: bool,
+) -> None:
+    """The size check comes before anything else is read, on every route (with two-way off,
+    /api/signl4 still refuses the body rather than ignoring it)."""
+    from devhost.functions import OutValue
+
+    monkeypatch.setenv("RELAY_INBOUND_TOKEN", "tok-limits")
+    if two_way:
+        monkeypatch.setenv("HALO_CLIENT_ID", "id")
+        monkeypatch.setenv("HALO_CLIENT_SECRET", "secret")
+        monkeypatch.setenv("HALO_BASE_URL", "https://contoso.halopsa.com")
+    function = functions[route.split("/")[0]]
+    over = answer(function(_route_request(route, b" " * (MAX_BODY_BYTES + 1)), queued=OutValue()))
+    assert (over[0], over[1]["error"]) == (413, "payload_too_large")
+    assert str(MAX_BODY_BYTES) in over[1]["message"]
+    at_limit = answer(function(_route_request(route, b" " * MAX_BODY_BYTES), queued=OutValue()))
+    # Read, then answered for its content: not JSON (or ignored: two-way is off).
+    ignored = route == "signl4" and not two_way
+    assert at_limit[1].get("result" if ignored else "error") == (
+        "ignored" if ignored else "invalid_json"
+    )
+    assert signl4.events == []
+
+
+def test_preview_refuses_an_oversized_batch_with_the_relays_check_in_its_own_words() -> None:
+    """One check for the batch limit: the relay's answer says nothing was sent and what to set
+    in Halo; the preview's says nothing would be sent."""
+    settings = RelaySettings.from_env({"RELAY_MAX_BATCH": "2"})
+    body = json.dumps([new_ticket(n) for n in range(3)]).encode()
+    with pytest.raises(BatchTooLarge) as relayed:
+        responses.check_batch_size(json.loads(body), settings.relay_max_batch)
+    assert relayed.value.message.endswith(
+        "Nothing was sent: set HaloPSA's webhook batching to "
+        "Count with at most 2, or turn batching off"
+    )
+    previewed = preview_body(body, settings)
+    assert previewed.error == "batch_too_large"
+    with pytest.raises(BatchTooLarge) as shared_check:
+        responses.check_batch_size(json.loads(body), 2, consequence=": nothing would be sent")
+    assert previewed.message == shared_check.value.message

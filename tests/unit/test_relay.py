@@ -15,8 +15,10 @@ import pytest
 
 from shared.delivery.outbox import OutboxMessage
 from shared.domain.alert import AlertStatus
-from shared.entry import relay
-from shared.entry.relay import MAX_BODY_BYTES
+from shared.entry.bootstrap import secret_values
+from shared.entry.halo_webhook import handle_halo_request
+from shared.entry.queues import deliver_outbox_message, report_poison
+from shared.entry.responses import MAX_BODY_BYTES
 from shared.errors import ConfigurationError
 from tests.conftest import (
     TEAM_SECRET,
@@ -172,7 +174,7 @@ def test_signl4_unavailable_is_queued_and_answered_202(
 
 def test_signl4_unavailable_without_an_outbox_is_503(signl4: Signl4Fake, live_env: dict) -> None:
     signl4.script(500, 500, 500)
-    response = relay.handle_halo_request(fixture_bytes("guide_new.json"), {}, os.environ, None)
+    response = handle_halo_request(fixture_bytes("guide_new.json"), {}, os.environ)
     assert (response.status_code, response.body["error"]) == (503, "signl4_unavailable")
     assert "HTTP 500" in response.body["message"]
 
@@ -335,9 +337,9 @@ def test_signl4_echo_of_the_secret_reaches_no_answer_queue_message_or_log_line(
     response, queued = call_halopsa(functions, http_post(fixture_json("guide_new.json")))
     assert answer(response)[0] == 202
     # The queue function: SIGNL4 refuses for good, so the event goes to the poison queue...
-    [poison] = relay.deliver_outbox_message(queued[0], os.environ) or []
+    [poison] = deliver_outbox_message(queued[0], os.environ) or []
     # ...whose function logs the alertable line.
-    relay.report_poison(poison, os.environ)
+    report_poison(poison, os.environ)
     # And inline: SIGNL4 refuses at once, 502 to Halo.
     code, body = post(functions, fixture_json("guide_new.json"))
     assert (code, body["error"]) == (502, "signl4_rejected")
@@ -378,8 +380,8 @@ def test_poison_error_line_stays_one_line(
     queued = OutboxMessage(
         externalId="HaloPSA-7\r\nforged", status=AlertStatus.NEW, payload={"Title": "t"}
     ).to_json()
-    [poison] = relay.deliver_outbox_message(queued, os.environ) or []
-    relay.report_poison(poison, os.environ)
+    [poison] = deliver_outbox_message(queued, os.environ) or []
+    report_poison(poison, os.environ)
     assert outbox == []
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2  # the outbox line and the poison line
@@ -400,7 +402,7 @@ def test_secret_values_feed_the_local_hosts_access_log(monkeypatch: pytest.Monke
         "AzureWebJobsStorage": "",
         "HALO_BASE_URL": "https://contoso.halopsa.com",
     }
-    assert sorted(relay.secret_values(env)) == sorted([TEAM_SECRET, PASSWORD])
+    assert sorted(secret_values(env)) == sorted([TEAM_SECRET, PASSWORD])
     import function_app
 
     monkeypatch.setenv("SIGNL4_TEAM_SECRET", TEAM_SECRET)
@@ -411,8 +413,8 @@ def test_the_in_memory_storage_setting_is_not_scrubbed_as_a_secret() -> None:
     """`python -m devhost serve` sets AzureWebJobsStorage=memory when it is unset: the word is
     no secret, and scrubbing it would turn "in-memory" into "in-***" in every traceback."""
     connection = "UseDevelopmentStorage=true"
-    assert relay.secret_values({"AzureWebJobsStorage": connection}) == [connection]
-    assert relay.secret_values({"AzureWebJobsStorage": " memory "}) == []
+    assert secret_values({"AzureWebJobsStorage": connection}) == [connection]
+    assert secret_values({"AzureWebJobsStorage": " memory "}) == []
 
 
 def test_a_bad_setting_is_a_configuration_error_on_every_path(

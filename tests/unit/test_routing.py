@@ -22,7 +22,8 @@ from shared.domain.routing import (
     secret_setting,
     with_route,
 )
-from shared.entry import relay
+from shared.entry.bootstrap import secret_values
+from shared.entry.health import handle_health_request
 from shared.ops import preview
 from shared.ops.check import check_settings
 from shared.settings import RelaySettings, SettingsError
@@ -496,7 +497,7 @@ def test_health_answers_503_naming_the_setting_rule_and_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("RELAY_ROUTES", BROKEN)
-    response = relay.health({"RELAY_ROUTES": BROKEN, "SIGNL4_TEAM_SECRET": SECRET})
+    response = handle_health_request({"RELAY_ROUTES": BROKEN, "SIGNL4_TEAM_SECRET": SECRET})
     assert response.status_code == 503
     assert response.body["error"] == "configuration_error"
     assert "RELAY_ROUTES" in response.body["message"]
@@ -508,7 +509,7 @@ def test_every_event_answers_the_same_configuration_error(
     functions: dict, live_env: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RELAY_ROUTES", BROKEN)
-    health = relay.health({"RELAY_ROUTES": BROKEN})
+    health = handle_health_request({"RELAY_ROUTES": BROKEN})
     for event in ("new ticket logged", "closed"):
         response, queued = call_halopsa(functions, http_post(webhook(new_ticket_id(), event)))
         status, body = answer(response)
@@ -605,7 +606,7 @@ def test_preview_shows_the_route() -> None:
 
 
 def test_serve_scrubs_the_target_secrets() -> None:
-    assert SECRET in relay.secret_values({"SIGNL4_TEAM_SECRET_NETWORK": SECRET})
+    assert SECRET in secret_values({"SIGNL4_TEAM_SECRET_NETWORK": SECRET})
 
 
 def test_old_alert_rows_without_a_target_read_as_the_default_team() -> None:

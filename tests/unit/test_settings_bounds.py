@@ -13,7 +13,10 @@ import pytest
 
 from shared.__main__ import main
 from shared.domain.routing import MAX_ZONE_CHARS, parse_routes
-from shared.entry import relay
+from shared.entry.bootstrap import describe_mode, secret_values
+from shared.entry.halo_webhook import NOT_FOUND, handle_halo_request, handle_webhook_request
+from shared.entry.health import handle_health_request
+from shared.entry.signl4_webhook import handle_signl4_request
 from shared.setting_json import (
     MAX_SETTING_BYTES,
     MAX_SETTING_DEPTH,
@@ -86,7 +89,7 @@ def assert_names_the_setting(message: str, setting: str, value: str, says: str) 
 
 def test_halopsa_answers_a_configuration_error(unreadable: tuple[str, str, str]) -> None:
     setting, value, says = unreadable
-    response = relay.handle_halo_request(
+    response = handle_halo_request(
         fixture_bytes("guide_new.json"), {}, bad_env(*unreadable[:2])
     )
     assert (response.status_code, response.body["error"]) == (500, "configuration_error")
@@ -95,22 +98,22 @@ def test_halopsa_answers_a_configuration_error(unreadable: tuple[str, str, str])
 
 def test_signl4_route_answers_a_configuration_error(unreadable: tuple[str, str, str]) -> None:
     setting, value, says = unreadable
-    response = relay.handle_signl4_request(b'{"eventType": 200}', bad_env(setting, value))
+    response = handle_signl4_request(b'{"eventType": 200}', bad_env(setting, value))
     assert (response.status_code, response.body["error"]) == (500, "configuration_error")
     assert_names_the_setting(response.body["message"], setting, value, says)
 
 
 def test_webhook_route_keeps_its_uniform_404(unreadable: tuple[str, str, str]) -> None:
     setting, value, _ = unreadable
-    response = relay.handle_webhook_request(
+    response = handle_webhook_request(
         INBOUND_TOKEN, fixture_bytes("guide_new.json"), {}, bad_env(setting, value)
     )
-    assert (response.status_code, response.body) == (404, relay.NOT_FOUND)
+    assert (response.status_code, response.body) == (404, NOT_FOUND)
 
 
 def test_health_is_503_naming_the_setting(unreadable: tuple[str, str, str]) -> None:
     setting, value, says = unreadable
-    response = relay.health(bad_env(setting, value))
+    response = handle_health_request(bad_env(setting, value))
     assert response.status_code == 503
     assert (response.body["status"], response.body["error"]) == (
         "misconfigured",
@@ -122,11 +125,11 @@ def test_health_is_503_naming_the_setting(unreadable: tuple[str, str, str]) -> N
 def test_the_start_up_banner_says_what_is_wrong(unreadable: tuple[str, str, str]) -> None:
     setting, value, says = unreadable
     env = bad_env(setting, value)
-    banner = relay.describe_mode(env)
+    banner = describe_mode(env)
     assert banner.startswith("Relay is MISCONFIGURED: ")
     assert_names_the_setting(banner, setting, value, says)
     # serve's access log scrubs what it can read: the plain secret settings.
-    assert TEAM_SECRET in relay.secret_values(env)
+    assert TEAM_SECRET in secret_values(env)
 
 
 # --- through the operator commands ---
@@ -217,7 +220,7 @@ def test_the_longest_iana_name_is_a_zone() -> None:
     ],
 )
 def test_a_zone_that_is_no_iana_name_is_a_configuration_error(zone: str, says: str) -> None:
-    response = relay.health({"RELAY_ROUTES": quiet_route(zone)})
+    response = handle_health_request({"RELAY_ROUTES": quiet_route(zone)})
     assert (response.status_code, response.body["error"]) == (503, "configuration_error")
     assert "quiet.zone" in response.body["message"] and says in response.body["message"]
     code, text = run(["check"], {"RELAY_ROUTES": quiet_route(zone)})
@@ -235,7 +238,7 @@ def test_a_library_failing_unforeseen_still_names_the_setting(
 
     monkeypatch.setattr("shared.domain.routing.ZoneInfo", broken)
     env = {"RELAY_ROUTES": quiet_route("Europe/Unforeseen"), "SIGNL4_MAX_ATTEMPTS": "2"}
-    response = relay.handle_halo_request(fixture_bytes("guide_new.json"), {}, env)
+    response = handle_halo_request(fixture_bytes("guide_new.json"), {}, env)
     assert (response.status_code, response.body["error"]) == (500, "configuration_error")
     assert response.body["message"] == (
         "invalid setting RELAY_ROUTES: could not be read (RuntimeError)"

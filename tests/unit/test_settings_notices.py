@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from shared.__main__ import main
-from shared.entry import relay
+from shared.entry.bootstrap import describe_mode, secret_values
+from shared.entry.halo_webhook import handle_halo_request
+from shared.entry.health import handle_health_request
 from shared.redaction import has_userinfo, redact_echo, strip_userinfo
 from shared.settings import URL_SETTINGS, RelaySettings, _settings_from_items, setting_notices
 from tests.conftest import TEAM_SECRET, Signl4Fake, fixture_bytes
@@ -65,7 +67,7 @@ def test_signl4s_error_text_with_a_piece_is_withheld_from_the_answer(
     piece = TEAM_SECRET[4 : 4 + size]
     body = {"code": 3004, "message": f"unknown team {piece}"}
     signl4.script(lambda request: Response(json.dumps(body), 400, mimetype="application/json"))
-    response = relay.handle_halo_request(fixture_bytes("guide_new.json"), {}, live_env)
+    response = handle_halo_request(fixture_bytes("guide_new.json"), {}, live_env)
     assert (response.status_code, response.body["error"]) == (502, "signl4_rejected")
     message = response.body["message"]
     assert ("SIGNL4's error text withheld" in message) is withheld
@@ -95,8 +97,8 @@ def test_the_alerts_link_never_carries_halos_userinfo(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     env = {**live_env, "HALO_BASE_URL": HALO_WITH_USERINFO}
-    first = relay.handle_halo_request(fixture_bytes("guide_new.json"), {}, env)
-    second = relay.handle_halo_request(fixture_bytes("guide_close.json"), {}, env)
+    first = handle_halo_request(fixture_bytes("guide_new.json"), {}, env)
+    second = handle_halo_request(fixture_bytes("guide_close.json"), {}, env)
     # Still pages, as before the upgrade.
     assert [first.status_code, second.status_code] == [200, 200]
     assert [event["Link"] for event in signl4.events] == [
@@ -124,7 +126,7 @@ def test_preview_prints_no_userinfo_of_the_signl4_url(
     assert (
         "Target: SIGNL4 webhook http://127.0.0.1:" in run(["preview", str(body)], env, tmp_path)[1]
     )
-    assert PASSWORD not in relay.describe_mode(env)
+    assert PASSWORD not in describe_mode(env)
     assert PASSWORD not in capsys.readouterr().err
 
 
@@ -213,8 +215,8 @@ def test_distinct_names_are_no_notice() -> None:
 
 def test_the_start_up_warning_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     env = {"HALO_BASE_URL": HALO_WITH_USERINFO, "SIGNL4_TEAM_SECRET": TEAM_SECRET}
-    relay.describe_mode(env)  # serve's banner reads the settings first
-    relay.secret_values(env)
+    describe_mode(env)  # serve's banner reads the settings first
+    secret_values(env)
     for _ in range(3):
-        relay.health(env)
+        handle_health_request(env)
     assert len(notice_lines(caplog)) == 1

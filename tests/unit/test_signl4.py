@@ -21,7 +21,7 @@ from shared.adapters.signl4 import send_event, webhook_url
 from shared.domain.alert import AlertStatus, build_payload, clean_text, encoded_size, fit_payload
 from shared.domain.halo import parse_event
 from shared.domain.policy import Decision, decide
-from shared.entry import relay
+from shared.entry.halo_webhook import handle_halo_request
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.settings import RelaySettings
 from tests.conftest import (
@@ -535,7 +535,7 @@ def test_format_characters_never_reach_signl4_through_the_handler(
 ) -> None:
     body = fixture_bytes("webhook_hidden_characters.json")
     assert "\\u202e" in body.decode() and "&#x202E;" in body.decode()
-    response = relay.handle_halo_request(body, {}, os.environ, None)
+    response = handle_halo_request(body, {}, os.environ)
     assert response.status_code == 200, response.body
     (sent,) = signl4.events
     assert sent["Title"] == "IN-9501: Pay exe.fdp invoice"

@@ -10,7 +10,7 @@ import pytest
 
 from shared.delivery import ledger
 from shared.delivery import pages as delivery
-from shared.entry import relay
+from shared.entry import halo_webhook
 from tests.conftest import Harness, Signl4Fake, new_ticket_id
 
 PHASE_LINE = re.compile(r"^PHASE (\S+) (\d+\.\d{3})$", re.MULTILINE)
@@ -24,7 +24,7 @@ def _new_ticket() -> dict:
 def test_off_by_default_writes_no_phase_line(
     memory_harness: Harness, signl4: Signl4Fake, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    assert relay.TIMING is False and delivery.TIMING is False and ledger.TIMING is False
+    assert halo_webhook.TIMING is False and delivery.TIMING is False and ledger.TIMING is False
     assert memory_harness.post(_new_ticket())[1]["result"] == "sent"
     assert PHASE_LINE.findall(capfd.readouterr().err) == []
 
@@ -35,7 +35,7 @@ def test_on_every_phase_of_an_event_writes_a_line(
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for module in (relay, delivery, ledger):  # what RELAY_TIMING=1 sets at import
+    for module in (halo_webhook, delivery, ledger):  # what RELAY_TIMING=1 sets at import
         monkeypatch.setattr(module, "TIMING", True)
     event = _new_ticket()
     assert memory_harness.post(event)[1]["result"] == "sent"

@@ -14,7 +14,7 @@ import azure.functions as func
 import pytest
 
 from devhost.functions import OutValue
-from shared.entry.relay import NOT_FOUND
+from shared.entry.halo_webhook import NOT_FOUND
 from tests.conftest import TEAM_SECRET, Signl4Fake, answer, call_halopsa, fixture_json
 
 Functions = dict[str, Callable[..., func.HttpResponse]]

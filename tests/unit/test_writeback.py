@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from shared.domain import writeback
 from shared.domain.alert import AlertStatus, clean_text
 from shared.domain.notification import Signl4Notification, parse_notification
-from shared.entry import relay
+from shared.entry.queues import deliver_halo_outbox_message
+from shared.entry.signl4_webhook import handle_signl4_request
 from shared.settings import RelaySettings
 from tests.conftest import SPEED_PROOF
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
@@ -551,10 +552,10 @@ def test_markup_in_every_field_that_reaches_a_note_arrives_inert(
         signl4_says(tid, 202, escalation={"name": MARKUP}),
         signl4_says(tid, 202, escalation=MARKUP),
     ]
-    answers = [relay.handle_signl4_request(body, os.environ, []) for body in bodies]
+    answers = [handle_signl4_request(body, os.environ, outbox=[]) for body in bodies]
     assert [a.body["result"] for a in answers] == ["written"] * 4
     halo.agents = []  # the same e-mail, but no agent has it now: the note says so
-    relay.handle_signl4_request(signl4_says(tid, 201, status_code=2, user=user), os.environ)
+    handle_signl4_request(signl4_says(tid, 201, status_code=2, user=user), os.environ)
     assert len(halo.actions) == 5
     for action in halo.actions:
         assert_inert(action)
@@ -584,7 +585,7 @@ def test_format_characters_never_reach_the_note_and_zwj_emoji_stay(
         signl4_says(tid, 203, user=user, annotation={"message": message}),
         signl4_says(tid, 201, status_code=2, user=user),
     ):
-        assert relay.handle_signl4_request(body, os.environ, []).body["result"] == "written"
+        assert handle_signl4_request(body, os.environ, outbox=[]).body["result"] == "written"
     annotated, acked = (action["note_html"] for action in halo.actions)
     assert annotated == (
         f"Annotation in SIGNL4 by Ann (ann@contoso.example) at 2026-09-25 06:41:08 UTC:"
@@ -602,10 +603,10 @@ def test_a_queued_write_back_is_stored_as_text_and_escaped_once_when_sent(
     tid = paged(halo_env)
     outbox: list[str] = []
     body = signl4_says(tid, 203, annotation={"message": "<b>R&D</b>"})
-    assert relay.handle_signl4_request(body, os.environ, outbox).status_code == 202
+    assert handle_signl4_request(body, os.environ, outbox=outbox).status_code == 202
     (message,) = outbox
     assert "<b>R&D</b>" in json.loads(message)["payload"]["note"]
-    assert relay.deliver_halo_outbox_message(message, os.environ) is None
+    assert deliver_halo_outbox_message(message, os.environ) is None
     (action,) = halo.actions
     assert action["note_html"].endswith(":<br>&lt;b&gt;R&amp;D&lt;/b&gt;")
     assert_inert(action)
