@@ -20,7 +20,7 @@ from typing import Any
 
 from shared import TIMING, __version__
 from shared.adapters.store import Conflict, Unavailable
-from shared.delivery.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
+from shared.delivery.ledger import Ledger
 from shared.delivery.outbox import describe_poison
 from shared.delivery.pages import (
     Delivery,
@@ -35,6 +35,7 @@ from shared.domain.halo import parse_event, parse_json_body
 from shared.domain.signl4_params import parse_signal_params
 from shared.entry.health import report as health_report
 from shared.entry.health import storage_state
+from shared.entry.storage import MEMORY_STORAGE, describe_ledger, open_ledger
 from shared.errors import (
     BatchTooLarge,
     ConfigurationError,
