@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.adapters.store import Conflict, Unavailable
 from shared.delivery.ledger import HeldPage, Ledger
+from shared.errors import Conflict, Unavailable
 from shared.redaction import log_safe
 
 logger = logging.getLogger("shared.relay")

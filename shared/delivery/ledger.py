@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import TIMING
-from shared.adapters.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
+from shared.adapters.store import MemoryStore, Op, PartitionStore, Row
 from shared.delivery import conversation as core
 from shared.delivery import schema
 from shared.delivery.conversation import Conversation, Pending, Step
@@ -38,6 +38,7 @@ from shared.delivery.schema import (
     short_reason,
 )
 from shared.domain.alert import AlertStatus, fit_payload
+from shared.errors import Conflict, Unavailable
 from shared.redaction import log_safe
 
 logger = logging.getLogger(__name__)
