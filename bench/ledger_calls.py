@@ -56,9 +56,10 @@ def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict
     """
     from shared.adapters.signl4 import SendResult
     from shared.adapters.store import Op, PartitionStore, Row
-    from shared.delivery.ledger import Ledger, open_ledger
+    from shared.delivery.ledger import Ledger
     from shared.delivery.pages import Delivery, EventTrace, deliver_halo_event
     from shared.domain.halo import parse_event
+    from shared.entry.storage import open_ledger
     from shared.settings import RelaySettings
 
     settings = RelaySettings.from_env(

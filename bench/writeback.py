@@ -98,11 +98,11 @@ def raised(ticket: int) -> None:
     from datetime import datetime, timezone
 
     from shared.adapters.store import Op
-    from shared.delivery import ledger
+    from shared.entry import storage
 
     entity = {"Status": "new", "Seq": 1, "DeliveredSeq": 1, "EventId": ANCHOR}
     entity.update(RaisedEventId=ANCHOR, UpdatedUtc=datetime.now(timezone.utc))
-    ledger._memory_store.commit(f"HaloPSA-{ticket}", [Op("create", "alert", entity)])
+    storage._memory_store.commit(f"HaloPSA-{ticket}", [Op("create", "alert", entity)])
 
 
 def notification(ticket: int, *, annotation: str | None = None) -> bytes:
@@ -236,7 +236,7 @@ def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[
     """Part 3: the 1st and the 1,500th annotation of a ticket, point reads vs a partition
     read (the old path), each on a fresh in-memory ledger."""
     from shared.adapters.store import MemoryStore
-    from shared.delivery import ledger
+    from shared.entry import storage
     from shared.entry.signl4_webhook import handle_signl4_request
 
     class PartitionReads(MemoryStore):
@@ -255,7 +255,7 @@ def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[
         ("partition read (before)", PartitionReads),
     ):
         for earlier in (0, 1499):
-            ledger._memory_store = store = store_type()
+            storage._memory_store = store = store_type()
             ticket = next(tickets)
             raised(ticket)
             for n in range(earlier):  # earlier annotations: written through the relay

@@ -31,7 +31,7 @@ from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import Function
 
 from devhost.functions import OutValue
-from shared.delivery.ledger import MEMORY_STORAGE
+from shared.entry.storage import MEMORY_STORAGE
 from shared.redaction import log_safe
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class StorageQueues:
             TextBase64EncodePolicy,
         )
 
-        from shared.delivery.ledger import quiet_azure_sdk
+        from shared.adapters.table_sdk import quiet_azure_sdk
 
         quiet_azure_sdk()
         self._connection_string = connection_string

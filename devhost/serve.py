@@ -19,7 +19,7 @@ from devhost.errors import LocalHostError
 from devhost.functions import index_functions
 from devhost.http_host import LocalHost, url_host
 from devhost.queues import MemoryQueues, QueueRunner, open_queues
-from shared.delivery.ledger import MEMORY_STORAGE
+from shared.entry.storage import MEMORY_STORAGE
 
 
 def serve(

@@ -1,4 +1,23 @@
-"""The relay's error catalogue: every error a caller can see has a stable code and an HTTP status."""
+"""The relay's errors, one tree. Those a caller can see (RelayError) have a stable code and an
+HTTP status; the storage errors stay inside the relay (the service turns them into an answer).
+
+Exception
+ +-- RelayError                      answered as {"error": code, "message": ...}
+ |    +-- InvalidJson, UnsupportedPayload, Unauthorized, PayloadTooLarge, BatchTooLarge,
+ |    |   MissingTicketId, InvalidStatus, InvalidField   (the caller's fault: 4xx)
+ |    +-- DeliveryRejected           the receiving side refused for good: never retried
+ |    |    +-- Signl4Rejected
+ |    |    +-- HaloRejected
+ |    +-- DeliveryUnavailable        the receiving side could not take it now: retried
+ |    |    +-- Signl4Unavailable
+ |    |    +-- HaloUnavailable
+ |    +-- ConfigurationError         a setting is unusable
+ |    +-- StorageUnavailable         the ledger could not be read and the answer needs it
+ +-- StoreError                      the storage port (shared/adapters/store.py)
+ |    +-- Conflict                   a condition failed: someone else wrote first
+ |    +-- Unavailable                the store could not be read or written
+ +-- MailboxUnavailable              a ticket's mailbox cannot be sent now: the queue retries
+"""
 
 from __future__ import annotations
 
@@ -142,3 +161,19 @@ class StorageUnavailable(RelayError):
 
     code = "storage_unavailable"
     status_code = 503
+
+
+class StoreError(Exception):
+    """Storage, inside the relay: never answered as such (the text may name a partition)."""
+
+
+class Unavailable(StoreError):
+    """The store could not be read or written (network, auth, Azurite not running)."""
+
+
+class Conflict(StoreError):
+    """A condition failed: another writer changed the partition between our read and write."""
+
+
+class MailboxUnavailable(Exception):
+    """The ticket's mailbox cannot be read or is being sent by another worker: retry later."""

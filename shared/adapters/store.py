@@ -17,13 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from shared.errors import Conflict, Unavailable
 
-class Unavailable(Exception):
-    """The store could not be read or written (network, auth, Azurite not running)."""
-
-
-class Conflict(Exception):
-    """A condition failed: another writer changed the partition between our read and write."""
+__all__ = ["Conflict", "MemoryStore", "Op", "PartitionStore", "Row", "Unavailable"]
 
 
 @dataclass(frozen=True)

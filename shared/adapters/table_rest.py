@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shared.adapters.store import Conflict, Op, Row, Unavailable
-from shared.adapters.table_sdk import TABLE_NAME, TRANSACTION_MAX_ROWS
+from shared.delivery.schema import TABLE_NAME, TRANSACTION_MAX_ROWS  # this adapter goes (issue 20)
 from shared.settings import RelaySettings
 
 if TYPE_CHECKING:

@@ -17,18 +17,6 @@ from typing import Any
 from shared.adapters.store import Conflict, Op, Row, Unavailable
 from shared.settings import RelaySettings
 
-TABLE_NAME = "relayledger"
-# Azure Table limits (Table service data model): a string property holds at most 64 KiB of
-# UTF-16, i.e. 32,768 code units; an entity at most 1 MiB; an entity-group transaction at most
-# 100 entities and 4 MiB.
-TABLE_STRING_MAX_UTF16_UNITS = 32 * 1024
-TABLE_ENTITY_MAX_BYTES = 1024 * 1024
-TABLE_TRANSACTION_MAX_ENTITIES = 100
-TABLE_TRANSACTION_MAX_BYTES = 4 * 1024 * 1024
-# What the relay ever writes in one transaction: the state row, one mailbox row and (write-backs
-# to Halo) the notification's small `seen-<id>` row.
-TRANSACTION_MAX_ROWS = 3
-
 
 class TableStore:
     """A PartitionStore on one Azure table. Thread-safe: azure-data-tables clients may be shared."""
@@ -70,10 +58,6 @@ class TableStore:
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         from azure.core.exceptions import AzureError, HttpResponseError
 
-        if len(ops) > TRANSACTION_MAX_ROWS:
-            raise ValueError(
-                f"{len(ops)} rows in one transaction; sized for {TRANSACTION_MAX_ROWS}"
-            )
         self._ensure_table()
         operations = [_operation(partition, op) for op in ops]
         try:
@@ -156,25 +140,26 @@ def quiet_azure_sdk() -> None:
 
 # -- opening the table: once per worker, lazily --
 
-_stores: dict[tuple[str | None, str | None], TableStore] = {}
+_stores: dict[tuple[str | None, str | None, str], TableStore] = {}
 _stores_lock = threading.Lock()
 
 
-def open_table_store(settings: RelaySettings) -> TableStore | None:
-    """The table for these settings, or None when no storage is configured at all."""
-    key = (
-        settings.storage_connection.get_secret_value() if settings.storage_connection else None,
-        settings.storage_account_name,
+def open_table_store(settings: RelaySettings, table_name: str) -> TableStore | None:
+    """The table for these settings (the composition root names it), or None when no storage
+    is configured at all."""
+    connection = (
+        settings.storage_connection.get_secret_value() if settings.storage_connection else None
     )
-    if key == (None, None):
+    if (connection, settings.storage_account_name) == (None, None):
         return None
+    key = (connection, settings.storage_account_name, table_name)
     with _stores_lock:
         if key not in _stores:
-            _stores[key] = _open(settings)
+            _stores[key] = _open(settings, table_name)
         return _stores[key]
 
 
-def _open(settings: RelaySettings) -> TableStore:
+def _open(settings: RelaySettings, table_name: str) -> TableStore:
     from azure.data.tables import TableClient
 
     quiet_azure_sdk()
@@ -182,14 +167,14 @@ def _open(settings: RelaySettings) -> TableStore:
     transport = {"connection_timeout": 2, "read_timeout": 5, "retry_total": 1}
     if settings.storage_connection is not None:
         client = TableClient.from_connection_string(
-            settings.storage_connection.get_secret_value(), table_name=TABLE_NAME, **transport
+            settings.storage_connection.get_secret_value(), table_name=table_name, **transport
         )
         return TableStore(client, create_table=True)
     from azure.identity import DefaultAzureCredential
 
     client = TableClient(
         endpoint=f"https://{settings.storage_account_name}.table.core.windows.net",
-        table_name=TABLE_NAME,
+        table_name=table_name,
         credential=DefaultAzureCredential(),
         **transport,
     )

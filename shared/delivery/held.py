@@ -1,55 +1,33 @@
 """Pages held back by a quiet-hours schedule or a maintenance window (service).
 
-A rule with `page_after_window` keeps each ticket whose `new` it suppressed as a row of one
-partition, `suppressed`, of the ledger's table: row key the external id, with the rule, the
-window, the routing target and the exact payload. The timer (function_app.py `held_pages`)
-reads that one partition, and pages each ticket whose window has ended and that is still open
-(no acknowledge or resolve since). A row leaves when the ticket pages, or when it is resolved.
-Best effort on writes: a store that is down loses the hold (logged), never the answer.
+A rule with `page_after_window` keeps each ticket whose `new` it suppressed in the ledger
+(schema.HELD_PARTITION, with the rule, the window, the routing target and the exact payload).
+The timer (function_app.py `held_pages`) reads them, and pages each ticket whose window has
+ended and that is still open (no acknowledge or resolve since). A held page goes when the ticket
+pages, or when it is resolved. Best effort on writes: a store that is down loses the hold
+(logged), never the answer.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from shared.adapters.store import Conflict, Op, Unavailable
-from shared.delivery.ledger import Ledger
-from shared.domain.alert import fit_payload
+from shared.delivery.ledger import HeldPage, Ledger
+from shared.errors import Conflict, Unavailable
 from shared.redaction import log_safe
-
-PARTITION = "suppressed"
 
 logger = logging.getLogger("shared.relay")
 
-
-@dataclass(frozen=True)
-class HeldPage:
-    """One ticket whose page waits for its window to end."""
-
-    external_id: str
-    rule: str
-    window: str
-    target: str
-    payload: dict[str, Any]
-    etag: str | None = None
+__all__ = ["HeldPage", "held_pages", "hold", "release"]
 
 
 def hold(
     ledger: Ledger, external_id: str, rule: str, window: str, target: str, payload: dict[str, Any]
 ) -> None:
     """Remember the ticket's page until its window ends (a repeat keeps the first payload)."""
-    entity = {
-        "Rule": rule[:100],
-        "Window": window[:100],
-        "Target": target,
-        "Payload": json.dumps(fit_payload(payload), ensure_ascii=False),
-        "HeldUtc": ledger.clock(),
-    }
     try:
-        ledger.store.commit(PARTITION, [Op("create", external_id, entity)])
+        ledger.hold(external_id, rule=rule, window=window, target=target, payload=payload)
     except Conflict:
         return  # held already
     except Unavailable as error:
@@ -64,7 +42,7 @@ def hold(
 def release(ledger: Ledger, external_id: str, etag: str | None = None) -> None:
     """The ticket paged or closed: nothing to page when its window ends."""
     try:
-        ledger.store.commit(PARTITION, [Op("delete", external_id, etag=etag)])
+        ledger.release_held(external_id, etag)
     except Conflict:
         return  # not held (the usual case), or taken by another timer run
     except Unavailable as error:
@@ -77,15 +55,4 @@ def release(ledger: Ledger, external_id: str, etag: str | None = None) -> None:
 
 def held_pages(ledger: Ledger) -> list[HeldPage]:
     """Every held page: one read of one partition."""
-    rows = ledger.store.read(PARTITION)
-    return [
-        HeldPage(
-            external_id=key,
-            rule=str(row.entity.get("Rule") or ""),
-            window=str(row.entity.get("Window") or ""),
-            target=str(row.entity.get("Target") or ""),
-            payload=json.loads(row.entity.get("Payload") or "{}"),
-            etag=row.etag,
-        )
-        for key, row in sorted(rows.items())
-    ]
+    return ledger.held_pages()

@@ -1,34 +1,10 @@
-"""The delivery ledger (service): conversations stored in a PartitionStore, read, changed by a
-pure transition (shared/delivery/conversation.py) and written back conditionally.
-
-One partition per external id, in the row schema the relay has always used (table
-`relayledger`), so existing rows still read:
-- row `alert`: the state. `Status`/`Seq` is the last status claimed for sending and its
-  per-ticket sequence number; `DeliveredSeq`/`EventId` the last one SIGNL4 accepted;
-  `PendingCount` how many events wait in the ticket's mailbox; `InflightSeq`/`InflightUtc` an
-  inline send in progress; `SendingSeq`/`SendingUtc` set by the queue function just before it
-  sends (found again after a crash, it means "presumably delivered"); `FailedReason` why the
-  last event was given up; `Target` the routing target the alert went to (RELAY_ROUTES; absent
-  in rows written before routing, and for the default team); `RaisedEventId` the event id
-  SIGNL4 answered to the accepted `new` that raised the current alert (the anchor SIGNL4's
-  notifications are verified against; absent in rows written before it existed: see `load`).
-- rows `pending-<seq:010d>`: the ticket's mailbox, events SIGNL4 could not take yet, with their
-  exact payloads (`Seq`, `Status`, `Payload`, `Reason`, `QueuedUtc`).
-
-Every write is conditional (create-if-absent, replace-if-ETag, an entity-group transaction for
-the state row and one mailbox row), so two workers cannot both claim one transition or both send
-one event. Sizes stay inside Azure Table's limits by construction: a mailbox row keeps one
-payload fitted to signl4.PAYLOAD_MAX_BYTES (below a string property's 32,768 UTF-16 units),
-reasons are cut at REASON_MAX_CHARS, and a transaction writes at most TRANSACTION_MAX_ROWS rows
-(state, one mailbox row, and a write-back's `seen-<notification id>` row).
-
-If the table cannot be reached the relay delivers anyway and logs a warning: a duplicate page is
-better than a lost one.
-
-Each Ledger also remembers, per process, the last state it read or wrote of each conversation
-(`KnownStates`), so the HTTP path can claim without reading first. Safe because every write is
-conditional: a remembered state that someone else changed since only makes the claim conflict,
-which forgets it and reads.
+"""The delivery ledger (service): conversations read from a PartitionStore, changed by a pure
+transition (shared/delivery/conversation.py) and written back conditionally; and every other
+row of the table (held pages, write-back rows), so no other module touches rows. The schema
+(table, partitions, rows, limits) is shared/delivery/schema.py. Every write is conditional
+(create-if-absent, replace-if-ETag, one entity-group transaction), so two workers cannot both
+claim one transition. `KnownStates` remembers per process the last state of each conversation,
+so the HTTP path can claim without reading first (a stale guess only conflicts).
 """
 
 from __future__ import annotations
@@ -41,69 +17,33 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import TIMING
-from shared.adapters.store import Conflict, MemoryStore, Op, PartitionStore, Row, Unavailable
-from shared.adapters.table_sdk import (  # noqa: F401  (re-exported: the limits the schema is sized for)
-    TABLE_ENTITY_MAX_BYTES,
-    TABLE_NAME,
-    TABLE_STRING_MAX_UTF16_UNITS,
-    TABLE_TRANSACTION_MAX_BYTES,
-    TABLE_TRANSACTION_MAX_ENTITIES,
-    TRANSACTION_MAX_ROWS,
-    TableStore,
-    open_table_store,
-    quiet_azure_sdk,
-)
+from shared.adapters.store import MemoryStore, Op, PartitionStore, Row
 from shared.delivery import conversation as core
-from shared.delivery.conversation import Arrival, Conversation, Pending, Step
+from shared.delivery import schema
+from shared.delivery.conversation import Conversation, Pending, Step
+from shared.delivery.schema import (
+    HELD_LABEL_MAX_CHARS,
+    HELD_PARTITION,
+    NOTIFICATION_MAX_CHARS,
+    PENDING_PREFIX,
+    SEEN_PREFIX,
+    STATE_ROW,
+    TRANSACTION_MAX_ROWS,
+    pending_key,
+    short_reason,
+)
 from shared.domain.alert import AlertStatus, fit_payload
+from shared.errors import Conflict, Unavailable
 from shared.redaction import log_safe
-from shared.settings import RelaySettings
-
-STATE_ROW = "alert"
-PENDING_PREFIX = "pending-"
-REASON_MAX_CHARS = 500
 
 logger = logging.getLogger(__name__)
-
-# The ledger's errors are the store's.
-LedgerUnavailable = Unavailable
-LedgerConflict = Conflict
-PendingEvent = Pending
-
-
-@dataclass(frozen=True)
-class LedgerEntry(Conversation):
-    """A conversation as the ledger hands it out, with wall-clock helpers for callers."""
-
-    @property
-    def external_id(self) -> str:
-        return self.key
-
-    @property
-    def etag(self) -> str | None:
-        return self.version
-
-    def inflight(self, limit_seconds: float) -> bool:
-        return self.inflight_at(_now(), limit_seconds)
-
-    def sending(self, limit_seconds: float) -> bool:
-        return self.sending_at(_now(), limit_seconds)
-
-
-def short_reason(text: str) -> str:
-    """A reason as the ledger and queue messages keep it: at most REASON_MAX_CHARS, as said
-    (log lines escape it), but never a lone surrogate, which cannot be encoded at all."""
-    return text[:REASON_MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
-
-
-def utf16_units(text: str) -> int:
-    """The length Azure Table measures a string property in."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+# The write-back rows' warnings were logged by the delivery service as shared.relay: kept.
+relay_logger = logging.getLogger("shared.relay")
 
 
 def _now() -> datetime:
@@ -115,10 +55,6 @@ def _value(status: Hashable) -> str:
 
 
 # --- the row schema <-> the core's state ---
-
-
-def pending_key(seq: int) -> str:
-    return f"{PENDING_PREFIX}{seq:010d}"
 
 
 def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable]) -> Conversation:
@@ -171,6 +107,16 @@ def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
     return None
 
 
+# Row `alert` (the state): `Status`/`Seq` the last status claimed for sending and its per-ticket
+# sequence number; `DeliveredSeq`/`EventId` the last one the other side accepted; `PendingCount`
+# how many events wait in the mailbox; `InflightSeq`/`InflightUtc` an inline send in progress;
+# `SendingSeq`/`SendingUtc` set by the queue function just before it sends (found again after a
+# crash: "presumably delivered"); `FailedReason` why the last event was given up; `Target` the
+# routing target (absent: the default team, and rows written before routing); `RaisedEventId`
+# the event id SIGNL4 answered to the accepted `new` that raised the current alert (the anchor
+# notifications are verified against; absent in rows written before it existed: `_anchor`).
+# Rows `pending-<seq>`: `Seq`, `Status`, `Payload` (fitted to signl4.PAYLOAD_MAX_BYTES, below a
+# string property's limit), `Reason` (cut at REASON_MAX_CHARS), `QueuedUtc`.
 def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "Status": _value(state.status),
@@ -398,7 +344,7 @@ class Ledger:
         mark = time.perf_counter_ns() if TIMING else 0
         ops = operations(old, step, self.clock()) + list(extra)
         try:
-            etags = self.store.commit(old.key, ops)
+            etags = self._commit(old.key, ops)
         except (Conflict, Unavailable):
             # Someone else wrote first, or the write may or may not have happened.
             self.known.forget(old.key)
@@ -424,54 +370,6 @@ class Ledger:
             except Conflict:
                 continue
         raise Conflict(f"{key} changed 100 times in a row")
-
-    # -- the row-level API: the service uses confirm, release, clear_sending, abandon and
-    # mark_failed; get, pending, claim, add_to_mailbox, begin_send and settle are kept for the
-    # tests only (the bench times the service now) --
-
-    def get(self, external_id: str) -> LedgerEntry | None:
-        state = self.read(external_id)
-        return _entry(state) if state.exists else None
-
-    def pending(self, external_id: str) -> list[PendingEvent]:
-        """The ticket's mailbox, oldest first (row keys sort by zero-padded sequence)."""
-        return list(self.read(external_id, mailbox=True).mailbox)
-
-    def claim(
-        self,
-        external_id: str,
-        status: AlertStatus,
-        previous: Conversation | None,
-        *,
-        mailbox: dict[str, Any] | None = None,
-        reason: str = "",
-    ) -> LedgerEntry:
-        """Record that `status` is about to be sent; conditional on `previous` being current
-        (None: the ticket has no state yet). With `mailbox` (the payload), the event joins the
-        ticket's mailbox in the same transaction instead of being sent inline."""
-        state = previous or core.absent(external_id)
-        arrival = Arrival(status, mailbox or {}, can_queue=mailbox is not None)
-        step = core.claim(
-            state, arrival, (reason or "queued") if mailbox is not None else "", self.clock()
-        )
-        return _entry(self.apply(state, step))
-
-    def add_to_mailbox(
-        self,
-        entry: Conversation,
-        seq: int,
-        status: AlertStatus,
-        payload: dict[str, Any],
-        reason: str,
-    ) -> LedgerEntry:
-        """Park claim `seq` in the mailbox; `entry` is the current state."""
-        step = core.park(entry, Pending(seq, status, payload, reason), self.clock(), 0.0)
-        if not step.changed:  # superseded: the caller decides; park it anyway for this API
-            step = Step(
-                replace(entry, pending_count=entry.pending_count + 1),
-                add=Pending(seq, status, payload, reason),
-            )
-        return _entry(self.apply(entry, step))
 
     def confirm(self, claimed: Conversation, event_id: str | None, *, opened: bool = False) -> None:
         """SIGNL4 accepted the claim inline (`opened`: it raised the alert). Best effort: a
@@ -499,24 +397,6 @@ class Ledger:
         before = previous or core.absent(claimed.key)
         self._best_effort(claimed, lambda s: core.refused(s, claimed.seq, before), "release")
 
-    def begin_send(self, entry: Conversation, event: Pending) -> LedgerEntry:
-        """Mark `event` as being sent. Conditional: only one worker may send it."""
-        step = Step(replace(entry, sending_seq=event.seq, sending_since=self.clock()))
-        return _entry(self.apply(entry, step))
-
-    def settle(
-        self,
-        entry: Conversation,
-        event: Pending,
-        *,
-        event_id: str | None = None,
-        failed_reason: str | None = None,
-    ) -> LedgerEntry:
-        """Take `event` out of the mailbox: delivered (event id) or given up (reason)."""
-        state = entry if entry.mailbox else replace(entry, mailbox=(event,))
-        step = core.settle(state, event.seq, event_id=event_id, failed_reason=failed_reason)
-        return _entry(self.apply(state, step))
-
     def clear_sending(self, external_id: str, seq: int) -> None:
         """The send of `seq` did not happen (or failed): remove its mark. Only our own mark:
         another worker's must stay. Tried harder than other writes."""
@@ -534,10 +414,10 @@ class Ledger:
             log_safe(last),
         )
 
-    def abandon(self, external_id: str, reason: str) -> list[PendingEvent]:
+    def abandon(self, external_id: str, reason: str) -> list[Pending]:
         """Give up the ticket's whole mailbox (its nudge went to the poison queue): the events
         leave it, so a re-send from Halo is sent once, not behind stale copies."""
-        abandoned: list[PendingEvent] = []
+        abandoned: list[Pending] = []
         for _ in range(100):
             _, step = self.retry(
                 external_id,
@@ -585,60 +465,145 @@ class Ledger:
     def _warn(key: str, what: str, error: Exception) -> None:
         logger.warning("ledger: could not %s %s: %s", what, log_safe(key), log_safe(error))
 
+    def _commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
+        """Every write of the ledger: at most TRANSACTION_MAX_ROWS rows, as the schema is sized."""
+        if len(ops) > TRANSACTION_MAX_ROWS:
+            raise ValueError(
+                f"{len(ops)} rows in one transaction; sized for {TRANSACTION_MAX_ROWS}"
+            )
+        return self.store.commit(partition, ops)
 
-def _entry(state: Conversation) -> LedgerEntry:
-    return LedgerEntry(**{f.name: getattr(state, f.name) for f in fields(Conversation)})
+    # -- the write-back direction's other rows: `seen-<id>` and `signl4-alert` --
+
+    def read_notification(self, key: str, notification_id: str) -> tuple[Conversation, Row | None]:
+        """The write-back conversation and the notification's `seen-` row (None: not taken
+        yet), in point reads (never a scan, however many notifications the ticket had)."""
+        row = schema.seen_key(notification_id)
+        rows = self.store.read_rows(key, [STATE_ROW, row])
+        return load(key, rows, self._status_type), rows.get(row)
+
+    def seen_op(self, notification_id: str) -> Op:
+        """The `seen-` row of a notification, written with its claim (`apply`'s `extra`)."""
+        entity = {"Notification": notification_id[:NOTIFICATION_MAX_CHARS], "SeenUtc": self.clock()}
+        return Op("create", schema.seen_key(notification_id), entity)
+
+    def forget_seen(self, key: str, notification_id: str) -> None:
+        """Halo refused the write for good: SIGNL4's redelivery (after the permission is fixed,
+        say) must be tried again, not answered 'duplicate'. Best effort."""
+        row = schema.seen_key(notification_id)
+        try:
+            self._commit(key, [Op("delete", row)])
+        except (Conflict, Unavailable) as error:
+            relay_logger.warning(
+                "ledger: could not forget %s in %s: %s", row, log_safe(key), log_safe(error)
+            )
+
+    def prune_seen(self, key: str, keep: timedelta) -> int:
+        """Delete the partition's `seen-` rows older than `keep` (best effort: a failure leaves
+        them for the next prune). Returns how many went. The one scan of the partition."""
+        cutoff = self.clock() - keep
+        try:
+            rows = self.store.read(key)
+        except Unavailable as error:
+            relay_logger.warning("ledger: could not prune %s: %s", log_safe(key), log_safe(error))
+            return 0
+        old = [r for name, r in rows.items() if name.startswith(SEEN_PREFIX) and _older(r, cutoff)]
+        pruned = 0
+        for start in range(0, len(old), TRANSACTION_MAX_ROWS):
+            chunk = old[start : start + TRANSACTION_MAX_ROWS]
+            try:
+                self._commit(key, [Op("delete", r.key, etag=r.etag) for r in chunk])
+            except (Conflict, Unavailable) as error:
+                relay_logger.warning(
+                    "ledger: could not prune %s: %s", log_safe(key), log_safe(error)
+                )
+                break
+            pruned += len(chunk)
+        return pruned
+
+    def record_alert_id(self, key: str, alert_id: str, *, anchor: str) -> bool:
+        """Keep SIGNL4's alert id of the verified alert (row `signl4-alert`, with the anchor it
+        belongs to): never overwritten with another id for the same alert, replaced when a new
+        alert (a new anchor) was raised since. False: another id is recorded for this alert.
+        Best effort: a store that fails is logged, and counts as recorded."""
+        entity = {"AlertId": alert_id, "EventId": anchor}
+        try:
+            found = self.store.read_rows(key, [schema.ALERT_ROW]).get(schema.ALERT_ROW)
+            if found is None:
+                self._commit(key, [Op("create", schema.ALERT_ROW, entity)])
+            elif found.entity.get("EventId") != anchor:
+                self._commit(key, [Op("replace", schema.ALERT_ROW, entity, found.etag)])
+            elif found.entity.get("AlertId") != alert_id:
+                return False
+        except (Conflict, Unavailable) as error:
+            relay_logger.warning(
+                "ledger: could not record the alert id of %s: %s", log_safe(key), log_safe(error)
+            )
+        return True
+
+    # -- pages held back by a window: partition `suppressed`, row = external id --
+
+    def hold(
+        self, external_id: str, *, rule: str, window: str, target: str, payload: dict[str, Any]
+    ) -> None:
+        """Keep the ticket's page. Raises Conflict when it is held already (the first stays)."""
+        entity = {
+            "Rule": rule[:HELD_LABEL_MAX_CHARS],
+            "Window": window[:HELD_LABEL_MAX_CHARS],
+            "Target": target,
+            "Payload": json.dumps(fit_payload(payload), ensure_ascii=False),
+            "HeldUtc": self.clock(),
+        }
+        self._commit(HELD_PARTITION, [Op("create", external_id, entity)])
+
+    def release_held(self, external_id: str, etag: str | None = None) -> None:
+        """Drop the ticket's held page (only as read, with `etag`). Raises Conflict when none."""
+        self._commit(HELD_PARTITION, [Op("delete", external_id, etag=etag)])
+
+    def held_pages(self) -> list[HeldPage]:
+        """Every held page: one read of one partition."""
+        return [
+            HeldPage(
+                external_id=key,
+                rule=str(row.entity.get("Rule") or ""),
+                window=str(row.entity.get("Window") or ""),
+                target=str(row.entity.get("Target") or ""),
+                payload=json.loads(row.entity.get("Payload") or "{}"),
+                etag=row.etag,
+            )
+            for key, row in sorted(self.store.read(HELD_PARTITION).items())
+        ]
+
+    def probe(self) -> None:
+        """One point read of a partition nobody writes (the health check). Raises Unavailable."""
+        self.store.read(schema.PROBE_PARTITION, STATE_ROW)
 
 
-# AzureWebJobsStorage=memory: the ledger in this process's memory (tests, local runs): the same
-# conditional semantics as the table, gone when the process stops.
-MEMORY_STORAGE = "memory"
-_memory_store = MemoryStore()
+@dataclass(frozen=True)
+class HeldPage:
+    """One ticket whose page waits for its window to end."""
+
+    external_id: str
+    rule: str
+    window: str
+    target: str
+    payload: dict[str, Any]
+    etag: str | None = None
 
 
-def open_ledger(
-    settings: RelaySettings, *, status_type: Callable[[str], Hashable] = AlertStatus
-) -> Ledger | None:
-    """The ledger for these settings, or None when no storage is configured at all.
-    `status_type` reads a stored status (SIGNL4's AlertStatus; `str` for write-backs)."""
-    connection = settings.storage_connection
-    if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
-        return Ledger(_memory_store, status_type=status_type)
-    # The REST adapter (a fraction of the SDK's client CPU per call); the SDK adapter for what
-    # it does not handle (a connection string without an account key). Imported here: nothing
-    # new at cold start.
-    from shared.adapters.table_rest import open_rest_store
-
-    store: PartitionStore | None = open_rest_store(settings) or open_table_store(settings)
-    return Ledger(store, status_type=status_type) if store is not None else None
-
-
-def describe_ledger(settings: RelaySettings) -> str:
-    """Where open_ledger keeps the ledger, for `python -m devhost serve`'s start-up lines.
-    Names no connection string (it holds the account key)."""
-    connection = settings.storage_connection
-    if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
-        return "ledger: in memory; lost when serve stops"
-    if connection is not None or settings.storage_account_name:
-        return f"ledger: Azure Table {TABLE_NAME} (AzureWebJobsStorage)"
-    return "ledger: none (AzureWebJobsStorage is not set): a redelivered event is sent again"
+def _older(row: Row, cutoff: datetime) -> bool:
+    seen = row.entity.get("SeenUtc")
+    if not isinstance(seen, datetime):
+        return False  # unreadable: kept (a row too many beats a notification written twice)
+    return (seen if seen.tzinfo else seen.replace(tzinfo=timezone.utc)) < cutoff
 
 
 __all__ = [
-    "REASON_MAX_CHARS",
-    "TABLE_ENTITY_MAX_BYTES",
-    "TABLE_NAME",
-    "TABLE_STRING_MAX_UTF16_UNITS",
+    "HeldPage",
     "KnownStates",
     "Ledger",
-    "LedgerConflict",
-    "LedgerEntry",
-    "LedgerUnavailable",
-    "PendingEvent",
-    "TableStore",
-    "describe_ledger",
-    "open_ledger",
-    "quiet_azure_sdk",
-    "short_reason",
-    "utf16_units",
+    "known_states",
+    "load",
+    "operations",
+    "settle_after_answer",
 ]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.delivery.ledger import short_reason
+from shared.delivery.schema import short_reason
 from shared.domain.alert import AlertStatus, fit_payload
 
 # A SIGNL4 status, or (write-backs to Halo) the notification id the event stands for. SIGNL4's
@@ -33,7 +33,7 @@ HALO_POISON_QUEUE = "halo-outbox-poison"
 # Functions host writes our messages base64-encoded (queues extension 5.x: messageEncoding
 # base64 by default), 4 bytes for every 3 of UTF-8 JSON: at most 49,152 bytes of JSON. A
 # message holds one payload (at most signl4.PAYLOAD_MAX_BYTES = 32,000) and reasons of at most
-# ledger.REASON_MAX_CHARS (6 bytes per character at most: a control character as \u00XX): a
+# schema.REASON_MAX_CHARS (6 bytes per character at most: a control character as \u00XX): a
 # poison record, the largest (payload, two reasons, envelope), stays under 39,000 bytes, 52,000
 # after base64.
 QUEUE_MESSAGE_MAX_BYTES = 64 * 1024

@@ -12,10 +12,11 @@ from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
 
 from shared.adapters.signl4 import send_event
-from shared.delivery.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
+from shared.delivery.ledger import Ledger
 from shared.delivery.pages import Delivery, Sender
 from shared.domain.alert import AlertStatus
 from shared.domain.signl4_params import NO_PARAMS, SignalParams
+from shared.entry.storage import MEMORY_STORAGE, describe_ledger, open_ledger
 from shared.errors import ConfigurationError
 from shared.settings import RelaySettings, SettingsError
 

@@ -17,15 +17,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import __version__
+from shared.delivery.outbox import OUTBOX_QUEUE, POISON_QUEUE
 from shared.entry.responses import RelayResponse
 from shared.errors import ConfigurationError
 from shared.settings import RelaySettings, SettingsError
 
 CACHE_SECONDS = 5.0
-# Probe key: the row the probe reads (absent: a ticket key never looks like this).
-PROBE_KEY = "relay-health-probe"
-OUTBOX_QUEUE = "signl4-outbox"  # shared.delivery.outbox's names (not imported: it loads pydantic models)
-POISON_QUEUE = "signl4-outbox-poison"
 
 _last_delivery: datetime | None = None
 
@@ -115,7 +112,7 @@ def _storage_key(settings: RelaySettings) -> tuple[str | None, str | None]:
 
 def probe_storage(settings: RelaySettings) -> StorageState:
     """Read the ledger's probe row and the two queues' approximate counts. Never raises."""
-    from shared.delivery.ledger import MEMORY_STORAGE, open_ledger
+    from shared.entry.storage import MEMORY_STORAGE, open_ledger
 
     connection, account = _storage_key(settings)
     if connection is None and account is None:
@@ -126,7 +123,7 @@ def probe_storage(settings: RelaySettings) -> StorageState:
         ledger = open_ledger(settings)
         if ledger is None:
             return StorageState("off")
-        ledger.read(PROBE_KEY)
+        ledger.probe()  # schema.PROBE_PARTITION
     except Exception:  # Unavailable, or the SDK/identity failing: the probe answers regardless
         return StorageState("unreachable")
     return StorageState(

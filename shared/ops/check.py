@@ -144,14 +144,13 @@ LiveCheck = Callable[[RelaySettings], "Finding | None"]
 def check_storage(settings: RelaySettings) -> Finding | None:
     """Open the ledger and read one row (absent): the table answers, with these credentials."""
     from shared.adapters.store import Unavailable
-    from shared.delivery.ledger import open_ledger
-    from shared.entry.health import PROBE_KEY
+    from shared.entry.storage import open_ledger
 
     try:
         ledger = open_ledger(settings)
         if ledger is None:
             return Finding(level="warning", subject="storage", message="not configured: skipped")
-        ledger.read(PROBE_KEY)
+        ledger.probe()
     except Unavailable as error:
         return Finding(
             level="error", subject="storage", message=f"the ledger table did not answer ({error})"

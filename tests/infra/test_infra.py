@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared.delivery.ledger import TABLE_NAME
 from shared.delivery.outbox import HALO_OUTBOX_QUEUE, HALO_POISON_QUEUE, OUTBOX_QUEUE, POISON_QUEUE
+from shared.delivery.schema import TABLE_NAME
 from shared.settings import RelaySettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,6 @@ from pathlib import Path
 _COLD_START_PROBE = """
 import json, sys
 import function_app
-from shared.delivery import ledger
 from shared.delivery import outbox
 from shared.adapters import signl4 as signl4_client
 
@@ -22,8 +21,7 @@ def loaded():
     heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core", "shared.adapters.table_rest")
     return sorted(m for m in sys.modules if m.startswith(heavy))
 
-deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, ledger.LedgerEntry,
-            ledger.PendingEvent, signl4_client.SendResult)
+deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, signl4_client.SendResult)
 at_import = {"loaded": loaded(), "built": [m.__name__ for m in deferred if getattr(m, "__pydantic_complete__", False)]}
 body = open("tests/fixtures/webhook_new_full.json", "rb").read()
 answer = function_app.halo_webhook.handle_halo_request(body, {}, {}, outbox=[], query={})

@@ -7,7 +7,9 @@ import pytest
 
 from shared.adapters.table_rest import RestTableStore
 from shared.adapters.table_sdk import TableStore, open_table_store
-from shared.delivery.ledger import Ledger, open_ledger
+from shared.delivery.ledger import Ledger
+from shared.delivery.schema import TABLE_NAME
+from shared.entry.storage import open_ledger
 from shared.settings import RelaySettings
 from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over Azure Table)
 
@@ -20,6 +22,6 @@ def ledger(azurite: str, request: pytest.FixtureRequest) -> Ledger:
     assert isinstance(opened.store, RestTableStore)  # what the relay uses
     if request.param == "rest":
         return opened
-    sdk = open_table_store(settings)
+    sdk = open_table_store(settings, TABLE_NAME)
     assert isinstance(sdk, TableStore)
     return Ledger(sdk)

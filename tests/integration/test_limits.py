@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 import pytest
 
-from shared.delivery.ledger import (
-    REASON_MAX_CHARS,
-    TABLE_ENTITY_MAX_BYTES,
-    TABLE_STRING_MAX_UTF16_UNITS,
-    Ledger,
-    open_ledger,
-    utf16_units,
-)
+from shared.delivery import conversation as core
+from shared.delivery.conversation import Arrival, Conversation, absent
+from shared.delivery.ledger import Ledger
 from shared.delivery.outbox import (
     QUEUE_MESSAGE_MAX_BYTES,
     OutboxMessage,
 )
+from shared.delivery.schema import (
+    REASON_MAX_CHARS,
+    TABLE_ENTITY_MAX_BYTES,
+    TABLE_STRING_MAX_UTF16_UNITS,
+    utf16_units,
+)
 from shared.domain.alert import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
 from shared.entry import responses
+from shared.entry.storage import open_ledger
 from shared.settings import RelaySettings
 from tests.conftest import (
     Harness,
@@ -61,24 +64,31 @@ def ledger(azurite: str) -> Ledger:
     return opened
 
 
+def _park(
+    ledger: Ledger, state: Conversation, status: AlertStatus, payload: dict[str, Any]
+) -> Conversation:
+    """A claim joining the mailbox, with the worst reason, as the service writes it."""
+    arrival = Arrival(status, payload)
+    return ledger.apply(state, core.claim(state, arrival, worst_reason(), ledger.clock()))
+
+
 @pytest.mark.parametrize("kind", FILLERS)
 def test_worst_mailbox_rows_are_written_and_read_back(ledger: Ledger, kind: str) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
     payload = worst_payload(FILLERS[kind])
     # A claim that joins the mailbox: state row and mailbox row in one transaction.
-    first = ledger.claim(external_id, AlertStatus.NEW, None, mailbox=payload, reason=worst_reason())
+    first = _park(ledger, absent(external_id), AlertStatus.NEW, payload)
     # Park a second one behind it: the mailbox holds several payloads, one row each.
-    second = ledger.claim(
-        external_id, AlertStatus.RESOLVED, first, mailbox=payload, reason=worst_reason()
-    )
+    second = _park(ledger, first, AlertStatus.RESOLVED, payload)
     assert second.pending_count == 2
-    events = ledger.pending(external_id)
+    state = ledger.read(external_id, mailbox=True)
+    events = state.mailbox
     assert [e.payload for e in events] == [payload, payload]
     assert all(len(e.reason) == REASON_MAX_CHARS for e in events)
-    settled = ledger.settle(second, events[0], failed_reason=worst_reason())
+    settled = ledger.apply(state, core.settle(state, events[0].seq, failed_reason=worst_reason()))
     assert settled.pending_count == 1
-    entry = ledger.get(external_id)
-    assert entry is not None and entry.failed_reason is not None
+    entry = ledger.read(external_id)
+    assert entry.exists and entry.failed_reason is not None
     assert len(entry.failed_reason) == REASON_MAX_CHARS
     # What Azure would measure: every string property and the whole row.
     stored = json.dumps(payload, ensure_ascii=False)

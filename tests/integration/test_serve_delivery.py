@@ -12,7 +12,7 @@ import pytest
 import requests
 from werkzeug import Request, Response
 
-from shared.delivery.ledger import open_ledger
+from shared.entry.storage import open_ledger
 from shared.settings import RelaySettings
 from tests.conftest import GENEROUS_TIMEOUT, TEAM_SECRET, Signl4Fake, new_ticket_id
 from tests.integration.conftest import AZURITE_PORTS, Served, start_serve, stop_serve
@@ -73,7 +73,8 @@ def wait_for(condition, hang_guard_seconds: float = 120) -> None:
 def ledger_entry(storage: str, external_id: str):
     ledger = open_ledger(RelaySettings.from_env({"AzureWebJobsStorage": storage}))
     assert ledger is not None
-    return ledger.get(external_id)
+    state = ledger.read(external_id)
+    return state if state.exists else None
 
 
 def test_serve_without_storage_retries_queued_events_in_process(

@@ -12,6 +12,7 @@ import pytest
 from shared.adapters.store import Conflict, Op, Unavailable
 from shared.adapters.table_rest import RestTableStore, parse_connection_string
 from shared.adapters.table_sdk import TableStore, open_table_store
+from shared.delivery.schema import TABLE_NAME
 from shared.settings import RelaySettings
 
 _partitions = itertools.count(1)
@@ -26,7 +27,7 @@ def store(azurite: str) -> RestTableStore:
 
 @pytest.fixture
 def sdk(azurite: str) -> TableStore:
-    opened = open_table_store(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
+    opened = open_table_store(RelaySettings.from_env({"AzureWebJobsStorage": azurite}), TABLE_NAME)
     assert opened is not None
     return opened
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from shared.delivery.ledger import LedgerEntry, open_ledger
+from shared.delivery.conversation import Conversation
 from shared.domain.alert import AlertStatus
+from shared.entry.storage import open_ledger
 from shared.settings import RelaySettings
 from tests.conftest import (
     GENEROUS_TIMEOUT,
@@ -28,12 +29,13 @@ from tests.conftest import (
 )
 
 
-def ledger_entry(external_id: str) -> LedgerEntry | None:
+def ledger_entry(external_id: str) -> Conversation | None:
     import os
 
     ledger = open_ledger(RelaySettings.from_env(os.environ))
     assert ledger is not None
-    return ledger.get(external_id)
+    state = ledger.read(external_id)
+    return state if state.exists else None
 
 
 def webhook(ticket_id: int, event: str, **ticket: Any) -> dict[str, Any]:

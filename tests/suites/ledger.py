@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from shared.adapters.signl4 import SendResult
-from shared.adapters.store import Op, PartitionStore, Row
-from shared.delivery.ledger import Ledger, LedgerConflict
+from shared.adapters.store import Conflict, Op, PartitionStore, Row
+from shared.delivery import conversation as core
+from shared.delivery.conversation import Arrival, Conversation, Pending, absent
+from shared.delivery.ledger import Ledger
 from shared.delivery.pages import Delivery, EventTrace, Outcome, deliver_halo_event
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import parse_event
@@ -22,107 +25,128 @@ from shared.settings import RelaySettings
 from tests.conftest import new_ticket_id
 
 
+def _claim(
+    ledger: Ledger,
+    state: Conversation,
+    status: AlertStatus,
+    *,
+    mailbox: dict[str, Any] | None = None,
+    reason: str = "",
+) -> Conversation:
+    """Claim `status` as the service does (core.claim, written by `apply`): sent inline, or
+    with `mailbox` (its payload) joining the ticket's mailbox in the same transaction."""
+    arrival = Arrival(status, mailbox or {}, can_queue=mailbox is not None)
+    wait = (reason or "queued") if mailbox is not None else ""
+    return ledger.apply(state, core.claim(state, arrival, wait, ledger.clock()))
+
+
+def _now(ledger: Ledger) -> datetime:
+    return ledger.clock()
+
+
 def test_claim_confirm_and_read_back(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    assert ledger.get(external_id) is None
-    claimed = ledger.claim(external_id, AlertStatus.NEW, None)
+    state = ledger.read(external_id)
+    assert not state.exists
+    claimed = _claim(ledger, state, AlertStatus.NEW)
     assert (claimed.seq, claimed.status, claimed.delivered_seq) == (1, AlertStatus.NEW, 0)
     ledger.confirm(claimed, "evt-9")
-    entry = ledger.get(external_id)
-    assert entry is not None
+    entry = ledger.read(external_id)
+    assert entry.exists
     assert (entry.seq, entry.delivered_seq, entry.event_id) == (1, 1, "evt-9")
     assert entry.already_has(AlertStatus.NEW) and not entry.already_has(AlertStatus.RESOLVED)
-    resolved = ledger.claim(external_id, AlertStatus.RESOLVED, entry)
+    resolved = _claim(ledger, entry, AlertStatus.RESOLVED)
     assert resolved.seq == 2 and resolved.event_id == "evt-9"
 
 
 def test_two_claims_from_the_same_read_cannot_both_win(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    ledger.claim(external_id, AlertStatus.NEW, None)
-    with pytest.raises(LedgerConflict):
-        ledger.claim(external_id, AlertStatus.NEW, None)
-    first = ledger.get(external_id)
-    assert first is not None
-    ledger.claim(external_id, AlertStatus.RESOLVED, first)
-    with pytest.raises(LedgerConflict):
-        ledger.claim(external_id, AlertStatus.ACKNOWLEDGED, first)  # stale ETag
+    _claim(ledger, absent(external_id), AlertStatus.NEW)
+    with pytest.raises(Conflict):
+        _claim(ledger, absent(external_id), AlertStatus.NEW)
+    first = ledger.read(external_id)
+    assert first.exists
+    _claim(ledger, first, AlertStatus.RESOLVED)
+    with pytest.raises(Conflict):
+        _claim(ledger, first, AlertStatus.ACKNOWLEDGED)  # stale ETag
 
 
 def test_mailbox_keeps_events_in_order_and_settles_them(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    first = ledger.claim(external_id, AlertStatus.NEW, None)
-    assert first.inflight(60) and first.inflight_seq == 1  # being sent inline
-    first = ledger.add_to_mailbox(
-        first, 1, AlertStatus.NEW, {"X-S4-Status": "new"}, "SIGNL4 answered HTTP 503"
-    )
-    assert not first.inflight(60)  # parked, no longer in flight
-    second = ledger.claim(
-        external_id, AlertStatus.RESOLVED, first, mailbox={"X-S4-Status": "resolved"}
-    )
+    first = _claim(ledger, absent(external_id), AlertStatus.NEW)
+    assert first.inflight_at(_now(ledger), 60) and first.inflight_seq == 1  # sent inline
+    parked = Pending(1, AlertStatus.NEW, {"X-S4-Status": "new"}, "SIGNL4 answered HTTP 503")
+    first = ledger.apply(first, core.park(first, parked, _now(ledger), 60))
+    assert not first.inflight_at(_now(ledger), 60)  # parked, no longer in flight
+    second = _claim(ledger, first, AlertStatus.RESOLVED, mailbox={"X-S4-Status": "resolved"})
     assert second.pending_count == 2
-    events = ledger.pending(external_id)
+    state = ledger.read(external_id, mailbox=True)
+    events = state.mailbox
     assert [(e.seq, e.status, e.payload["X-S4-Status"]) for e in events] == [
         (1, AlertStatus.NEW, "new"),
         (2, AlertStatus.RESOLVED, "resolved"),
     ]
     assert events[0].reason == "SIGNL4 answered HTTP 503"
-    sending = ledger.begin_send(second, events[0])
-    with pytest.raises(LedgerConflict):
-        ledger.begin_send(second, events[0])  # a second worker cannot send it too
-    settled = ledger.settle(sending, events[0], event_id="evt-1")
+    step = core.next_send(state, _now(ledger), 60)
+    assert step.state.sending_seq == 1
+    sending = ledger.apply(state, step)
+    with pytest.raises(Conflict):
+        ledger.apply(state, step)  # a second worker cannot send it too
+    settled = ledger.apply(sending, core.settle(sending, 1, event_id="evt-1"))
     assert (settled.pending_count, settled.delivered_seq, settled.sending_seq) == (1, 1, 0)
-    assert [e.seq for e in ledger.pending(external_id)] == [2]
+    assert [e.seq for e in ledger.read(external_id, mailbox=True).mailbox] == [2]
 
 
 def test_clear_sending_removes_only_its_own_mark(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    claimed = ledger.claim(external_id, AlertStatus.NEW, None, mailbox={"X-S4-Status": "new"})
-    [event] = ledger.pending(external_id)
-    ledger.begin_send(claimed, event)
+    _claim(ledger, absent(external_id), AlertStatus.NEW, mailbox={"X-S4-Status": "new"})
+    state = ledger.read(external_id, mailbox=True)
+    [event] = state.mailbox
+    ledger.apply(state, core.next_send(state, _now(ledger), 60))
     ledger.clear_sending(external_id, seq=event.seq + 1)  # someone else's: left alone
-    entry = ledger.get(external_id)
-    assert entry is not None and entry.sending_seq == event.seq and entry.sending(60)
+    entry = ledger.read(external_id)
+    assert entry.sending_seq == event.seq and entry.sending_at(_now(ledger), 60)
     ledger.clear_sending(external_id, seq=event.seq)
-    entry = ledger.get(external_id)
-    assert entry is not None and entry.sending_seq == 0 and not entry.sending(60)
+    entry = ledger.read(external_id)
+    assert entry.sending_seq == 0 and not entry.sending_at(_now(ledger), 60)
 
 
 def test_abandon_empties_the_mailbox_with_the_reason(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    first = ledger.claim(external_id, AlertStatus.NEW, None, mailbox={"n": 1})
-    ledger.claim(external_id, AlertStatus.RESOLVED, first, mailbox={"n": 2})
+    first = _claim(ledger, absent(external_id), AlertStatus.NEW, mailbox={"n": 1})
+    _claim(ledger, first, AlertStatus.RESOLVED, mailbox={"n": 2})
     abandoned = ledger.abandon(external_id, "delivery attempts exhausted")
     assert [(e.seq, e.status) for e in abandoned] == [
         (1, AlertStatus.NEW),
         (2, AlertStatus.RESOLVED),
     ]
-    entry = ledger.get(external_id)
-    assert entry is not None and entry.pending_count == 0 and ledger.pending(external_id) == []
+    entry = ledger.read(external_id, mailbox=True)
+    assert entry.exists and entry.pending_count == 0 and entry.mailbox == ()
     assert entry.failed_reason == "delivery attempts exhausted"
 
 
 def test_release_undoes_a_refused_claim(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    first = ledger.claim(external_id, AlertStatus.NEW, None)
+    first = _claim(ledger, absent(external_id), AlertStatus.NEW)
     ledger.release(first, None)
-    assert ledger.get(external_id) is None
-    first = ledger.claim(external_id, AlertStatus.NEW, None)
+    assert not ledger.read(external_id).exists
+    first = _claim(ledger, absent(external_id), AlertStatus.NEW)
     ledger.confirm(first, "evt-1")
-    previous = ledger.get(external_id)
-    assert previous is not None
-    second = ledger.claim(external_id, AlertStatus.RESOLVED, previous)
+    previous = ledger.read(external_id)
+    assert previous.exists
+    second = _claim(ledger, previous, AlertStatus.RESOLVED)
     ledger.release(second, previous)
-    restored = ledger.get(external_id)
-    assert restored is not None
+    restored = ledger.read(external_id)
+    assert restored.exists
     assert restored.status is AlertStatus.NEW and restored.seq == 2  # the sequence never goes back
 
 
 def test_a_failed_event_is_not_a_duplicate(ledger: Ledger) -> None:
     external_id = f"HaloPSA-{new_ticket_id()}"
-    ledger.claim(external_id, AlertStatus.NEW, None)
+    _claim(ledger, absent(external_id), AlertStatus.NEW)
     ledger.mark_failed(external_id, "SIGNL4 rejected the event with HTTP 400")
-    entry = ledger.get(external_id)
-    assert entry is not None and entry.failed_reason
+    entry = ledger.read(external_id)
+    assert entry.exists and entry.failed_reason
     assert not entry.already_has(AlertStatus.NEW)
 
 
@@ -150,7 +174,7 @@ class CountingStore:
     def commit(self, partition: str, ops: Sequence[Op]) -> dict[str, str]:
         try:
             etags = self.inner.commit(partition, ops)
-        except LedgerConflict:
+        except Conflict:
             self.calls.append("conflict")
             raise
         self.calls.append("write")
@@ -199,8 +223,8 @@ def test_a_ticket_this_process_knows_is_claimed_without_a_read(ledger: Ledger) -
     assert relay.deliver(_closed(tid)).result == "sent"
     assert relay.store.calls == ["write", "write"]  # claim on the remembered ETag, confirm
     assert _statuses(signl4) == ["new", "resolved"]
-    entry = relay.ledger.get(f"HaloPSA-{tid}")
-    assert entry is not None and (entry.seq, entry.delivered_seq, entry.event_id) == (2, 2, "evt-2")
+    entry = relay.ledger.read(f"HaloPSA-{tid}")
+    assert entry.exists and (entry.seq, entry.delivered_seq, entry.event_id) == (2, 2, "evt-2")
 
 
 def test_a_guide_body_for_a_ticket_never_seen_is_created_without_a_read(ledger: Ledger) -> None:
@@ -279,8 +303,8 @@ def test_the_confirm_is_written_after_the_answer(ledger: Ledger) -> None:
     assert (stored["InflightSeq"], stored["DeliveredSeq"]) == (1, 0)
     gated.gate.set()
     # A read in this process waits for its own write behind the answer.
-    entry = relay.ledger.get(f"HaloPSA-{tid}")
-    assert entry is not None
+    entry = relay.ledger.read(f"HaloPSA-{tid}")
+    assert entry.exists
     assert (entry.inflight_seq, entry.delivered_seq, entry.event_id) == (0, 1, "evt-1")
 
 
@@ -297,7 +321,7 @@ def test_read_rows_returns_the_named_rows_that_exist_with_their_etags(ledger: Le
     assert (rows["a"].entity["V"], rows["seen-b"].entity["V"]) == (1, 2)
     assert rows["a"].etag == store.read(key, "a")["a"].etag
     store.commit(key, [Op("replace", "a", {"V": 9}, rows["a"].etag)])  # the ETag conditions
-    with pytest.raises(LedgerConflict):
+    with pytest.raises(Conflict):
         store.commit(key, [Op("replace", "a", {"V": 8}, rows["a"].etag)])
     assert store.read_rows(key, []) == {}
     assert store.read_rows(f"HaloPSA-{new_ticket_id()}", ["a"]) == {}
@@ -308,13 +332,13 @@ def test_the_anchor_is_the_opening_event_id_and_later_sends_leave_it(ledger: Led
     relay = Instance(ledger.store, signl4)
     assert relay.deliver(_event(tid, "new ticket logged", status_id=1)).event_id == "evt-1"
     assert relay.deliver(_closed(tid)).event_id == "evt-2"
-    entry = Ledger(ledger.store).get(f"HaloPSA-{tid}")
-    assert entry is not None
+    entry = Ledger(ledger.store).read(f"HaloPSA-{tid}")
+    assert entry.exists
     assert (entry.event_id, entry.raised_event_id) == ("evt-2", "evt-1")
     # Reopened: a new alert, a new anchor.
     assert relay.deliver(_event(tid, "ticket status changed", status_id=2)).event_id == "evt-3"
-    entry = Ledger(ledger.store).get(f"HaloPSA-{tid}")
-    assert entry is not None and entry.raised_event_id == "evt-3"
+    entry = Ledger(ledger.store).read(f"HaloPSA-{tid}")
+    assert entry.exists and entry.raised_event_id == "evt-3"
     assert ledger.store.read(f"HaloPSA-{tid}", "alert")["alert"].entity["RaisedEventId"] == "evt-3"
 
 
@@ -333,5 +357,109 @@ def test_a_row_from_before_anchors_has_one_only_while_its_new_was_the_last_send(
 ) -> None:
     key = f"HaloPSA-{new_ticket_id()}"
     ledger.store.commit(key, [Op("create", "alert", {"EventId": "evt-old", **row})])
-    entry = Ledger(ledger.store).get(key)
-    assert entry is not None and entry.raised_event_id == anchor
+    entry = Ledger(ledger.store).read(key)
+    assert entry.exists and entry.raised_event_id == anchor
+
+
+# --- every other row of the table goes through the ledger too (issue 20): the write-back's
+# `seen-` and `signl4-alert` rows, the held pages, the health probe ---
+
+
+def _writeback(ledger: Ledger, **clock: Any) -> tuple[Ledger, str]:
+    """The write-back direction's ledger (statuses are notification ids) and a fresh key."""
+    return Ledger(ledger.store, status_type=str, **clock), f"halo:HaloPSA-{new_ticket_id()}"
+
+
+def test_a_notification_is_seen_with_its_claim_and_forgotten_when_refused(ledger: Ledger) -> None:
+    writeback, key = _writeback(ledger)
+    state, seen = writeback.read_notification(key, "n-1")
+    assert (state.exists, seen) == (False, None)
+    arrival = Arrival("n-1", {"note": "x"})
+    step = core.claim(state, arrival, "", writeback.clock())
+    writeback.apply(state, step, [writeback.seen_op("n-1")])  # one transaction
+    state, seen = writeback.read_notification(key, "n-1")
+    assert state.exists and state.status == "n-1" and state.seq == 1
+    assert seen is not None and seen.key == "seen-n-1" and seen.entity["Notification"] == "n-1"
+    assert writeback.read_notification(key, "n-2")[1] is None  # another one: not seen
+    writeback.forget_seen(key, "n-1")
+    assert writeback.read_notification(key, "n-1")[1] is None
+    writeback.forget_seen(key, "n-1")  # gone already: best effort, no error
+
+
+def test_a_notification_id_a_row_key_cannot_hold_is_hashed_and_cut(ledger: Ledger) -> None:
+    writeback, key = _writeback(ledger)
+    odd = "a/b#c?" + "x" * 300
+    step = core.claim(absent(key), Arrival(odd, {}), "", writeback.clock())
+    writeback.apply(absent(key), step, [writeback.seen_op(odd)])
+    _, seen = writeback.read_notification(key, odd)
+    assert seen is not None and seen.key.startswith("seen-sha256-") and len(seen.key) == 76
+    assert seen.entity["Notification"] == odd[:200]
+
+
+def test_prune_seen_deletes_only_rows_older_than_kept_in_chunks(ledger: Ledger) -> None:
+    now = datetime.now(timezone.utc)
+    old, key = _writeback(ledger, clock=lambda: now - timedelta(days=8))
+    for n in range(7):  # more than one transaction's worth (the rows as the ledger builds them)
+        ledger.store.commit(key, [old.seen_op(f"old-{n}")])
+    fresh = Ledger(ledger.store, status_type=str, clock=lambda: now)
+    for n in range(2):
+        ledger.store.commit(key, [fresh.seen_op(f"new-{n}")])
+    ledger.store.commit(key, [Op("create", "seen-odd", {"SeenUtc": "not a time"})])
+    assert fresh.prune_seen(key, timedelta(days=7)) == 7
+    left = sorted(ledger.store.read(key))
+    assert left == ["seen-new-0", "seen-new-1", "seen-odd"]  # unreadable: kept
+    assert fresh.prune_seen(key, timedelta(days=7)) == 0
+
+
+def test_the_alert_id_is_recorded_once_per_alert_and_replaced_for_a_new_one(
+    ledger: Ledger,
+) -> None:
+    writeback, key = _writeback(ledger)
+
+    def recorded() -> dict[str, Any]:
+        return ledger.store.read(key, "signl4-alert")["signl4-alert"].entity
+
+    assert writeback.record_alert_id(key, "alert-1", anchor="evt-1")
+    assert (recorded()["AlertId"], recorded()["EventId"]) == ("alert-1", "evt-1")
+    assert writeback.record_alert_id(key, "alert-1", anchor="evt-1")  # again: the same
+    assert not writeback.record_alert_id(key, "alert-X", anchor="evt-1")  # another id: refused
+    assert recorded()["AlertId"] == "alert-1"
+    assert writeback.record_alert_id(key, "alert-2", anchor="evt-2")  # a new alert since
+    assert (recorded()["AlertId"], recorded()["EventId"]) == ("alert-2", "evt-2")
+
+
+def test_a_held_page_is_kept_once_listed_and_released_as_read(ledger: Ledger) -> None:
+    first, second = f"HaloPSA-{new_ticket_id()}", f"HaloPSA-{new_ticket_id()}"
+    ledger.hold(first, rule="night", window="w" * 150, target="ops", payload={"Title": "1"})
+    with pytest.raises(Conflict):  # held already: the first payload stays
+        ledger.hold(first, rule="other", window="w", target="", payload={"Title": "again"})
+    ledger.hold(second, rule="night", window="22:00-06:00", target="", payload={"Title": "2"})
+    pages = {p.external_id: p for p in ledger.held_pages() if p.external_id in (first, second)}
+    assert (pages[first].rule, pages[first].target, pages[first].payload) == (
+        "night",
+        "ops",
+        {"Title": "1"},
+    )
+    assert pages[first].window == "w" * 100 and pages[first].etag
+    ledger.release_held(first, pages[first].etag)
+    with pytest.raises(Conflict):
+        ledger.release_held(second, pages[first].etag)  # not as read: another ETag
+    assert [p.external_id for p in ledger.held_pages() if p.external_id in (first, second)] == [
+        second
+    ]
+    ledger.release_held(second)
+
+
+def test_no_write_is_larger_than_the_schema_is_sized_for(ledger: Ledger) -> None:
+    writeback, key = _writeback(ledger)
+    state = absent(key)
+    step = core.claim(state, Arrival("n-1", {}), "", writeback.clock())
+    too_many = [writeback.seen_op(f"n-{n}") for n in range(3)]  # + the state row: 4
+    with pytest.raises(ValueError, match="sized for 3"):
+        writeback.apply(state, step, too_many)
+    assert ledger.store.read(key) == {}
+
+
+def test_the_probe_reads_a_partition_nobody_writes(ledger: Ledger) -> None:
+    ledger.probe()
+    assert ledger.store.read("relay-health-probe") == {}

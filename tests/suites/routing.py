@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from shared.delivery.held import PARTITION
-from shared.delivery.ledger import open_ledger
+from shared.delivery.schema import HELD_PARTITION
+from shared.entry.storage import open_ledger
 from shared.entry.timers import release_held_pages
 from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET, Harness, Signl4Fake, new_ticket_id
@@ -70,7 +70,7 @@ def teams(signl4: Signl4Fake, external_id: str) -> list[tuple[str, str]]:
 def held_rows() -> dict[str, Any]:
     ledger = open_ledger(RelaySettings.from_env(os.environ))
     assert ledger is not None
-    return ledger.store.read(PARTITION)
+    return ledger.store.read(HELD_PARTITION)
 
 
 def test_two_teams_get_their_own_tickets_with_their_categories(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devhost.functions import OutValue
-from shared.delivery.ledger import open_ledger
+from shared.entry.storage import open_ledger
 from shared.settings import RelaySettings
 from tests.conftest import (
     Harness,

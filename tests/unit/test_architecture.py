@@ -53,13 +53,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 
 BEING_SPLIT = "being fixed in issue 20 by the split of {}"
 KNOWN_IMPORT_OFFENDERS: dict[tuple[str, str], str] = {
+    ("shared/adapters/table_rest.py", "shared.delivery.schema"): BEING_SPLIT.format(
+        "adapters/ (table_rest.py is removed)"
+    ),
     ("shared/delivery/pages.py", "shared.adapters.signl4"): BEING_SPLIT.format("delivery/pages.py"),
-    ("shared/delivery/ledger.py", "shared.adapters.table_rest"): BEING_SPLIT.format(
-        "delivery/ledger.py (table_rest.py is removed)"
-    ),
-    ("shared/delivery/ledger.py", "shared.adapters.table_sdk"): BEING_SPLIT.format(
-        "delivery/ledger.py (entry picks the store)"
-    ),
     ("shared/adapters/halo.py", "shared.entry.health"): BEING_SPLIT.format(
         "adapters/ -> entry imports (health warnings move out of the clients)"
     ),
@@ -233,7 +230,6 @@ KNOWN_STORE_OFFENDERS: dict[str, str] = {
     "shared/delivery/pages.py": BEING_SPLIT.format(
         "delivery/pages.py (rows go through the ledger)"
     ),
-    "shared/delivery/held.py": BEING_SPLIT.format("delivery/pages.py (held rows go to the ledger)"),
 }
 
 
@@ -279,7 +275,6 @@ PAGES = BEING_SPLIT.format("delivery/pages.py")
 KNOWN_FUNCTION_OFFENDERS: dict[str, str] = {
     "shared/adapters/table_rest.py::string_to_sign": BEING_SPLIT.format("adapters/ (removed)"),
     "shared/delivery/held.py::hold": PAGES,
-    "shared/delivery/ledger.py::Ledger.add_to_mailbox": BEING_SPLIT.format("delivery/ledger.py"),
     "shared/delivery/pages.py::_claim_and_deliver": PAGES,
     "shared/delivery/pages.py::_deliver": PAGES,
     "shared/delivery/pages.py::_nudge": PAGES,
@@ -354,7 +349,6 @@ MAX_DOC_LINES = 8
 TREE = re.compile(r"^\s+\S|[├└│─]")  # errors.py's exception tree: indented lines, box characters
 KNOWN_DOCSTRING_OFFENDERS: dict[str, str] = {
     "shared/adapters/table_rest.py": BEING_SPLIT.format("adapters/ (table_rest.py is removed)"),
-    "shared/delivery/ledger.py": BEING_SPLIT.format("delivery/ledger.py (rewritten)"),
     "shared/delivery/outbox.py": BEING_SPLIT.format("delivery/pages.py (outbox moves with it)"),
     "shared/delivery/pages.py": BEING_SPLIT.format("delivery/pages.py"),
 }

@@ -85,3 +85,33 @@ def test_the_other_sides_status_is_kept() -> None:
     assert isinstance(unavailable, DeliveryUnavailable)
     assert isinstance(halo_unavailable, DeliveryUnavailable)
     assert DeliveryRejected.remote_status is None and DeliveryUnavailable.remote_status is None
+
+
+# --- one tree: storage errors are the errors module's too, and never a caller's answer ---
+
+
+def test_storage_errors_are_one_family_outside_the_answered_ones() -> None:
+    from shared.adapters import store
+
+    assert store.Conflict is errors.Conflict and store.Unavailable is errors.Unavailable
+    for cls in (errors.Conflict, errors.Unavailable):
+        assert issubclass(cls, errors.StoreError) and not issubclass(cls, RelayError)
+    assert not issubclass(errors.MailboxUnavailable, RelayError)
+    assert issubclass(errors.StorageUnavailable, RelayError)  # answered: the ledger was needed
+    assert (errors.StorageUnavailable.code, errors.StorageUnavailable.status_code) == (
+        "storage_unavailable",
+        503,
+    )
+
+
+def test_the_docstring_draws_every_error_class_of_the_module() -> None:
+    tree = errors.__doc__ or ""
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, Exception)
+        and value.__module__ == errors.__name__
+    ]
+    assert len(classes) >= 20
+    assert [name for name in classes if name not in tree] == []

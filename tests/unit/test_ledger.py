@@ -11,17 +11,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from shared.adapters.store import MemoryStore
+from shared.adapters.store import Conflict, MemoryStore, Unavailable
 from shared.delivery.conversation import Conversation, Pending, Step, absent
-from shared.delivery.ledger import (
-    KnownStates,
-    Ledger,
-    LedgerConflict,
-    LedgerUnavailable,
-    describe_ledger,
-    open_ledger,
-)
+from shared.delivery.ledger import KnownStates, Ledger
 from shared.domain.alert import AlertStatus
+from shared.entry.storage import describe_ledger, open_ledger
 from shared.settings import RelaySettings
 from tests.suites.ledger import *  # noqa: F403 (the suite's cases, collected here over MemoryStore)
 
@@ -61,8 +55,8 @@ def test_describe_ledger_names_the_store_never_the_connection_string() -> None:
 
 def test_unreachable_table_fails_fast(unused_port: int, httpserver: HTTPServer) -> None:
     ledger = _ledger_at(f"http://127.0.0.1:{unused_port}/devstoreaccount1")
-    with pytest.raises(LedgerUnavailable) as raised:
-        ledger.get("HaloPSA-1")
+    with pytest.raises(Unavailable) as raised:
+        ledger.read("HaloPSA-1")
     assert "AccountKey" not in str(raised.value) and "Eby8" not in str(raised.value)
     # Fast, counted rather than timed: one try and one retry (the SDK's default is 1 + 10
     # retries with growing backoff, minutes in all).
@@ -73,8 +67,8 @@ def test_unreachable_table_fails_fast(unused_port: int, httpserver: HTTPServer) 
         return Response("busy", status=503)
 
     httpserver.expect_request(re.compile(r"^/busytable/")).respond_with_handler(busy)
-    with pytest.raises(LedgerUnavailable):
-        _ledger_at(httpserver.url_for("/busytable")).get("HaloPSA-1")
+    with pytest.raises(Unavailable):
+        _ledger_at(httpserver.url_for("/busytable")).read("HaloPSA-1")
     assert len(requests) == 2, requests
 
 
@@ -121,7 +115,7 @@ def test_a_conflict_or_an_outage_forgets_the_guess() -> None:
     ledger = Ledger(store)
     first = ledger.apply(absent("k"), Step(_state("k", version=None)))
     assert ledger.known.get("k") == first
-    with pytest.raises(LedgerConflict):
+    with pytest.raises(Conflict):
         ledger.apply(absent("k"), Step(_state("k", version=None)))  # create: exists already
     assert ledger.known.get("k") is None
     assert ledger.guess("k") == absent("k")

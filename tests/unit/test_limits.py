@@ -15,14 +15,14 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared.delivery.ledger import (
-    REASON_MAX_CHARS,
-)
 from shared.delivery.outbox import (
     QUEUE_MESSAGE_MAX_BYTES,
     OutboxMessage,
     PoisonRecord,
     queue_message_bytes,
+)
+from shared.delivery.schema import (
+    REASON_MAX_CHARS,
 )
 from shared.domain.alert import (
     PAYLOAD_MAX_BYTES,

@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared.delivery.ledger import REASON_MAX_CHARS
 from shared.delivery.outbox import (
     OutboxMessage,
     PoisonRecord,
@@ -16,6 +15,7 @@ from shared.delivery.outbox import (
     parse_message,
     queue_message_bytes,
 )
+from shared.delivery.schema import REASON_MAX_CHARS
 from shared.domain.alert import PAYLOAD_MAX_BYTES, AlertStatus, encoded_size
 
 QUEUED_AT = datetime(2026, 9, 25, 6, 41, tzinfo=timezone.utc)

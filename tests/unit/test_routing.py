@@ -611,7 +611,8 @@ def test_serve_scrubs_the_target_secrets() -> None:
 
 def test_old_alert_rows_without_a_target_read_as_the_default_team() -> None:
     from shared.adapters.store import Row
-    from shared.delivery.ledger import STATE_ROW, load
+    from shared.delivery.ledger import load
+    from shared.delivery.schema import STATE_ROW
     from shared.domain.alert import AlertStatus
 
     old = {STATE_ROW: Row(STATE_ROW, {"Status": "new", "Seq": 1, "DeliveredSeq": 1}, "e1")}

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.store import Op
-from shared.delivery import ledger as ledger_module
 from shared.delivery.pages import PRUNE_EVERY, SEEN_KEEP
+from shared.entry import storage as storage_module
 from tests.conftest import Harness
 from tests.halo_fake import HaloFake
 from tests.suites.two_way import *  # noqa: F403 (the suite's cases, collected here in memory)
@@ -27,7 +27,7 @@ def harness(memory_harness: Harness) -> Harness:
 
 def _store_calls(harness: Harness, body: dict) -> tuple[int, int, int]:
     """(reads, scans, commits) the store saw while the notification was written."""
-    store = ledger_module._memory_store
+    store = storage_module._memory_store
     before = (store.reads, store.scans, store.commits)
     assert post_signl4(harness, body)[1]["result"] == "written"
     return (store.reads - before[0], store.scans - before[1], store.commits - before[2])
@@ -39,7 +39,7 @@ def _seen_rows(key: str, count: int, seen: datetime, prefix: str) -> None:
             Op("create", f"seen-{prefix}-{n}", {"Notification": f"{prefix}-{n}", "SeenUtc": seen})
             for n in range(start, min(start + 3, count))
         ]
-        ledger_module._memory_store.commit(key, ops)
+        storage_module._memory_store.commit(key, ops)
 
 
 def test_the_1500th_annotation_costs_the_store_calls_the_first_did(
@@ -66,9 +66,9 @@ def test_seen_rows_older_than_the_keep_window_are_pruned_and_fresh_ones_kept(
     for n in range(1, PRUNE_EVERY + 1):
         scans.append(_store_calls(harness, annotate(tid, f"note {n}"))[1])
         if n == PRUNE_EVERY - 1:  # not yet: old rows go with the 100th write-back only
-            assert ledger_module._memory_store.read_rows(key, ["seen-old-0"])
+            assert storage_module._memory_store.read_rows(key, ["seen-old-0"])
     assert scans == [0] * (PRUNE_EVERY - 1) + [1]  # one partition read per 100 write-backs
-    rows = ledger_module._memory_store.read(key)
+    rows = storage_module._memory_store.read(key)
     assert not [k for k in rows if k.startswith("seen-old-")]
     assert len([k for k in rows if k.startswith("seen-fresh-")]) == 5
     assert len([k for k in rows if k.startswith("seen-n-")]) == PRUNE_EVERY  # today's, kept
@@ -78,11 +78,11 @@ def test_the_ledger_unreadable_answers_503_and_writes_nothing_unverified(
     harness: Harness, two_way: dict, halo: HaloFake
 ) -> None:
     tid = raise_alert(harness)
-    ledger_module._memory_store.fail = True
+    storage_module._memory_store.fail = True
     try:
         code, body = post_signl4(harness, ack(tid))
     finally:
-        ledger_module._memory_store.fail = False
+        storage_module._memory_store.fail = False
     assert (code, body["error"]) == (503, "storage_unavailable")
     assert not halo.requests
 
