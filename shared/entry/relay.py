@@ -21,15 +21,9 @@ from typing import Any
 from shared import TIMING, __version__
 from shared.adapters.store import Conflict, Unavailable
 from shared.delivery.ledger import MEMORY_STORAGE, Ledger, describe_ledger, open_ledger
+from shared.delivery.mailbox import deliver_queued, give_up
 from shared.delivery.outbox import describe_poison
-from shared.delivery.pages import (
-    Delivery,
-    EventTrace,
-    Outcome,
-    deliver_halo_event,
-    deliver_queued,
-    give_up,
-)
+from shared.delivery.pages import Delivery, EventTrace, Outcome, deliver_halo_event
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import parse_event, parse_json_body
 from shared.domain.signl4_params import parse_signal_params
@@ -409,7 +403,7 @@ def handle_signl4_request(
     `ignored` with the reason (two-way off, not one of our alerts, test and duty events),
     `recorded` (alert created: SIGNL4's alert id kept), 202 `queued` (Halo could not take it
     now; `outbox` collects the halo-outbox messages), or an error as on /api/halopsa."""
-    from shared.delivery.pages import deliver_signl4_notification
+    from shared.delivery.writebacks import deliver_signl4_notification
     from shared.domain import notification as signl4_outbound
     from shared.domain import writeback
 
