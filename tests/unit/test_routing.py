@@ -615,3 +615,24 @@ def test_old_alert_rows_without_a_target_read_as_the_default_team() -> None:
 
     old = {STATE_ROW: Row(STATE_ROW, {"Status": "new", "Seq": 1, "DeliveredSeq": 1}, "e1")}
     assert load("HaloPSA-1", old, AlertStatus).target == ""
+
+
+BIDI = json.dumps(
+    [{"name": "net", "when": {"team": ["Network"]}, "service": "Net\u202ework\u200bs\u2066"}]
+)
+
+
+def test_a_routes_own_text_is_cleaned_before_an_inline_send(
+    signl4: Any, live_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule's X-S4-Service is added after the payload is built: it is cleaned too, so a bidi
+    override in RELAY_ROUTES never reaches SIGNL4 (the stored copy was always cleaned)."""
+    monkeypatch.setenv("RELAY_ROUTES", BIDI)
+    body = json.dumps(webhook(new_ticket_id(), "new ticket logged", team="Network")).encode()
+    response = relay.handle_halo_request(body, {}, {**live_env, "RELAY_ROUTES": BIDI}, None)
+    assert (response.status_code, response.body["result"]) == (200, "sent"), response.body
+    (sent,) = signl4.events
+    assert sent["X-S4-Service"] == "Networks"
+    shown = preview.preview_body(body, RelaySettings.from_env({"RELAY_ROUTES": BIDI}))
+    assert shown.events[0].payload is not None
+    assert shown.events[0].payload["X-S4-Service"] == "Networks"
