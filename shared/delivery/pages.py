@@ -178,7 +178,8 @@ def _plan(event: HaloEvent, delivery: Delivery, state: Conversation) -> PagePlan
     """The domain's plan for the event, given what the ledger says the ticket had."""
     prior = NEVER_PAGED
     if state.exists:
-        prior = Prior(state.status, state.target or DEFAULT_TARGET)  # type: ignore[arg-type]
+        last = state.status if isinstance(state.status, AlertStatus) else None
+        prior = Prior(last, state.target or DEFAULT_TARGET)
     if not TIMING:
         return plan_page(
             event, delivery.settings, prior, now=delivery.now(), params=delivery.params
