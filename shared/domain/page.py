@@ -70,6 +70,8 @@ def plan_page(
     # A new alert goes where the rules say now; its acknowledge and resolve follow it to the
     # team recorded with it, even if the rules changed since.
     target = rule.target if status is AlertStatus.NEW or prior.target is None else prior.target
-    payload = fit_payload(with_route(build_payload(event, decision, settings), rule))
+    built = build_payload(event, decision, settings)  # clean and fitted already
+    routed = with_route(built, rule)
+    payload = built if routed is built else fit_payload(routed)  # the rule's own text too
     window = rule.window_at(now) if status is AlertStatus.NEW else None
     return PagePlan(decision, rule, target, payload, window)
