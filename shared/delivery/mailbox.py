@@ -72,6 +72,7 @@ def deliver_queued(
 
 
 def _send_own_copy(message: OutboxMessage, settings: RelaySettings, send: Sender) -> QueueOutcome:
+    """The ledger was down when the event was queued: the message carries the event itself."""
     try:
         result = send(message.payload, target_settings(settings, message.target))
     except DeliveryRejected as error:

@@ -398,6 +398,7 @@ def _deliver(
 def _release(
     ledger: Ledger | None, claimed: Conversation | None, previous: Conversation | None
 ) -> None:
+    """Take back a claim whose event did not go: Halo's retry must not be a duplicate."""
     if ledger is not None and claimed is not None:
         ledger.release(claimed, previous)
 
