@@ -26,7 +26,7 @@ from shared.entry import relay
 from shared.ops import preview
 from shared.ops.check import check_settings
 from shared.settings import RelaySettings, SettingsError
-from tests.conftest import answer, call_halopsa, http_post, new_ticket_id
+from tests.conftest import Signl4Fake, answer, call_halopsa, http_post, new_ticket_id
 from tests.suites.delivery import webhook
 
 UTC = timezone.utc
@@ -623,7 +623,7 @@ BIDI = json.dumps(
 
 
 def test_a_routes_own_text_is_cleaned_before_an_inline_send(
-    signl4: Any, live_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    signl4: Signl4Fake, live_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rule's X-S4-Service is added after the payload is built: it is cleaned too, so a bidi
     override in RELAY_ROUTES never reaches SIGNL4 (the stored copy was always cleaned)."""
