@@ -23,7 +23,13 @@ __all__ = ["HeldPage", "held_pages", "hold", "release"]
 
 
 def hold(
-    ledger: Ledger, external_id: str, rule: str, window: str, target: str, payload: dict[str, Any]
+    ledger: Ledger,
+    external_id: str,
+    *,
+    rule: str,
+    window: str,
+    target: str,
+    payload: dict[str, Any],
 ) -> None:
     """Remember the ticket's page until its window ends (a repeat keeps the first payload)."""
     try:

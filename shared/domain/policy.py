@@ -53,25 +53,10 @@ def decide(
     """
     ticket = event.ticket
     statuses = ticket.status_keys()
-    resolved_statuses = settings.relay_resolved_statuses | params.resolved_statuses
     ack_statuses = settings.relay_ack_statuses | params.ack_statuses
-
-    if event.requested_status is AlertStatus.NEW:
-        return _page_new(event, settings, "the body asks for X-S4-Status new")
-    if event.requested_status is not None:
-        return _send(
-            event.requested_status, f"the body asks for X-S4-Status {event.requested_status.value}"
-        )
-
-    if ticket.closed:
-        return _send(AlertStatus.RESOLVED, "the ticket has been closed")
-    if event.event == CLOSED_EVENT:
-        return _send(AlertStatus.RESOLVED, "Halo event 'closed'")
-    if statuses & resolved_statuses:
-        return _send(
-            AlertStatus.RESOLVED,
-            f"status {_describe(ticket.status_id, ticket.status_name)} is a resolved status",
-        )
+    early = _asked_or_closed(event, settings, params)
+    if early is not None:
+        return early
     if params.new_statuses and statuses:
         if statuses & params.new_statuses:
             return _page_new(
@@ -103,6 +88,30 @@ def decide(
         f"Halo event '{event.event}' with status {_describe(ticket.status_id, ticket.status_name)} "
         "changes nothing SIGNL4 tracks"
     )
+
+
+def _asked_or_closed(
+    event: HaloEvent, settings: RelaySettings, params: SignalParams
+) -> Decision | None:
+    """The first rules, which win over everything else: an explicit X-S4-Status in the body,
+    then a closed ticket, Halo's 'closed' event, or a resolved status. None: none applies."""
+    ticket = event.ticket
+    if event.requested_status is AlertStatus.NEW:
+        return _page_new(event, settings, "the body asks for X-S4-Status new")
+    if event.requested_status is not None:
+        return _send(
+            event.requested_status, f"the body asks for X-S4-Status {event.requested_status.value}"
+        )
+    if ticket.closed:
+        return _send(AlertStatus.RESOLVED, "the ticket has been closed")
+    if event.event == CLOSED_EVENT:
+        return _send(AlertStatus.RESOLVED, "Halo event 'closed'")
+    if ticket.status_keys() & (settings.relay_resolved_statuses | params.resolved_statuses):
+        return _send(
+            AlertStatus.RESOLVED,
+            f"status {_describe(ticket.status_id, ticket.status_name)} is a resolved status",
+        )
+    return None
 
 
 def _page_new(event: HaloEvent, settings: RelaySettings, reason: str) -> Decision:

@@ -72,6 +72,8 @@ def signl4_key(ticket_id: int) -> str:
 
 
 def plan(notification: Signl4Notification, settings: RelaySettings) -> Plan:
+    """What a SIGNL4 notification asks of Halo: a note (and status) written, the alert id
+    recorded, or nothing, with the reason."""
     event = notification.event_type
     if event == TEST_EVENT:
         return Ignore("a SIGNL4 test notification")
@@ -88,35 +90,7 @@ def plan(notification: Signl4Notification, settings: RelaySettings) -> Plan:
         return RecordAlert(ticket_id, notification.alert_id)
     who, when = _who(notification), _when(notification.raised)
     if event == ALERT_STATUS_CHANGED:
-        if notification.status_code == STATUS_ACKNOWLEDGED:
-            assign = notification.user_email if settings.halo_assign_on_ack else None
-            return Write(
-                ticket_id,
-                "acknowledged",
-                halo_payload(
-                    ticket_id,
-                    f"Acknowledged in SIGNL4{who}{when}.",
-                    notification,
-                    status_id=settings.halo_ack_status_id,
-                    assign_email=assign,
-                ),
-                AlertStatus.ACKNOWLEDGED,
-            )
-        if notification.status_code == STATUS_CLOSED:
-            return Write(
-                ticket_id,
-                "closed",
-                halo_payload(
-                    ticket_id,
-                    f"Closed in SIGNL4{who}{when}.",
-                    notification,
-                    status_id=settings.halo_close_status_id,
-                ),
-                AlertStatus.RESOLVED,
-            )
-        return Ignore(
-            f"alert status {notification.status_code} is neither acknowledged (2) nor closed (4)"
-        )
+        return _status_changed(ticket_id, notification, settings, who + when)
     if event == ALERT_ESCALATED:
         # SIGNL4's 202 names no escalation (level, rule or person): the note says when only.
         return Write(
@@ -132,6 +106,41 @@ def plan(notification: Signl4Notification, settings: RelaySettings) -> Plan:
         halo_payload(
             ticket_id, f"Annotation in SIGNL4{who}{when}:\n{notification.annotation}", notification
         ),
+    )
+
+
+def _status_changed(
+    ticket_id: int, notification: Signl4Notification, settings: RelaySettings, who_when: str
+) -> Plan:
+    """An alert's status changed in SIGNL4: acknowledged or closed is written back."""
+    if notification.status_code == STATUS_ACKNOWLEDGED:
+        assign = notification.user_email if settings.halo_assign_on_ack else None
+        return Write(
+            ticket_id,
+            "acknowledged",
+            halo_payload(
+                ticket_id,
+                f"Acknowledged in SIGNL4{who_when}.",
+                notification,
+                status_id=settings.halo_ack_status_id,
+                assign_email=assign,
+            ),
+            AlertStatus.ACKNOWLEDGED,
+        )
+    if notification.status_code == STATUS_CLOSED:
+        return Write(
+            ticket_id,
+            "closed",
+            halo_payload(
+                ticket_id,
+                f"Closed in SIGNL4{who_when}.",
+                notification,
+                status_id=settings.halo_close_status_id,
+            ),
+            AlertStatus.RESOLVED,
+        )
+    return Ignore(
+        f"alert status {notification.status_code} is neither acknowledged (2) nor closed (4)"
     )
 
 

@@ -11,8 +11,8 @@ import logging
 import time
 from collections.abc import Mapping
 
+from shared.delivery.mailbox import deliver_queued, give_up
 from shared.delivery.outbox import describe_poison
-from shared.delivery.pages import deliver_queued, give_up
 from shared.domain.alert import AlertStatus
 from shared.entry.bootstrap import halo_sender, load_settings, open_ledger_or_none, signl4_sender
 from shared.errors import ConfigurationError

@@ -12,7 +12,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.delivery.pages import EventTrace, Outcome, deliver_signl4_notification
+from shared.delivery.pages import EventTrace, Outcome
+from shared.delivery.writebacks import deliver_signl4_notification
 from shared.domain.halo import parse_json_body
 from shared.entry.bootstrap import load_settings, writeback_delivery
 from shared.entry.responses import RelayResponse, check_body_size, error_response, internal_error

@@ -1,10 +1,10 @@
 """`python -m shared preview`: what the relay would do with a Halo body, without doing it (pure).
 
 The same steps as POST /api/halopsa (shared/entry/halo_webhook.py) up to the send: read the JSON (with the
-empty-placeholder repair), check the batch size, then per event normalise (halo) -> decide
-(policy) -> build the exact SIGNL4 payload (signl4). No network call, no ledger: the ledger's
-part (a repeat answered `duplicate`, a ticket reopened after `resolved` paging again) is named
-in the report instead of guessed.
+empty-placeholder repair), check the batch size, then per event normalise (halo) and plan the
+page with the relay's own pipeline (shared/domain/page.py), which sends nothing. No ledger: the
+ticket's prior state is an input (never paged, unless given), and the ledger's part (a repeat
+answered `duplicate`) is named in the report instead of guessed.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.domain.alert import build_payload
 from shared.domain.halo import parse_event, parse_json_body
-from shared.domain.policy import decide
-from shared.domain.routing import with_route
+from shared.domain.page import NEVER_PAGED, Prior, plan_page
 from shared.domain.signl4_params import SignalParams, parse_signal_params
 from shared.entry.responses import MAX_BODY_BYTES
 from shared.errors import BatchTooLarge, PayloadTooLarge, RelayError, UnsupportedPayload
@@ -78,9 +76,14 @@ def describe_target(settings: RelaySettings) -> str:
 
 
 def preview_body(
-    body: bytes, settings: RelaySettings, query: Mapping[str, str] | None = None
+    body: bytes,
+    settings: RelaySettings,
+    query: Mapping[str, str] | None = None,
+    *,
+    prior: Prior = NEVER_PAGED,
 ) -> Preview:
-    """What POST /api/halopsa would decide and send for `body` with these settings."""
+    """What POST /api/halopsa would decide and send for `body` with these settings, for a
+    ticket with this prior state (what the relay last sent for it, where its alert went)."""
     params = parse_signal_params(query)
     target = describe_target(settings)
     try:
@@ -102,10 +105,11 @@ def preview_body(
         )
     if isinstance(parsed, list):
         events = tuple(
-            preview_event(item, settings, params, index) for index, item in enumerate(parsed)
+            preview_event(item, settings, params, index, prior=prior)
+            for index, item in enumerate(parsed)
         )
     else:
-        events = (preview_event(parsed, settings, params, None),)
+        events = (preview_event(parsed, settings, params, None, prior=prior),)
     return Preview(target=target, events=events, ignored_query=params.unknown)
 
 
@@ -114,35 +118,36 @@ def preview_event(
     settings: RelaySettings,
     params: SignalParams,
     index: int | None,
+    *,
     now: datetime | None = None,
+    prior: Prior = NEVER_PAGED,
 ) -> EventPreview:
+    """One event of the body, planned as the relay plans it; its error as Halo would read it."""
     try:
         event = parse_event(obj, params)
-        decision = decide(event, settings, last_sent=None, params=params)
-        common = {
-            "index": index,
-            "reason": decision.reason,
-            "external_id": event.ticket.external_id,
-            "halo_event": event.event,
-            "shape": event.shape,
-        }
-        if decision.action == "skip" or decision.status is None:
-            return EventPreview(decision="skip", **common)
-        rule = settings.relay_routes.route(event.ticket)
-        window = None
-        if decision.status.value == "new":
-            window = rule.window_at(now or datetime.now(timezone.utc))
-        return EventPreview(
-            decision=decision.status.value,
-            scenario=decision.scenario,
-            route=rule.name,
-            target=rule.target,
-            window=window,
-            payload=with_route(build_payload(event, decision, settings), rule),
-            **common,
+        page = plan_page(
+            event, settings, prior, now=now or datetime.now(timezone.utc), params=params
         )
     except RelayError as error:
         return EventPreview(index=index, decision="error", reason=error.message, error=error.code)
+    common = {
+        "index": index,
+        "reason": page.decision.reason,
+        "external_id": event.ticket.external_id,
+        "halo_event": event.event,
+        "shape": event.shape,
+    }
+    if page.status is None or page.rule is None:
+        return EventPreview(decision="skip", **common)
+    return EventPreview(
+        decision=page.status.value,
+        scenario=page.decision.scenario,
+        route=page.rule.name,
+        target=page.target,
+        window=page.window,
+        payload=page.payload,
+        **common,
+    )
 
 
 def render_text(preview: Preview) -> str:

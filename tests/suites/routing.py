@@ -184,3 +184,20 @@ def test_a_held_ticket_acknowledged_meanwhile_does_not_page(
     assert any(f"HaloPSA-{tid}" in line and "result=skipped" in line for line in lines)
     assert teams(network_team, f"HaloPSA-{tid}") == [("acknowledged", "network")]
     assert f"HaloPSA-{tid}" not in held_rows()
+
+
+def test_a_parked_batch_keeps_each_events_own_team(
+    harness: Harness, network_team: Signl4Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routing target travels with each event, not with the request: once SIGNL4 is down for
+    the first element, the rest are parked, and each still reaches its own team."""
+    set_rules(monkeypatch, network_rules())
+    net, srv = new_ticket_id(), new_ticket_id()
+    network_team.script(503, 503, 503)
+    code, body = harness.post(
+        [webhook(net, "new ticket logged", team="Network"), webhook(srv, "new ticket logged")]
+    )
+    assert code == 202 and [r["result"] for r in body["results"]] == ["queued", "queued"]
+    harness.drain()
+    assert teams(network_team, f"HaloPSA-{net}") == [("new", "network")] * 4
+    assert teams(network_team, f"HaloPSA-{srv}") == [("new", "default")]

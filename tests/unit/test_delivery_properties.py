@@ -44,15 +44,10 @@ from shared.adapters.signl4 import SendResult
 from shared.adapters.store import Conflict, MemoryStore, Row
 from shared.delivery.conversation import Conversation
 from shared.delivery.ledger import Ledger, load
+from shared.delivery.mailbox import deliver_queued, give_up
 from shared.delivery.outbox import describe_poison
-from shared.delivery.pages import (
-    Delivery,
-    EventTrace,
-    deliver_halo_event,
-    deliver_queued,
-    deliver_signl4_notification,
-    give_up,
-)
+from shared.delivery.pages import Delivery, EventTrace, deliver_halo_event
+from shared.delivery.writebacks import deliver_signl4_notification
 from shared.domain import writeback
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import parse_event

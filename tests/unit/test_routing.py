@@ -23,11 +23,12 @@ from shared.domain.routing import (
     with_route,
 )
 from shared.entry.bootstrap import secret_values
+from shared.entry.halo_webhook import handle_halo_request
 from shared.entry.health import handle_health_request
 from shared.ops import preview
 from shared.ops.check import check_settings
 from shared.settings import RelaySettings, SettingsError
-from tests.conftest import answer, call_halopsa, http_post, new_ticket_id
+from tests.conftest import Signl4Fake, answer, call_halopsa, http_post, new_ticket_id
 from tests.suites.delivery import webhook
 
 UTC = timezone.utc
@@ -617,3 +618,24 @@ def test_old_alert_rows_without_a_target_read_as_the_default_team() -> None:
 
     old = {STATE_ROW: Row(STATE_ROW, {"Status": "new", "Seq": 1, "DeliveredSeq": 1}, "e1")}
     assert load("HaloPSA-1", old, AlertStatus).target == ""
+
+
+BIDI = json.dumps(
+    [{"name": "net", "when": {"team": ["Network"]}, "service": "Net\u202ework\u200bs\u2066"}]
+)
+
+
+def test_a_routes_own_text_is_cleaned_before_an_inline_send(
+    signl4: Signl4Fake, live_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule's X-S4-Service is added after the payload is built: it is cleaned too, so a bidi
+    override in RELAY_ROUTES never reaches SIGNL4 (the stored copy was always cleaned)."""
+    monkeypatch.setenv("RELAY_ROUTES", BIDI)
+    body = json.dumps(webhook(new_ticket_id(), "new ticket logged", team="Network")).encode()
+    response = handle_halo_request(body, {}, {**live_env, "RELAY_ROUTES": BIDI})
+    assert (response.status_code, response.body["result"]) == (200, "sent"), response.body
+    (sent,) = signl4.events
+    assert sent["X-S4-Service"] == "Networks"
+    shown = preview.preview_body(body, RelaySettings.from_env({"RELAY_ROUTES": BIDI}))
+    assert shown.events[0].payload is not None
+    assert shown.events[0].payload["X-S4-Service"] == "Networks"

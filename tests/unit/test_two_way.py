@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.store import Op
-from shared.delivery.pages import PRUNE_EVERY, SEEN_KEEP
+from shared.delivery.writebacks import PRUNE_EVERY, SEEN_KEEP
 from shared.entry import storage as storage_module
 from tests.conftest import Harness
 from tests.halo_fake import HaloFake

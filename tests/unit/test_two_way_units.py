@@ -250,7 +250,7 @@ def test_a_status_is_learned_only_while_the_verified_alert_is_still_the_current_
     a new alert (a new anchor), which the notification says nothing about."""
     from shared.adapters.store import MemoryStore
     from shared.delivery.ledger import Ledger
-    from shared.delivery.pages import learn_status
+    from shared.delivery.writebacks import learn_status
 
     ledger, key = Ledger(MemoryStore()), "HaloPSA-7"
     opened = ledger.apply(
