@@ -153,28 +153,6 @@ MODULES: list[Module] = [
         ),
     ),
     Module(
-        "shared/adapters/table_rest.py",
-        (
-            "TableAccount.__repr__",
-            "parse_connection_string",
-            "http_date",
-            "string_to_sign",
-            "shared_key",
-            "odata_string",
-            "key_literal",
-            "entity_path",
-            "_iso",
-            "to_wire",
-            "parse_datetime",
-            "from_wire",
-            "single_request",
-            "batch_body",
-            "batch_results",
-            "describe_status",
-            "_url_path",
-        ),
-    ),
-    Module(
         "shared/adapters/halo.py",
         (
             "HaloClient.__init__",
@@ -206,7 +184,6 @@ UNIT_TESTS = [
     "tests/unit/test_signl4_outbound.py",
     "tests/unit/test_writeback.py",
     "tests/unit/test_signl4_client.py",
-    "tests/unit/test_table_rest.py",
     "tests/unit/test_halo_api.py",
 ]
 # What the work copy needs besides shared/ and tests/.

@@ -5,9 +5,8 @@ their ETags (whole, or only named rows: point reads, whose cost does not grow wi
 partition), and commit a batch of operations within one partition atomically, each one
 conditional (create-if-absent, replace-if-ETag, delete-if-ETag). A failed condition raises
 `Conflict` (someone else wrote first), a transport failure `Unavailable`. Two adapters:
-`MemoryStore` below (tests, and `serve` without storage) and Azure Table Storage, over its REST
-API (`RestTableStore`, shared/adapters/table_rest.py: the ledger's) or through the SDK (`TableStore`,
-shared/adapters/table_sdk.py: for a connection string without an account key).
+`MemoryStore` below (tests, and `serve` without storage) and Azure Table Storage through
+azure-data-tables (`TableStore`, shared/adapters/table_sdk.py).
 """
 
 from __future__ import annotations

@@ -604,12 +604,7 @@ def open_ledger(
     connection = settings.storage_connection
     if connection is not None and connection.get_secret_value().strip() == MEMORY_STORAGE:
         return Ledger(_memory_store, status_type=status_type)
-    # The REST adapter (a fraction of the SDK's client CPU per call); the SDK adapter for what
-    # it does not handle (a connection string without an account key). Imported here: nothing
-    # new at cold start.
-    from shared.adapters.table_rest import open_rest_store
-
-    store: PartitionStore | None = open_rest_store(settings) or open_table_store(settings)
+    store: PartitionStore | None = open_table_store(settings)
     return Ledger(store, status_type=status_type) if store is not None else None
 
 
