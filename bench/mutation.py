@@ -136,17 +136,22 @@ MODULES: list[Module] = [
     # The HTTP edges' pure parts (issue #11): answers, retry waits, signing, wire formats; not
     # the Session plumbing (shells over requests' pool, covered by the loopback tests).
     Module(
-        "shared/adapters/signl4.py",
+        "shared/adapters/http.py",
         (
-            "webhook_url",
-            "_RetryBudgetSpent.__init__",
+            "RetryBudgetSpent.__init__",
             "_budgeted_retry_class",  # BudgetedRetry: Retry-After, X-RateLimit-Reset, budget
             "budgeted_retry",
             "request_timeout",
             "describe_request_failure",
-            "read_answer",
             "_cause",
             "_describe_failure",
+        ),
+    ),
+    Module(
+        "shared/adapters/signl4.py",
+        (
+            "webhook_url",
+            "read_answer",
             "_event_id",
             "_signl4_error",
             "_secrets",

@@ -1,20 +1,10 @@
-"""HaloPSA's REST API for the write-back (edge): a client-credentials token, then one action per
-write-back: the note, with its outcome, the new status and the assigned agent (`new_agent`).
-
-The token comes from `{auth url}/token` (HALO_AUTH_URL; else what `{HALO_BASE_URL}/api/authinfo`
-names; else `{HALO_BASE_URL}/auth`), for HALO_TENANT or else authinfo's `tenant_id`, and is
-cached per worker until shortly before it expires; an API call answered 401 fetches a new one
-once. A scope only an optional feature needs (OPTIONAL_SCOPES: read:agents, for assignment) that
-Halo refuses (`invalid_scope`) is dropped and the token asked for again: notes go on without
-that feature (one warning line per process, and in health). HALO_NOTE_OUTCOME is resolved to an
-id once through GET /api/Outcome and cached (dropped when Halo answers 400 to a write).
-
-Calls go through the SIGNL4 client's session and budgeted retry policy (429 with Retry-After,
-5xx, timeouts retried within the budget) with Halo's own HALO_* retry settings, and each worker
-makes at most CALL_BUDGET calls per BUDGET_WINDOW_SECONDS: over it, a write-back is queued.
-A write-back that still fails is HaloUnavailable (queued by the caller) and a 4xx is
-HaloRejected (poison, with Halo's message). The client secret and the access token never reach
-a log, an answer, an exception or a queue message: Halo's error text is scrubbed of both.
+"""HaloPSA's REST API for the write-back (edge): a client-credentials token (cached per process,
+renewed once on a 401; the auth URL and tenant from the settings or /api/authinfo), then one
+action per write-back: the note, its outcome (HALO_NOTE_OUTCOME resolved once to an id), the
+new status and the assigned agent. An optional scope Halo refuses is dropped, not the notes.
+Calls use the process's HTTP session and retry policy (shared/adapters/http.py) with Halo's own
+HALO_* settings, within CALL_BUDGET calls per BUDGET_WINDOW_SECONDS. Failures: HaloUnavailable
+(queued) or HaloRejected (poison); the client secret and tokens never reach a log or a message.
 """
 
 from __future__ import annotations
@@ -30,19 +20,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from shared.adapters.signl4 import (
+from shared.adapters.http import (
     RETRY_STATUSES,
     RetryBudgetSpent,
-    SendResult,
     describe_request_failure,
     request_timeout,
     retrying,
 )
+from shared.adapters.remote_state import clear_halo_warnings, record_halo_warning
+from shared.adapters.signl4 import SendResult
 from shared.domain import writeback
-from shared.entry.health import clear_halo_warnings, record_halo_warning
 from shared.errors import HaloRejected, HaloUnavailable
 from shared.redaction import log_safe, redact_echo
-from shared.settings import RelaySettings, _https_url
+from shared.settings import RelaySettings, https_url
 
 HALO_ERROR_MAX_CHARS = 200
 ACTION_ID_MAX_CHARS = 100
@@ -392,7 +382,7 @@ class HaloClient:
         if isinstance(auth_url, str) and auth_url.strip():
             # Not https: keep the default rather than send the secret in clear.
             with contextlib.suppress(ValueError):
-                found = _AuthInfo(_https_url(auth_url.strip()).rstrip("/"), None)
+                found = _AuthInfo(https_url(auth_url.strip()).rstrip("/"), None)
         if isinstance(tenant, (str, int)) and not isinstance(tenant, bool):
             text = str(tenant).strip()
             if text and len(text) <= TENANT_MAX_CHARS and text.isprintable():

@@ -12,8 +12,7 @@
 
 The storage probe costs a table read and two queue reads, so its result is kept for
 CACHE_SECONDS per storage configuration: a monitor polling every second costs one probe per
-window. Imported on every cold start (shared.domain.alert records deliveries here): the storage SDKs
-load on the first probe only.
+window. Imported on every cold start: the storage SDKs load on the first probe only.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
+# What the remote clients recorded: kept in the adapters layer, so they never import this one.
+from shared.adapters.remote_state import halo_warnings, last_delivery
 from shared.settings import RelaySettings
 
 CACHE_SECONDS = 5.0
@@ -32,41 +32,6 @@ CACHE_SECONDS = 5.0
 PROBE_KEY = "relay-health-probe"
 OUTBOX_QUEUE = "signl4-outbox"  # shared.delivery.outbox's names (not imported: it loads pydantic models)
 POISON_QUEUE = "signl4-outbox-poison"
-
-_last_delivery: datetime | None = None
-
-
-def record_delivery(when: datetime | None = None) -> None:
-    """SIGNL4 accepted an event (called by the client on every 2xx). Process-wide, lock-free:
-    a plain assignment, the latest writer wins."""
-    global _last_delivery
-    _last_delivery = when or datetime.now(timezone.utc)
-
-
-def last_delivery() -> datetime | None:
-    return _last_delivery
-
-
-# What the Halo write-back last learnt that limits it (a refused scope, an unknown outcome), by
-# topic: health reports it without calling Halo (an anonymous probe must not cost Halo calls).
-_halo_warnings: dict[str, str] = {}
-
-
-def record_halo_warning(topic: str, text: str | None) -> None:
-    """Set (or, with None, clear) the Halo write-back's warning on `topic`."""
-    if text is None:
-        _halo_warnings.pop(topic, None)
-    else:
-        _halo_warnings[topic] = text
-
-
-def halo_warnings() -> list[str]:
-    """The Halo write-back's current warnings, sorted by topic (empty: none known)."""
-    return [_halo_warnings[topic] for topic in sorted(_halo_warnings)]
-
-
-def clear_halo_warnings() -> None:
-    _halo_warnings.clear()
 
 
 @dataclass(frozen=True)
