@@ -196,7 +196,11 @@ def storage_transport() -> Any:
         from azure.core.pipeline.transport import RequestsTransport
 
         transport = RequestsTransport(
-            connection_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS
+            connection_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            # No proxy or .netrc from the environment (as the relay's other HTTP, http.py): it
+            # also spares requests a scan of every environment variable on each call.
+            use_env_settings=False,
         )
         transport.open()  # its session now, not raced for by the first two calls
         _transport = transport

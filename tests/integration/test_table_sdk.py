@@ -214,3 +214,16 @@ def test_identity_connections_share_one_credential_and_fail_cleanly(
             store.read(partition, "alert")
         assert str(raised.value) == "ClientAuthenticationError"
     assert CountingCredential.made == 1 and CountingCredential.asked >= 3
+
+
+def test_storage_calls_ignore_proxy_settings_in_the_environment(
+    store: TableStore, partition: str, monkeypatch: pytest.MonkeyPatch, unused_port: int
+) -> None:
+    """Like the relay's other HTTP (shared/adapters/http.py), storage takes no proxy from the
+    environment: a proxy variable pointing nowhere changes nothing (and no call scans it)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{unused_port}")
+    store.commit(partition, [Op("create", "alert", {"Seq": 1})])
+    assert store.read(partition, "alert")["alert"].entity["Seq"] == 1
