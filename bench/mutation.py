@@ -136,42 +136,25 @@ MODULES: list[Module] = [
     # The HTTP edges' pure parts (issue #11): answers, retry waits, signing, wire formats; not
     # the Session plumbing (shells over requests' pool, covered by the loopback tests).
     Module(
-        "shared/adapters/signl4.py",
+        "shared/adapters/http.py",
         (
-            "webhook_url",
-            "_RetryBudgetSpent.__init__",
+            "RetryBudgetSpent.__init__",
             "_budgeted_retry_class",  # BudgetedRetry: Retry-After, X-RateLimit-Reset, budget
             "budgeted_retry",
             "request_timeout",
             "describe_request_failure",
-            "read_answer",
             "_cause",
             "_describe_failure",
-            "_event_id",
-            "_signl4_error",
-            "_secrets",
         ),
     ),
     Module(
-        "shared/adapters/table_rest.py",
+        "shared/adapters/signl4.py",
         (
-            "TableAccount.__repr__",
-            "parse_connection_string",
-            "http_date",
-            "string_to_sign",
-            "shared_key",
-            "odata_string",
-            "key_literal",
-            "entity_path",
-            "_iso",
-            "to_wire",
-            "parse_datetime",
-            "from_wire",
-            "single_request",
-            "batch_body",
-            "batch_results",
-            "describe_status",
-            "_url_path",
+            "webhook_url",
+            "read_answer",
+            "_event_id",
+            "_signl4_error",
+            "_secrets",
         ),
     ),
     Module(
@@ -206,7 +189,6 @@ UNIT_TESTS = [
     "tests/unit/test_signl4_outbound.py",
     "tests/unit/test_writeback.py",
     "tests/unit/test_signl4_client.py",
-    "tests/unit/test_table_rest.py",
     "tests/unit/test_halo_api.py",
 ]
 # What the work copy needs besides shared/ and tests/.

@@ -183,7 +183,7 @@ def main() -> int:
     warm = next(tickets)
     raised(warm)
     handle_signl4_request(notification(warm), environ, outbox=[])  # warm: token, session
-    from shared.adapters.signl4 import retrying
+    from shared.adapters.http import retrying
 
     # What the relay sends by default: Halo refuses an action without an outcome.
     action = json.dumps(

@@ -68,7 +68,7 @@ CaseFoldedSet = Annotated[frozenset[str], BeforeValidator(_parse_list)]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def _https_url(value: str) -> str:
+def https_url(value: str) -> str:
     """https://, or http:// to a loopback host. The SIGNL4 URL carries the team secret in its
     path, and a Halo link is opened by on-call staff with a Halo session: neither goes in clear.
     The messages never repeat the value (it may hold the secret)."""
@@ -85,7 +85,7 @@ def _https_url(value: str) -> str:
     raise ValueError("must be an https:// URL (plain http only to 127.0.0.1, localhost or [::1])")
 
 
-HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+HttpsUrl = Annotated[str, AfterValidator(https_url)]
 
 # Every 5 minutes, on the minute (NCRONTAB: second minute hour day month day-of-week).
 DEFAULT_HEARTBEAT_SCHEDULE = "0 */5 * * * *"

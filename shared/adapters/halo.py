@@ -1,11 +1,10 @@
-"""HaloPSA's REST API for the write-back (edge): a client-credentials token, then one action per
-write-back: the note, with its outcome, the new status and the assigned agent (`new_agent`).
-
-The token (HALO_AUTH_URL, else authinfo's, else `{HALO_BASE_URL}/auth`) is cached per worker and
-fetched again once on a 401; an optional scope Halo refuses is dropped, with a warning. Calls use
-the SIGNL4 client's session and budgeted retries with the HALO_* settings, at most CALL_BUDGET per
-BUDGET_WINDOW_SECONDS. A failure is HaloUnavailable (queued), a 4xx HaloRejected (poison). The
-client secret and the access token never reach a log, an answer, an exception or a queue message.
+"""HaloPSA's REST API for the write-back (edge): a client-credentials token (cached per process,
+renewed once on a 401; the auth URL and tenant from the settings or /api/authinfo), then one
+action per write-back: the note, its outcome (HALO_NOTE_OUTCOME resolved once to an id), the
+new status and the assigned agent. An optional scope Halo refuses is dropped, not the notes.
+Calls use the process's HTTP session and retry policy (shared/adapters/http.py) with Halo's own
+HALO_* settings, within CALL_BUDGET calls per BUDGET_WINDOW_SECONDS. Failures: HaloUnavailable
+(queued) or HaloRejected (poison); the client secret and tokens never reach a log or a message.
 """
 
 from __future__ import annotations
@@ -21,19 +20,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from shared.adapters.signl4 import (
+from shared.adapters.http import (
     RETRY_STATUSES,
     RetryBudgetSpent,
-    SendResult,
     describe_request_failure,
     request_timeout,
     retrying,
 )
+from shared.adapters.remote_state import clear_halo_warnings, record_halo_warning
+from shared.adapters.signl4 import SendResult
 from shared.domain import writeback
-from shared.entry.health import clear_halo_warnings, record_halo_warning
 from shared.errors import HaloRejected, HaloUnavailable
 from shared.redaction import log_safe, redact_echo
-from shared.settings import RelaySettings, _https_url
+from shared.settings import RelaySettings, https_url
 
 HALO_ERROR_MAX_CHARS = 200
 ACTION_ID_MAX_CHARS = 100
@@ -383,7 +382,7 @@ class HaloClient:
         if isinstance(auth_url, str) and auth_url.strip():
             # Not https: keep the default rather than send the secret in clear.
             with contextlib.suppress(ValueError):
-                found = _AuthInfo(_https_url(auth_url.strip()).rstrip("/"), None)
+                found = _AuthInfo(https_url(auth_url.strip()).rstrip("/"), None)
         if isinstance(tenant, (str, int)) and not isinstance(tenant, bool):
             text = str(tenant).strip()
             if text and len(text) <= TENANT_MAX_CHARS and text.isprintable():

@@ -1,11 +1,10 @@
 """The storage port: partitions of rows, read whole (or named rows), written by conditional batches.
 
 `PartitionStore` is all the delivery service needs from storage: read a partition's rows with
-their ETags (whole, or point reads of named rows), and commit a batch of conditional operations
-within one partition atomically (create-if-absent, replace-if-ETag, delete-if-ETag). A failed
-condition raises `Conflict`, a transport failure `Unavailable`. Adapters: `MemoryStore` below
-(tests, `serve` without storage), Azure Table Storage over REST (shared/adapters/table_rest.py)
-or the SDK (shared/adapters/table_sdk.py: a connection string without an account key).
+their ETags (whole, or named rows: point reads, whose cost does not grow with the partition), and
+commit a batch within one partition atomically, each operation conditional (create-if-absent,
+replace-if-ETag, delete-if-ETag). A failed condition raises `Conflict`, a transport failure
+`Unavailable`. Adapters: `MemoryStore` below, and azure-data-tables (shared/adapters/table_sdk.py).
 """
 
 from __future__ import annotations

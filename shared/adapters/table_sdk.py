@@ -1,10 +1,10 @@
-"""The storage port on Azure Table Storage (edge): one partition per conversation key.
+"""The storage port on Azure Table Storage through azure-data-tables: the relay's only table adapter.
 
-azure-data-tables (and azure-identity in Azure) are imported on first use, not at cold start.
-A single-row write is a plain call (a fraction of a batch's cost: bench ~1.8 ms against ~8 ms
-per claim on Azurite); two rows go in one entity-group transaction. SDK errors become
-store.Conflict (404, 409, 412: someone else wrote first) or store.Unavailable, described by kind
-and status only: an SDK message can carry request URLs and account details.
+One TableClient per storage configuration, one credential and one HTTP transport per process;
+the SDKs load on first use, not at cold start. A single-row write is a plain call, two or three
+rows one entity-group transaction. SDK errors become store.Conflict (404, 409, 412: someone else
+wrote first) or store.Unavailable, described by kind and status only: an SDK message can carry
+request URLs and account details.
 """
 
 from __future__ import annotations
@@ -16,6 +16,13 @@ from typing import Any
 
 from shared.adapters.store import Conflict, Op, Row, Unavailable
 from shared.settings import RelaySettings
+
+
+class RowGone(Exception):
+    """A single delete answered 404: the row is not there (a Conflict for the port)."""
+
+    def __init__(self, response: Any = None, **_: Any) -> None:
+        super().__init__("the row is gone")
 
 
 class TableStore:
@@ -65,6 +72,8 @@ class TableStore:
                 results = [self._single(*operations[0])]
             else:
                 results = self._table.submit_transaction(operations)
+        except RowGone:
+            raise Conflict(partition) from None
         except HttpResponseError as error:
             # 409 exists, 412 ETag mismatch, 404 gone: someone else wrote first.
             if error.status_code in (404, 409, 412):
@@ -85,13 +94,13 @@ class TableStore:
         if kind == "update":
             return self._table.update_entity(entity=entity, **options)
         if kind == "delete":
-            from azure.core import MatchConditions
-
-            if options.get("match_condition") is MatchConditions.IfPresent:
-                # delete_entity refuses IfPresent; If-Match: * means the same (only if it exists).
-                options = {"etag": "*", "match_condition": MatchConditions.IfNotModified}
+            # The SDK's delete_entity swallows a 404; the port's delete is only-if-it-exists, so
+            # azure-core's error_map turns the 404 into an error the SDK does not catch.
             self._table.delete_entity(
-                partition_key=entity["PartitionKey"], row_key=entity["RowKey"], **options
+                partition_key=entity["PartitionKey"],
+                row_key=entity["RowKey"],
+                error_map={404: RowGone},
+                **options,
             )
             return {}
         raise ValueError(f"unknown table operation {kind!r}")
@@ -116,10 +125,8 @@ def _operation(partition: str, op: Op) -> tuple[Any, ...]:
     keys = {"PartitionKey": partition, "RowKey": op.key}
     if op.kind == "create":
         return ("create", {**(op.entity or {}), **keys})
-    if op.etag is None:
-        condition: dict[str, Any] = {"etag": "*", "match_condition": MatchConditions.IfPresent}
-    else:
-        condition = {"etag": op.etag, "match_condition": MatchConditions.IfNotModified}
+    # No ETag: only if it exists, If-Match: * (the SDK refuses IfPresent with an ETag).
+    condition = {"etag": op.etag or "*", "match_condition": MatchConditions.IfNotModified}
     if op.kind == "replace":
         return ("update", {**(op.entity or {}), **keys}, {"mode": UpdateMode.REPLACE, **condition})
     return ("delete", keys, condition)
@@ -138,9 +145,16 @@ def quiet_azure_sdk() -> None:
     logging.getLogger("azure.identity").setLevel(logging.WARNING)
 
 
-# -- opening the table: once per worker, lazily --
+# -- opening the table: once per process, lazily --
+
+# Short timeouts and one retry: the ledger must never hold up a page for long.
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 5
+RETRY_TOTAL = 1
 
 _stores: dict[tuple[str | None, str | None, str], TableStore] = {}
+_transport: Any = None
+_credential: Any = None
 _stores_lock = threading.Lock()
 
 
@@ -159,23 +173,51 @@ def open_table_store(settings: RelaySettings, table_name: str) -> TableStore | N
         return _stores[key]
 
 
+def storage_transport() -> Any:
+    """The process's one azure-core transport (a requests Session and its connection pool),
+    shared by every table client: the SDK's advice, and no pool or TLS handshake per client."""
+    global _transport
+    if _transport is None:
+        from azure.core.pipeline.transport import RequestsTransport
+
+        transport = RequestsTransport(
+            connection_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
+            # No proxy or .netrc from the environment (as the relay's other HTTP, http.py): it
+            # also spares requests a scan of every environment variable on each call.
+            use_env_settings=False,
+        )
+        transport.open()  # its session now, not raced for by the first two calls
+        _transport = transport
+    return _transport
+
+
+def _managed_identity() -> Any:
+    """One DefaultAzureCredential per process: it caches its tokens, so every client shares them."""
+    global _credential
+    if _credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        _credential = DefaultAzureCredential()
+    return _credential
+
+
 def _open(settings: RelaySettings, table_name: str) -> TableStore:
+    """A client for the connection string, else for the account with the managed identity.
+    Called under _stores_lock, so the transport and credential are made once."""
     from azure.data.tables import TableClient
 
     quiet_azure_sdk()
-    # Short timeouts and one retry: the ledger must never hold up a page for long.
-    transport = {"connection_timeout": 2, "read_timeout": 5, "retry_total": 1}
+    options: dict[str, Any] = {"transport": storage_transport(), "retry_total": RETRY_TOTAL}
     if settings.storage_connection is not None:
         client = TableClient.from_connection_string(
-            settings.storage_connection.get_secret_value(), table_name=table_name, **transport
+            settings.storage_connection.get_secret_value(), table_name=table_name, **options
         )
         return TableStore(client, create_table=True)
-    from azure.identity import DefaultAzureCredential
-
     client = TableClient(
         endpoint=f"https://{settings.storage_account_name}.table.core.windows.net",
         table_name=table_name,
-        credential=DefaultAzureCredential(),
-        **transport,
+        credential=_managed_identity(),
+        **options,
     )
     return TableStore(client)

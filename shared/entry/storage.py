@@ -37,13 +37,11 @@ def open_ledger(
 
 
 def open_store(settings: RelaySettings) -> PartitionStore | None:
-    """The Azure table for these settings (None: no storage configured). The REST adapter (a
-    fraction of the SDK's client CPU per call); the SDK adapter for what it does not handle (a
-    connection string without an account key). Imported here: nothing new at cold start."""
-    from shared.adapters.table_rest import open_rest_store
+    """The Azure table for these settings (None: no storage configured), through
+    azure-data-tables. Imported here: the SDK loads on the first storage call, not at cold start."""
     from shared.adapters.table_sdk import open_table_store
 
-    return open_rest_store(settings) or open_table_store(settings, TABLE_NAME)
+    return open_table_store(settings, TABLE_NAME)
 
 
 def describe_ledger(settings: RelaySettings) -> str:

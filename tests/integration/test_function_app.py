@@ -18,7 +18,7 @@ from shared.delivery import outbox
 from shared.adapters import signl4 as signl4_client
 
 def loaded():
-    heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core", "shared.adapters.table_rest")
+    heavy = ("requests", "urllib3", "azure.data", "azure.identity", "azure.core")
     return sorted(m for m in sys.modules if m.startswith(heavy))
 
 deferred = (outbox.OutboxMessage, outbox.PoisonRecord, outbox.QueueOutcome, signl4_client.SendResult)

@@ -10,6 +10,7 @@ import azure.functions as func
 import pytest
 
 from devhost.functions import OutValue
+from shared.adapters import remote_state
 from shared.entry import health
 from shared.entry.health import HealthCache, StorageState
 from shared.settings import RelaySettings
@@ -21,7 +22,7 @@ from tests.conftest import TEAM_SECRET, Signl4Fake, answer, fixture_json, http_p
 def fresh_health(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test its own probe cache and no delivery recorded yet."""
     monkeypatch.setattr(health, "_cache", HealthCache())
-    monkeypatch.setattr(health, "_last_delivery", None)
+    monkeypatch.setattr(remote_state, "_last_delivery", None)
 
 
 def get_health(functions: dict) -> tuple[int, dict]:

@@ -53,18 +53,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 
 BEING_SPLIT = "being fixed in issue 20 by the split of {}"
 KNOWN_IMPORT_OFFENDERS: dict[tuple[str, str], str] = {
-    ("shared/adapters/table_rest.py", "shared.delivery.schema"): BEING_SPLIT.format(
-        "adapters/ (table_rest.py is removed)"
-    ),
     ("shared/delivery/pages.py", "shared.adapters.signl4"): BEING_SPLIT.format("delivery/pages.py"),
     ("shared/delivery/mailbox.py", "shared.adapters.signl4"): BEING_SPLIT.format(
         "delivery/ (entry passes every sender; SendResult moves inward)"
-    ),
-    ("shared/adapters/halo.py", "shared.entry.health"): BEING_SPLIT.format(
-        "adapters/ -> entry imports (health warnings move out of the clients)"
-    ),
-    ("shared/adapters/signl4.py", "shared.entry.health"): BEING_SPLIT.format(
-        "adapters/ -> entry imports (health counts move out of the clients)"
     ),
 }
 
@@ -273,7 +264,6 @@ MAX_LINES = 60
 MAX_POSITIONAL = 4
 PAGES = BEING_SPLIT.format("delivery/pages.py")
 KNOWN_FUNCTION_OFFENDERS: dict[str, str] = {
-    "shared/adapters/table_rest.py::string_to_sign": BEING_SPLIT.format("adapters/ (removed)"),
 }
 
 
@@ -336,7 +326,6 @@ def test_the_function_rule_counts_lines_and_positional_parameters_not_self(
 MAX_DOC_LINES = 8
 TREE = re.compile(r"^\s+\S|[├└│─]")  # errors.py's exception tree: indented lines, box characters
 KNOWN_DOCSTRING_OFFENDERS: dict[str, str] = {
-    "shared/adapters/table_rest.py": BEING_SPLIT.format("adapters/ (table_rest.py is removed)"),
     "shared/delivery/outbox.py": BEING_SPLIT.format("delivery/pages.py (outbox moves with it)"),
 }
 

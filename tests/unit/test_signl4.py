@@ -261,7 +261,7 @@ def test_every_urllib3_logger_is_scrubbed(
     signl4: Signl4Fake, live_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """urllib3.connection logs the URL on a malformed answer: it is covered like the rest."""
-    from shared.adapters.signl4 import URLLIB3_LOGGERS
+    from shared.adapters.http import URLLIB3_LOGGERS
 
     caplog.set_level(logging.DEBUG)
     send_event(PAYLOAD, _settings(live_env))  # installs the filters

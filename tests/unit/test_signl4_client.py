@@ -1,6 +1,7 @@
 """shared/adapters/signl4.py's pure parts, called directly: SIGNL4's answers mapped to the relay's
-outcome, the retry policy (Retry-After, X-RateLimit-Reset and its floor, the wall-clock budget),
-timeouts and the description of transport failures. No network: urllib3's own response and
+outcome; and shared/adapters/http.py's, the retry policy both remote clients use (Retry-After,
+X-RateLimit-Reset and its floor, the wall-clock budget), timeouts and the description of
+transport failures. No network: urllib3's own response and
 exception objects stand for what a connection would give, and a fake clock stands for time.
 The same rules end to end, over a loopback SIGNL4, are in tests/unit/test_signl4.py."""
 
@@ -20,17 +21,15 @@ from urllib3.exceptions import (
 )
 from urllib3.response import HTTPResponse
 
-from shared.adapters import signl4 as signl4_client
-from shared.adapters.signl4 import (
+from shared.adapters import http
+from shared.adapters.http import (
     RETRY_STATUSES,
     RetryBudgetSpent,
-    SendResult,
     budgeted_retry,
     describe_request_failure,
-    read_answer,
     request_timeout,
-    webhook_url,
 )
+from shared.adapters.signl4 import SendResult, read_answer, webhook_url
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET
@@ -50,7 +49,7 @@ def _settings(**overrides: str) -> RelaySettings:
 
 
 class Clock:
-    """time as signl4_client sees it: fixed until a sleep moves it; sleeps are recorded."""
+    """time as the retry policy sees it: fixed until a sleep moves it; sleeps are recorded."""
 
     def __init__(self) -> None:
         self.now = NOW
@@ -70,7 +69,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(signl4_client, "time", fake)
+    monkeypatch.setattr(http, "time", fake)
     return fake
 
 
