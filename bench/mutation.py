@@ -193,7 +193,7 @@ UNIT_TESTS = [
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [
-    "README.md",  # tests/unit/test_errors.py checks its error table
+    "docs",  # tests/unit/test_errors.py and test_fuzz.py read the error table of docs/answers.md
     "devhost",
     "testkit",
     "function_app.py",

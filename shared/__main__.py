@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m shared",
         description="Operator commands for the HaloPSA -> SIGNL4 relay. Settings: the "
-        "environment, then local.settings.json (see README: Settings).",
+        "environment, then local.settings.json (see docs/settings.md).",
     )
     parser.add_argument(
         "--settings",

@@ -1,6 +1,6 @@
 """`python -m shared halo-setup`: what to configure in HaloPSA (and SIGNL4) for a relay (pure).
 
-Two ways for Halo to call the relay (README: Set up HaloPSA): a webhook to /api/halopsa, or
+Two ways for Halo to call the relay (docs/setup-halo.md): a webhook to /api/halopsa, or
 SIGNL4's own custom integration + runbook with its base URL moved to /api/webhook/. The import
 files are SIGNL4's export (shared/ops/halo_export/) with base URL, method path, names and ids
 changed: ids derived from the relay's URL, so importing never overwrites SIGNL4's own

@@ -1079,12 +1079,13 @@ HOST_KEY = re.compile(
 
 def test_no_output_or_instruction_hands_out_a_host_key(template):
     """A host key opens every function: with it, Halo's webhook key would post SIGNL4
-    notifications too. Neither the deployment nor the README nor halo-setup names one to use."""
+    notifications too. Neither the deployment nor the README and docs/ nor halo-setup names one to use."""
     from shared.ops.halo_setup import setup_text
 
     for name, output in template["outputs"].items():
         assert not HOST_KEY.search(json.dumps(output["value"])), name
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     assert not HOST_KEY.search(readme), HOST_KEY.search(readme)
     text = setup_text("https://func-halo.azurewebsites.net")
     assert not HOST_KEY.search(text)

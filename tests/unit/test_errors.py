@@ -1,5 +1,5 @@
 """The error catalogue (shared/errors.py): each code, its HTTP status, its body, and the status
-the other side answered; and the README's error table names every code a caller can see."""
+the other side answered; and the error table (docs/answers.md) names every code a caller can see."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from shared.errors import (
     Signl4Unavailable,
 )
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ANSWERS = Path(__file__).resolve().parents[2] / "docs" / "answers.md"
 
 # Every error class a caller can be answered with, with its code and HTTP status.
 CATALOGUE = [
@@ -47,11 +47,15 @@ def test_each_error_has_its_code_and_status(name: str, code: str, status: int) -
 
 
 @pytest.mark.parametrize(("name", "code", "status"), CATALOGUE)
-def test_the_readme_table_lists_each_code_with_its_status(
+def test_the_docs_error_table_lists_each_code_with_its_status(
     name: str, code: str, status: int
 ) -> None:
-    rows = dict(re.findall(r"^\| `([a-z0-9_]+)` \| (\d{3}) \|", README.read_text(), re.MULTILINE))
-    assert rows.get(code) == str(status), f"README's error table: `{code}` | {status}"
+    rows = dict(
+        re.findall(
+            r"^\| `([a-z0-9_]+)` \| (\d{3}) \|", ANSWERS.read_text(encoding="utf-8"), re.MULTILINE
+        )
+    )
+    assert rows.get(code) == str(status), f"docs/answers.md's error table: `{code}` | {status}"
 
 
 def test_the_body_is_the_code_and_the_message() -> None:

@@ -33,10 +33,10 @@ _ERROR_ROW = re.compile(r"^\| `([a-z0-9_]+)` \| (\d{3}) \|", re.MULTILINE)
 DOCUMENTED: dict[str, int] = {
     code: int(status)
     for code, status in _ERROR_ROW.findall(
-        (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+        (Path(__file__).resolve().parents[2] / "docs" / "answers.md").read_text(encoding="utf-8")
     )
 }
-# What bad input may be answered with: the README's 4xx codes (not 401: no auth configured).
+# What bad input may be answered with: the 4xx codes of docs/answers.md (not 401: no auth configured).
 CALLER_ERRORS = {code for code, status in DOCUMENTED.items() if 400 <= status < 500} - {
     "unauthorized"
 }
