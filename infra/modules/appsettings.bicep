@@ -6,8 +6,8 @@ param functionAppName string
 param storageAccountName string
 param keyVaultName string
 param appInsightsName string
-param haloWebhookPasswordSecretName string
-param haloClientSecretSecretName string
+param haloWebhookCredentialName string
+param haloClientCredentialName string
 // Only tested for emptiness: the values live in Key Vault (keyvault.bicep).
 @secure()
 param haloWebhookPassword string
@@ -110,10 +110,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SIGNL4_BACKOFF_SECONDS: signl4BackoffSeconds
     HALO_BASE_URL: haloBaseUrlHttps
     HALO_WEBHOOK_USERNAME: haloWebhookUsername
-    HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloWebhookPasswordSecretName}/)'
+    HALO_WEBHOOK_PASSWORD: empty(haloWebhookPassword) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloWebhookCredentialName}/)'
     RELAY_INBOUND_TOKEN: '@Microsoft.KeyVault(SecretUri=${relayInboundTokenSecret.properties.secretUri})'
     HALO_CLIENT_ID: haloClientId
-    HALO_CLIENT_SECRET: empty(haloClientSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloClientSecretSecretName}/)'
+    HALO_CLIENT_SECRET: empty(haloClientSecret) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${haloClientCredentialName}/)'
     HALO_AUTH_URL: haloAuthUrl
     HALO_TENANT: haloTenant
     HALO_SCOPE: haloScope

@@ -8,9 +8,9 @@ param tags object
 param environmentName string
 param resourceToken string
 param keyVaultSoftDeleteRetentionDays int
-// Names of the optional secrets: the app settings build their references from them (main.bicep).
-param haloWebhookPasswordSecretName string
-param haloClientSecretSecretName string
+// Names of the optional secrets (main.bicep): the app settings build their references from them.
+param haloWebhookCredentialName string
+param haloClientCredentialName string
 @secure()
 param signl4TeamSecret string
 @secure()
@@ -89,7 +89,7 @@ resource haloWebhookPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01
   // checkov:skip=CKV_AZURE_41: an expiry date would silently reject every HaloPSA webhook when it passes; rotate together with the HaloPSA webhook configuration instead.
   // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside the body of a conditional (`if`) resource.
   parent: keyVault
-  name: haloWebhookPasswordSecretName
+  name: haloWebhookCredentialName
   properties: {
     value: haloWebhookPassword
     contentType: 'text/plain'
@@ -103,7 +103,7 @@ resource haloClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' =
   // checkov:skip=CKV_AZURE_41: an expiry date would silently stop two-way sync when it passes; rotate together with the HaloPSA API application instead.
   // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside the body of a conditional (`if`) resource.
   parent: keyVault
-  name: haloClientSecretSecretName
+  name: haloClientCredentialName
   properties: {
     value: haloClientSecret
     contentType: 'text/plain'

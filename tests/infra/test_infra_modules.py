@@ -10,6 +10,7 @@ tests (tests/infra/bicep_template.py) is shown to refuse what it would misread.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,22 @@ def test_every_module_file_is_one_checkov_reads():
     """checkov's parser (pycep) must accept each file: it skips, silently, one it cannot read."""
     for path in module_files():
         assert parse(path)["globals"] is not None, path
+
+
+# The Bicep linter's name rules that bicepconfig.json makes errors (no Bicep CLI offline):
+# secure-secrets-in-params and outputs-should-not-contain-secrets. A module parameter that
+# carries a name between modules is a parameter, so these now apply to it too.
+SECRET_LOOKING = re.compile(r"password|pwd|secret|accountkey|acctkey", flags=re.I)
+
+
+def test_no_file_has_a_secret_looking_parameter_that_is_not_secure_or_such_an_output():
+    for path in module_files():
+        template = parse(path)
+        for name, parameter in template["parameters"].items():
+            secure = any(d["type"] == "secure" for d in parameter["decorators"])
+            assert secure or not SECRET_LOOKING.search(name), f"{path.name}: param {name}"
+        for name in template.get("outputs") or {}:
+            assert not re.search("password", name, flags=re.I), f"{path.name}: output {name}"
 
 
 # --------------------------------------------------------------------------------------------
