@@ -5,7 +5,13 @@
 
 param location string
 param tags object
+// Lengths as in main.bicep (uniqueString() gives 13 characters), so Bicep can check the
+// lengths of the resource names built from them.
+@minLength(1)
+@maxLength(30)
 param environmentName string
+@minLength(13)
+@maxLength(13)
 param resourceToken string
 param keyVaultSoftDeleteRetentionDays int
 // Names of the optional secrets (main.bicep): the app settings build their references from them.

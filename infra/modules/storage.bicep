@@ -3,6 +3,10 @@
 
 param location string
 param tags object
+// Lengths as in main.bicep (uniqueString() gives 13 characters), so Bicep can check the
+// lengths of the resource names built from them.
+@minLength(13)
+@maxLength(13)
 param resourceToken string
 
 var storageAccountName = 'st${resourceToken}'
