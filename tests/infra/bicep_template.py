@@ -136,7 +136,7 @@ def _modules_read(node: Any, modules: set[str]) -> set[str]:
     return read
 
 
-def _merge(into: dict[str, Any], section: str, name: str, value: Any, where: Path) -> None:
+def _merge(into: dict[str, Any], section: str, name: str, value: Any, *, where: Path) -> None:
     known = into.setdefault(section, {})
     if name in known and known[name] != value:
         raise TemplateError(f"{where.name}: {section[:-1]} {name} is declared twice, differently")
@@ -210,7 +210,7 @@ def _flatten(path: Path) -> dict[str, Any]:
         )
         before = sorted({r for m in waits_for for r in members.get(m, [m])})
         for name, variable in child["variables"].items():
-            _merge(flat, "variables", name, variable, child_path)
+            _merge(flat, "variables", name, variable, where=child_path)
         deployed = []
         for name, resource in child["resources"].items():
             if not resource.get("existing") and before:

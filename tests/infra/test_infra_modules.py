@@ -168,7 +168,7 @@ def test_the_planted_deployment_flattens(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("where", "old", "new", "message"),
+    "case",
     [
         ("main", "    name: name\n    secret", "    name: 'kv'\n    secret", "given 'kv'"),
         ("main", "    secret: secret\n", "", "needs parameter secret"),
@@ -180,7 +180,8 @@ def test_the_planted_deployment_flattens(tmp_path):
         ("main", "child.outputs.vaultName", "child.outputs.nope", "not an output"),
     ],
 )
-def test_the_helper_refuses_what_it_would_misread(tmp_path, where, old, new, message):
+def test_the_helper_refuses_what_it_would_misread(tmp_path, case):
+    where, old, new, message = case
     texts = {"main": MAIN, "child": CHILD, "reader": READER}
     assert texts[where].count(old) == 1
     texts[where] = texts[where].replace(old, new)
