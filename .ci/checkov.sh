@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Offline security/config check of infra/*.bicep with checkov (no Azure, no Bicep CLI).
+# Offline security/config check of infra/**/*.bicep (main.bicep and its modules) with checkov
+# (no Azure, no Bicep CLI).
 #
 # checkov exits 0 when it cannot parse a Bicep file and silently skips what it cannot see,
 # so this script gates on its JSON instead of its exit code:
 #   - parsing_errors == 0
-#   - every `resource` declared in infra/*.bicep is one checkov's parser produced (so none
+#   - every `resource` declared in infra/**/*.bicep is one checkov's parser produced (so none
 #     escapes the checks; summary.resource_count is no measure of that: it counts only
-#     entities with at least one applicable check, parameters included)
+#     entities with at least one applicable check, parameters included); an `existing`
+#     reference (`resource x '<type>' existing = ...`) deploys nothing and is not counted
 #   - failed == 0   (suppressions live inline: `// checkov:skip=CKV_AZURE_XX: reason`)
 #
 # Env: INFRA_VENV  virtualenv for checkov (default: <repo>/.venv-infra; created if missing)
@@ -25,10 +27,10 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 
-shopt -s nullglob
-bicep_files=(infra/*.bicep)
+shopt -s nullglob globstar
+bicep_files=(infra/**/*.bicep)
 if [[ ${#bicep_files[@]} -eq 0 ]]; then
-  echo "checkov.sh: FAIL: no infra/*.bicep files" >&2
+  echo "checkov.sh: FAIL: no infra/**/*.bicep files" >&2
   exit 1
 fi
 
@@ -66,11 +68,13 @@ results = data.get("results", {})
 if summary.get("parsing_errors", 0) != 0:
     problems.append(f"parsing errors in {results.get('parsing_errors')}")
 
-# Declared resources: every `resource <name> '<type>@<api>'` line (top level or nested).
+# Declared resources: every `resource <name> '<type>@<api>' =` line (top level or nested); an
+# `existing` reference (`'<type>@<api>' existing =`, how a module names another module's
+# resource) deploys nothing.
 declared = {}
 for file in bicep_files:
     for line in Path(file).read_text().splitlines():
-        match = re.match(r"\s*resource\s+(\w+)\s+'", line)
+        match = re.match(r"\s*resource\s+(\w+)\s+'[^']*'\s*=", line)
         if match:
             declared[f"{file}:{match.group(1)}"] = line.strip()
 # Resources checkov's Bicep parser produced (what its checks run over); pycep names a child
@@ -81,7 +85,11 @@ for file in bicep_files:
     if template is None:
         problems.append(f"{file}: checkov's parser rejects it")
         continue
-    parsed.update(f"{file}:{name.split('__')[-1]}" for name in (template.get("resources") or {}))
+    parsed.update(
+        f"{file}:{name.split('__')[-1]}"
+        for name, resource in (template.get("resources") or {}).items()
+        if not resource.get("existing")
+    )
 unseen = sorted(set(declared) - parsed)
 if unseen:
     problems.append("resources checkov does not see: " + ", ".join(unseen))

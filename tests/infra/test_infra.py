@@ -1,5 +1,6 @@
-"""infra/main.bicep, read with pycep (the parser checkov uses): the security and wiring promises
-of the deployment, checked offline. No Bicep CLI, no Azure.
+"""infra/main.bicep and its modules, read with pycep (the parser checkov uses) and flattened into
+one template (tests/infra/bicep_template.py): the security and wiring promises of the
+deployment, checked offline. No Bicep CLI, no Azure.
 
 The template is parsed into pycep's JSON: a bare string in a property is either a literal or
 a parameter/variable/resource name (pycep does not keep quotes); `${...}` interpolations stay
@@ -13,7 +14,6 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +22,9 @@ from pycep import BicepParser
 from shared.delivery.outbox import HALO_OUTBOX_QUEUE, HALO_POISON_QUEUE, OUTBOX_QUEUE, POISON_QUEUE
 from shared.delivery.schema import TABLE_NAME
 from shared.settings import RelaySettings
+from tests.infra.bicep_template import MAIN_BICEP, ROOT, load_template, module_files
 
-ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
-MAIN_BICEP = INFRA / "main.bicep"
 
 ROLE_STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 ROLE_STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
@@ -52,7 +51,7 @@ FORBIDDEN_APP_SETTINGS = {
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return BicepParser().parse(text=MAIN_BICEP.read_text())
+    return load_template()
 
 
 def body(resource: dict[str, Any]) -> dict[str, Any]:
@@ -190,11 +189,24 @@ def key_vault_reference_target(value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_every_declared_resource_is_parsed_and_none_comes_from_a_module(template):
-    declared = re.findall(r"^\s*resource\s+(\w+)\s+'", MAIN_BICEP.read_text(), flags=re.M)
+# `resource x '<type>@<api>' = ...`; an `existing` reference has `existing` before the `=`.
+DEPLOYED_RESOURCE = re.compile(r"^\s*resource\s+(\w+)\s+'[^']+'\s*=", flags=re.M)
+
+
+def test_every_declared_resource_is_parsed_once_from_a_local_module(template):
+    """main.bicep composes local modules only (checkov cannot see into a registry module);
+    every resource a file deploys (not an `existing` reference) is in the flattened template."""
+    files = module_files()
+    assert files[0] == MAIN_BICEP
+    assert {path.parent for path in files[1:]} == {INFRA / "modules"}
+    assert sorted(path.name for path in (INFRA / "modules").glob("*.bicep")) == sorted(
+        path.name for path in files[1:]
+    ), "a module file main.bicep does not use"
+    assert not DEPLOYED_RESOURCE.search(MAIN_BICEP.read_text()), "main.bicep only composes"
+    declared = [name for path in files for name in DEPLOYED_RESOURCE.findall(path.read_text())]
     parsed = [name.split("__")[-1] for name in template["resources"]]  # pycep: parent__child
     assert sorted(parsed) == sorted(declared)
-    assert not template.get("modules"), "modules hide resources from checkov and these tests"
+    assert not any(res.get("existing") for res in template["resources"].values())
     assert template["globals"]["scope"]["value"] == "resourceGroup"
 
 
@@ -572,7 +584,7 @@ def test_relay_inbound_token_is_always_stored_and_stable_across_redeploys(templa
     derived = value["operands"]["true_value"]["function"]
     assert derived["type"] == "guid", "a name-based hash: the same value on every redeploy"
     assert derived["parameters"]["base_string"] == "signl4TeamSecret", "not computable without it"
-    code = re.sub(r"//.*", "", MAIN_BICEP.read_text())
+    code = re.sub(r"//.*", "", "\n".join(path.read_text() for path in module_files()))
     assert "newGuid" not in code, "newGuid() would rotate the token on every deployment"
 
 
@@ -655,7 +667,9 @@ def test_every_relay_setting_is_an_app_setting(template):
     expected = RelaySettings.setting_names(include_local_only=False)
     assert expected, "RelaySettings lists no settings"
     missing = [name for name in expected if name not in app_settings(template)]
-    assert not missing, f"add to infra/main.bicep appSettings (and a parameter): {missing}"
+    assert not missing, (
+        f"add to infra/modules/appsettings.bicep (and a parameter in main.bicep): {missing}"
+    )
 
 
 # Settings whose value the template derives from what it deploys, not from a parameter.
@@ -926,7 +940,7 @@ def test_backlog_alert_looks_past_its_window_for_events_queued_and_never_handled
 
 
 def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template):
-    site_name, _ = only_resource(template, "Microsoft.Web/sites")
+    site_name, site = only_resource(template, "Microsoft.Web/sites")
     outputs = template["outputs"]
     values = {name: output["value"] for name, output in outputs.items()}
 
@@ -938,7 +952,7 @@ def test_outputs_give_the_webhook_url_and_the_key_command_and_no_secret(template
     )
     for name in ("HALO_WEBHOOK_URL_COMMAND", "SIGNL4_WEBHOOK_URL_COMMAND"):
         assert values[name].startswith("az functionapp function keys list "), name
-        assert f"-n ${{{site_name}.name}}" in values[name]
+        assert f"-n ${{{site['name']}}}" in values[name]
         assert "-g ${resourceGroup().name}" in values[name]
     assert values.get("AZURE_FUNCTION_APP_NAME") is not None
 
@@ -1009,7 +1023,7 @@ URL_COMMANDS = {"HALO_WEBHOOK_URL_COMMAND": "halopsa", "SIGNL4_WEBHOOK_URL_COMMA
 # What ARM puts in place of the interpolations, to read a command as a shell would get it.
 DEPLOYED = {
     "${resourceGroup().name}": "rg-halo",
-    "${functionApp.name}": "func-halo",
+    "${functionAppName}": "func-halo",
     "${functionApp.properties.defaultHostName}": "func-halo.azurewebsites.net",
 }
 JOIN_QUERY = re.compile(r"join\('', \['(?P<prefix>[^']*)', (?P<key>\w+)\]\)")

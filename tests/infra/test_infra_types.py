@@ -1,4 +1,4 @@
-"""infra/main.bicep against the Bicep compiler's own resource type data (tests/infra/bicep_types.py over
+"""infra/main.bicep and its modules (flattened, tests/infra/bicep_template.py) against the Bicep compiler's own resource type data (tests/infra/bicep_types.py over
 the files vendored in tests/infra/infra_types/): no unknown property, wrong type, read-only property
 or missing required property in any resource. Offline: no Bicep CLI, no Azure.
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pycep import BicepParser
 
+from tests.infra.bicep_template import load_template
 from tests.infra.bicep_types import (
     TYPES_ROOT,
     Finding,
@@ -25,8 +25,6 @@ from tests.infra.bicep_types import (
     resource_types,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-MAIN_BICEP = ROOT / "infra" / "main.bicep"
 PARSER = BicepParser()
 
 
@@ -37,7 +35,7 @@ def library() -> TypeLibrary:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return PARSER.parse(text=MAIN_BICEP.read_text())
+    return load_template()
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,7 +45,9 @@ def template() -> dict[str, Any]:
 
 def test_every_resource_type_in_the_template_has_vendored_type_data(template, library):
     missing = resource_types(template) - set(library.resources)
-    assert not missing, f"vendor types.json for {sorted(missing)} (tests/infra/infra_types/SOURCES.txt)"
+    assert not missing, (
+        f"vendor types.json for {sorted(missing)} (tests/infra/infra_types/SOURCES.txt)"
+    )
 
 
 def test_every_resource_in_the_template_matches_its_type(template, library):

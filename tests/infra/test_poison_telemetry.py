@@ -23,13 +23,13 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from pycep import BicepParser
 
 from devhost.functions import OutValue
 from shared.delivery.outbox import HALO_POISON_QUEUE, POISON_QUEUE
 from shared.errors import HaloRejected
 from tests.conftest import answer, http_post
 from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
+from tests.infra.bicep_template import load_template
 from tests.suites.two_way import event_id_of, paged
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ POISON_PREFIX = "poison externalId="
 
 @pytest.fixture(scope="module")
 def poison_query() -> str:
-    template = BicepParser().parse(text=(ROOT / "infra" / "main.bicep").read_text())
+    template = load_template()
     (criterion,) = template["resources"]["poisonAlert"]["config"]["config"]["properties"][
         "criteria"
     ]["allOf"]

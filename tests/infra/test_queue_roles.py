@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pycep import BicepParser
 
 from shared.entry import health
-from tests.infra.test_infra import MAIN_BICEP, body, resource_named, resources_of_type
+from tests.infra.bicep_template import load_template
+from tests.infra.test_infra import body, resource_named, resources_of_type
 
 GET_QUEUE_METADATA = "Microsoft.Storage/storageAccounts/queueServices/queues/read"
 QUEUE_TYPE = "Microsoft.Storage/storageAccounts/queueServices/queues"
@@ -53,7 +53,7 @@ READER = "19e7f393-937e-4f77-808e-94535e297925"
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return BicepParser().parse(text=MAIN_BICEP.read_text())
+    return load_template()
 
 
 def roles_on(template: dict[str, Any], scope: str) -> set[str]:
