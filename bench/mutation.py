@@ -197,6 +197,8 @@ UNIT_TESTS = [
     "tests/unit/test_halo.py",
     "tests/unit/test_policy.py",
     "tests/unit/test_settings.py",
+    "tests/unit/test_settings_notices.py",  # redaction's userinfo rules (issue 18 item 7)
+    "tests/unit/test_settings_bounds.py",  # settings' size and depth bounds (issue 18 item 6)
     "tests/unit/test_redaction.py",
     "tests/unit/test_signl4_query.py",
     "tests/unit/test_signl4.py",
