@@ -7,9 +7,12 @@ One command from the repository root (a clean clone with Python 3.11 is enough):
     python3 bench/mutation.py --show-survivors     # also print each survivor's diff
 
 Without mutmut in the running interpreter it creates `.venv-mutation` (requirements-dev.txt and
-requirements-mutation.txt) and runs itself there. It copies the code to
-`bench/results/mutation/work` (git-ignored), lets mutmut (pinned in requirements-mutation.txt)
-write its mutants there, runs every mutant of one module before the next, then prints a table:
+requirements-mutation.txt) and runs itself there. For every module it copies the code afresh to
+`bench/results/mutation/work` (git-ignored; nothing of the previous module's run is left there:
+mutants, mutmut's stats and verdicts, stray files), lets mutmut (pinned in
+requirements-mutation.txt) write that module's mutants there and runs them all, keeping mutmut's
+output in `bench/results/mutation/logs`. When mutmut's clean run of the tests fails, the script
+reruns those tests and prints the failing ones with pytest's output. Then it prints a table:
 
     module, generated, killed, survived, equivalent, score = killed / (generated - equivalent)
 
