@@ -7,9 +7,12 @@ One command from the repository root (a clean clone with Python 3.11 is enough):
     python3 bench/mutation.py --show-survivors     # also print each survivor's diff
 
 Without mutmut in the running interpreter it creates `.venv-mutation` (requirements-dev.txt and
-requirements-mutation.txt) and runs itself there. It copies the code to
-`bench/results/mutation/work` (git-ignored), lets mutmut (pinned in requirements-mutation.txt)
-write its mutants there, runs every mutant of one module before the next, then prints a table:
+requirements-mutation.txt) and runs itself there. For every module it copies the code afresh to
+`bench/results/mutation/work` (git-ignored; nothing of the previous module's run is left there:
+mutants, mutmut's stats and verdicts, stray files), lets mutmut (pinned in
+requirements-mutation.txt) write that module's mutants there and runs them all, keeping mutmut's
+output in `bench/results/mutation/logs`. When mutmut's clean run of the tests fails, the script
+reruns those tests and prints the failing ones with pytest's output. Then it prints a table:
 
     module, generated, killed, survived, equivalent, score = killed / (generated - equivalent)
 
@@ -43,6 +46,7 @@ Not part of CI's default run: it takes minutes of CPU.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -59,6 +63,7 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv-mutation"
 REQUIREMENTS = ("requirements-dev.txt", "requirements-mutation.txt")
 WORK = REPO / "bench" / "results" / "mutation" / "work"
+LOGS = REPO / "bench" / "results" / "mutation" / "logs"  # kept across modules (WORK is not)
 REPORT = REPO / "bench" / "results" / "mutation" / "latest.json"
 EQUIVALENTS = Path(__file__).resolve().parent / "mutation_equivalent.toml"
 MUTMUT_VERSION = "3.8.1"
@@ -178,6 +183,8 @@ UNIT_TESTS = [
     "tests/unit/test_halo.py",
     "tests/unit/test_policy.py",
     "tests/unit/test_settings.py",
+    "tests/unit/test_settings_notices.py",  # redaction's userinfo rules (issue 18 item 7)
+    "tests/unit/test_settings_bounds.py",  # settings' size and depth bounds (issue 18 item 6)
     "tests/unit/test_redaction.py",
     "tests/unit/test_signl4_query.py",
     "tests/unit/test_signl4.py",
@@ -264,20 +271,9 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(item) for item in items) + "]"
 
 
-def prepare_work(modules: list[Module]) -> None:
-    """A fresh copy of the code with mutmut's settings in its pyproject.toml."""
-    if WORK.exists():
-        shutil.rmtree(WORK)
-    WORK.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "local.settings.json")
-    for name in ["shared", "tests", *ALSO_COPY]:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, WORK / name, ignore=ignore)
-        else:
-            shutil.copy2(source, WORK / name)
-    (WORK / "preload_modules.txt").write_text("\n".join(PRELOAD) + "\n")
-    settings = f"""
+def mutmut_settings(modules: list[Module]) -> str:
+    """mutmut's section of the work copy's pyproject.toml: only `modules` get mutated."""
+    return f"""
 [tool.mutmut]
 source_paths = ["shared/"]
 only_mutate = {_toml_list([module.path for module in modules])}
@@ -291,8 +287,30 @@ timeout_multiplier = {TIMEOUT_MULTIPLIER}
 timeout_constant = {TIMEOUT_CONSTANT}
 use_git_change_detection = false
 """
-    pyproject = (REPO / "pyproject.toml").read_text() + settings
-    (WORK / "pyproject.toml").write_text(pyproject)
+
+
+def prepare_work(modules: list[Module], *, work: Path = WORK, repo: Path = REPO) -> None:
+    """A fresh copy of the code with mutmut's settings in its pyproject.toml.
+
+    Called before every module: whatever the previous module's run left in the folder (mutmut's
+    `mutants/` tree with its trampolined copies, `mutmut-stats.json`, the `.meta` verdicts,
+    Hypothesis's example database, files a killed mutant's test left behind) goes with it, so
+    each module runs exactly as it would alone."""
+    if Path.cwd().resolve().is_relative_to(work.resolve()):
+        os.chdir(repo)  # collect() works inside the folder about to go
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "local.settings.json")
+    for name in ["shared", "tests", *ALSO_COPY]:
+        source = repo / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=ignore)
+        else:
+            shutil.copy2(source, work / name)
+    (work / "preload_modules.txt").write_text("\n".join(PRELOAD) + "\n")
+    pyproject = (repo / "pyproject.toml").read_text() + mutmut_settings(modules)
+    (work / "pyproject.toml").write_text(pyproject)
 
 
 def run_mutmut(module: Module) -> float:
@@ -313,6 +331,9 @@ def run_mutmut(module: Module) -> float:
 
 
 def _mutmut(module: Module, names: list[str], suffix: str) -> None:
+    """One `mutmut run`; its output goes to a log under LOGS. On failure, exit with its tail and,
+    when the clean run of the tests failed, the failing tests with pytest's own output (mutmut
+    runs that in a forked child whose output it never shows)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNL4_", "RELAY_", "HALO_"))}
     env["PYTHONHASHSEED"] = "0"
     command = [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children"]
@@ -320,11 +341,80 @@ def _mutmut(module: Module, names: list[str], suffix: str) -> None:
     done = subprocess.run(
         command, cwd=WORK, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    log = WORK / f"mutmut-{module.dotted}{suffix}.log"
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"mutmut-{module.dotted}{suffix}.log"
     log.write_bytes(done.stdout)
-    if done.returncode != 0:
-        tail = done.stdout.decode("utf-8", "replace")[-3000:]
-        sys.exit(f"mutmut failed on {module.path} (exit {done.returncode}; log {log}):\n{tail}")
+    if done.returncode == 0:
+        return
+    output = done.stdout.decode("utf-8", "replace")
+    message = f"mutmut failed on {module.path} (exit {done.returncode}; log {log}):\n"
+    message += output[-3000:]
+    if CLEAN_RUN_FAILED in output:
+        message += "\n" + explain_clean_failure(module, env)
+    sys.exit(message)
+
+
+CLEAN_RUN_FAILED = "Failed to run clean test"
+
+
+def clean_tests(stats: dict, globs: list[str]) -> list[str]:
+    """The tests mutmut's clean run uses for `globs`: those its traced run saw calling one of
+    the matched functions (mutmut-stats.json's tests_by_mangled_function_name), sorted; none
+    (mutmut then runs the whole selection) when no function name matches."""
+    by_function = stats.get("tests_by_mangled_function_name", {})
+    return sorted(
+        {
+            test
+            for function, tests in by_function.items()
+            if any(fnmatch.fnmatchcase(function, pattern) for pattern in globs)
+            for test in tests
+        }
+    )
+
+
+def failing_tests(pytest_output: str) -> list[str]:
+    """The test ids of pytest's short summary (`FAILED id - reason`, `ERROR id - reason`); an id
+    may hold " - " itself inside its parameters' brackets."""
+    failing = []
+    for line in pytest_output.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind in ("FAILED", "ERROR") and rest.strip():
+            failing.append(_test_id(rest))
+    return failing
+
+
+def _test_id(summary: str) -> str:
+    """`id - reason` -> id: the first " - " outside square brackets ends it."""
+    depth = 0
+    for index, char in enumerate(summary):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth == 0 and summary.startswith(" - ", index):
+            return summary[:index]
+    return summary.strip()
+
+
+def explain_clean_failure(module: Module, env: dict[str, str]) -> str:
+    """Rerun mutmut's clean run (no mutant active, the same tests, in mutants/) and say which
+    tests failed, with pytest's tail."""
+    mutants = WORK / "mutants"
+    try:
+        stats = json.loads((mutants / "mutmut-stats.json").read_text())
+    except (OSError, ValueError) as error:
+        return f"clean run: no mutmut-stats.json to rerun it from ({error.__class__.__name__})"
+    tests = clean_tests(stats, module.globs()) or [*UNIT_TESTS, "-m", "not azurite"]
+    command = [sys.executable, "-m", "pytest", "--rootdir=.", "--tb=short", "-x", "-q", "-rfE"]
+    command += ["-p", "no:randomly", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]
+    rerun_env = {**env, "MUTANT_UNDER_TEST": "", "PY_IGNORE_IMPORTMISMATCH": "1"}
+    done = subprocess.run(
+        [*command, *tests], cwd=mutants, env=rerun_env, capture_output=True, text=True
+    )
+    output = done.stdout + done.stderr
+    failing = failing_tests(output) or ["(none named: see the output)"]
+    return (
+        f"clean run of {len(tests)} tests (pytest exit {done.returncode}) failed at:\n  "
+        + "\n  ".join(failing)
+        + f"\npytest's output (tail):\n{output[-4000:]}"
+    )
 
 
 def _timed_out(module: Module) -> list[str]:
@@ -472,11 +562,11 @@ def main() -> int:
         parser.error(f"not in MODULES: {', '.join(sorted(unknown))}")
     equivalents = load_equivalents()
     started = time.monotonic()
-    prepare_work(chosen)
     results: list[ModuleResult] = []
     survivors: dict[str, str] = {}
     used: set[int] = set()
     for module in chosen:
+        prepare_work([module])  # a fresh folder: nothing of the previous module's run is left
         seconds = run_mutmut(module)
         result, diffs = collect(module, equivalents, used)
         result.seconds = seconds
