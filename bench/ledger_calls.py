@@ -54,7 +54,7 @@ def bench_ledger_calls(counts: Counts, connection: str, table_port: int) -> dict
     what the service sent (read; write: create/replace of the state row), so the labels follow
     the code. An unauthenticated keep-alive GET (answered 403) is Azurite's bare round trip.
     """
-    from shared.adapters.signl4 import SendResult
+    from shared.adapters.sender import SendResult
     from shared.adapters.store import Op, PartitionStore, Row
     from shared.delivery.ledger import Ledger
     from shared.delivery.pages import Delivery, EventTrace, deliver_halo_event

@@ -28,7 +28,7 @@ from shared.adapters.http import (
     retrying,
 )
 from shared.adapters.remote_state import clear_halo_warnings, record_halo_warning
-from shared.adapters.signl4 import SendResult
+from shared.adapters.sender import SendResult
 from shared.domain import writeback
 from shared.errors import HaloRejected, HaloUnavailable
 from shared.redaction import log_safe, redact_echo

@@ -14,11 +14,10 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict
-
 from shared.adapters import http
 from shared.adapters.http import RETRY_STATUSES, RetryBudgetSpent
 from shared.adapters.remote_state import record_delivery
+from shared.adapters.sender import SendResult
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.redaction import redact_echo
 from shared.settings import RelaySettings
@@ -35,14 +34,6 @@ def webhook_url(settings: RelaySettings) -> str:
         raise ValueError("no SIGNL4 team secret: the relay is in dry-run")
     secret = quote(settings.signl4_team_secret.get_secret_value().strip(), safe="")
     return f"{settings.signl4_webhook_url.rstrip('/')}/{secret}"
-
-
-class SendResult(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)  # built on the first send
-
-    status_code: int
-    event_id: str | None = None
-    attempts: int = 1
 
 
 def send_event(payload: dict[str, Any], settings: RelaySettings) -> SendResult:

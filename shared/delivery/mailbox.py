@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.adapters.signl4 import send_event
 from shared.adapters.store import Conflict, Unavailable
 from shared.delivery import conversation as core
 from shared.delivery.conversation import Conversation
@@ -39,7 +38,7 @@ class MailboxUnavailable(Exception):
 
 
 def deliver_queued(
-    raw: str, settings: RelaySettings, ledger: Ledger | None, sender: Sender | None = None
+    raw: str, settings: RelaySettings, ledger: Ledger | None, sender: Sender
 ) -> QueueOutcome:
     """Deliver what a queue message stands for.
 
@@ -49,7 +48,7 @@ def deliver_queued(
     Raises the sender's DeliveryUnavailable (Signl4Unavailable, HaloUnavailable) or
     MailboxUnavailable when the queue should try again later.
     """
-    send = sender or send_event
+    send = sender
     try:
         message = parse_message(raw)
     except ValidationError as error:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from shared import TIMING
-from shared.adapters.signl4 import SendResult, send_event
+from shared.adapters.sender import Sender, SendResult
 from shared.adapters.store import Conflict, Op, Unavailable
 from shared.delivery import conversation as core
 from shared.delivery import held
@@ -36,7 +36,6 @@ from shared.settings import RelaySettings, SettingsError
 
 SIGNL4_DOWN = "SIGNL4 was unavailable for an earlier event of this request"
 
-Sender = Callable[[dict[str, Any], RelaySettings], SendResult]
 
 logger = logging.getLogger("shared.relay")
 
@@ -55,7 +54,7 @@ class Delivery:
     park_reason: str = ""
     # SIGNL4's query parameters of the request.
     params: SignalParams = NO_PARAMS
-    # The sender port; None: shared.adapters.signl4.send_event.
+    # The sender port (shared/adapters/sender.py): the entry layer wires SIGNL4's or Halo's client.
     sender: Sender | None = None
     # "Now" for quiet hours and maintenance windows (the tests' is fixed); None: the clock.
     clock: Callable[[], datetime] | None = None
@@ -72,13 +71,15 @@ class Delivery:
     def send(self, payload: dict[str, Any], target: str) -> SendResult:
         """Send `payload` to routing target `target` ("": SIGNL4_TEAM_SECRET's team)."""
         settings = target_settings(self.settings, target)
+        if self.sender is None:
+            raise RuntimeError("no sender wired: the entry layer passes one")
         if not TIMING:
-            return (self.sender or send_event)(payload, settings)
+            return self.sender(payload, settings)
         from shared.timing import phase
 
         mark = time.perf_counter_ns()
         try:
-            return (self.sender or send_event)(payload, settings)
+            return self.sender(payload, settings)
         finally:
             phase("signl4.send", mark)
 

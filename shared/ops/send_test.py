@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import __version__
-from shared.adapters.signl4 import SendResult, send_event
+from shared.adapters.sender import SendResult
+from shared.adapters.signl4 import send_event
 from shared.domain.alert import SOURCE_SYSTEM, AlertStatus
 from shared.settings import RelaySettings
 

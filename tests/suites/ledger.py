@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.signl4 import SendResult
+from shared.adapters.sender import SendResult
 from shared.adapters.store import Conflict, Op, PartitionStore, Row
 from shared.delivery import conversation as core
 from shared.delivery.conversation import Arrival, Conversation, Pending, absent

@@ -40,7 +40,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.signl4 import SendResult
+from shared.adapters.sender import SendResult
 from shared.adapters.store import Conflict, MemoryStore, Row
 from shared.delivery.conversation import Conversation
 from shared.delivery.ledger import Ledger, load

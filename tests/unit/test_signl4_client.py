@@ -29,7 +29,8 @@ from shared.adapters.http import (
     describe_request_failure,
     request_timeout,
 )
-from shared.adapters.signl4 import SendResult, read_answer, webhook_url
+from shared.adapters.sender import SendResult
+from shared.adapters.signl4 import read_answer, webhook_url
 from shared.errors import Signl4Rejected, Signl4Unavailable
 from shared.settings import RelaySettings
 from tests.conftest import TEAM_SECRET
