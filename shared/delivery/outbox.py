@@ -1,12 +1,10 @@
-"""The outbox's messages: SIGNL4 events that could not be sent inline, kept on a storage queue
-until they are (the delivery itself is shared/delivery/pages.py).
+"""The outbox's messages: events that could not be sent inline, on a storage queue until they are.
 
 The HTTP function parks an event in the ticket's mailbox (the ledger) and puts a message on
-`signl4-outbox` (output binding) when SIGNL4 is unavailable, or when earlier events of the same
-ticket still wait, and answers 202. The queue function (shared/delivery/mailbox.deliver_queued) sends the mailbox in order; a
-transient failure raises, so the queue extension redelivers the message (host.json:
-visibilityTimeout, maxDequeueCount) and finally moves it to `signl4-outbox-poison`. A permanent
-SIGNL4 refusal sends that event to the poison queue at once and the mailbox carries on.
+`signl4-outbox` when SIGNL4 is unavailable or earlier events of the ticket still wait (202). The
+queue function (shared/delivery/mailbox.deliver_queued) sends the mailbox in order; a transient
+failure raises, so the queue redelivers (host.json: visibilityTimeout, maxDequeueCount) and then
+moves the message to `signl4-outbox-poison`. A permanent refusal poisons that event at once.
 """
 
 from __future__ import annotations

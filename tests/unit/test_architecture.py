@@ -58,7 +58,6 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "cli": (PACKAGE, ANY),  # shared/__main__.py, the operator CLI over ops
 }
 
-BEING_SPLIT = "being fixed in issue 20 by the split of {}"
 KNOWN_IMPORT_OFFENDERS: dict[tuple[str, str], str] = {
 }
 
@@ -265,7 +264,6 @@ def test_a_row_written_outside_the_ledger_is_named(tmp_path: Path) -> None:
 
 MAX_LINES = 60
 MAX_POSITIONAL = 4
-PAGES = BEING_SPLIT.format("delivery/pages.py")
 KNOWN_FUNCTION_OFFENDERS: dict[str, str] = {
 }
 
@@ -329,7 +327,6 @@ def test_the_function_rule_counts_lines_and_positional_parameters_not_self(
 MAX_DOC_LINES = 8
 TREE = re.compile(r"^\s+\S|[├└│─]")  # errors.py's exception tree: indented lines, box characters
 KNOWN_DOCSTRING_OFFENDERS: dict[str, str] = {
-    "shared/delivery/outbox.py": BEING_SPLIT.format("delivery/pages.py (outbox moves with it)"),
 }
 
 
