@@ -29,7 +29,7 @@ from tests.conftest import (
     Signl4Fake,
     new_ticket_id,
 )
-from tests.unit.test_limits import (
+from tests.unit.entry.test_limits import (
     FILLERS,
     new_ticket,
     worst_payload,

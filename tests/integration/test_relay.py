@@ -14,7 +14,7 @@ from tests.conftest import (
     fixture_json,
     new_ticket_id,
 )
-from tests.unit.test_relay import (
+from tests.unit.entry.test_relay import (
     CONTROL,
     FORGED,
     all_log_lines,
