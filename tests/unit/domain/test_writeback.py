@@ -27,8 +27,8 @@ from shared.domain.alert import AlertStatus, clean_text
 from shared.domain.notification import Signl4Notification, parse_notification
 from shared.entry import relay
 from shared.settings import RelaySettings
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.conftest import SPEED_PROOF
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.suites.two_way import event_id_of, paged
 
 ON = {
