@@ -192,7 +192,9 @@ MODULES: list[Module] = [
 # through the HTTP client's retries: seconds per mutant) nor the fuzz tests (seconds per run, and
 # they pin no rule): a rule of the core is pinned by the core's own tests.
 UNIT_TESTS = [
-    "tests/unit/domain/test_halo.py",
+    "tests/unit/domain/test_halo_json.py",
+    "tests/unit/domain/test_halo_event.py",
+    "tests/unit/domain/test_html_text.py",
     "tests/unit/domain/test_policy.py",
     "tests/unit/test_settings.py",
     "tests/unit/test_redaction.py",
