@@ -1,1 +1,1 @@
-"""A tiny FunctionApp for tests/test_local_host.py (not the relay)."""
+"""A tiny FunctionApp for tests/unit/test_local_host.py (not the relay)."""

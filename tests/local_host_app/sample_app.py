@@ -76,5 +76,5 @@ def local_host_banner() -> str:
 
 
 def local_host_secrets() -> list[str]:
-    """Values `serve` must scrub from its access log (tests/test_local_host.py sets it)."""
+    """Values `serve` must scrub from its access log (tests/unit/test_local_host.py sets it)."""
     return [os.environ.get("LH_SECRET", "")]
