@@ -18,7 +18,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 # Identity-based in Azure (AzureWebJobsStorage__accountName), Azurite locally.
 STORAGE = "AzureWebJobsStorage"
 # Several queue messages from one invocation. typing.List on purpose: the worker's queue
-# converter accepts List[str] but rejects list[str] (tests/unit/test_function_app.py checks).
+# converter accepts List[str] but rejects list[str] (tests/unit/entry/test_function_app.py checks).
 QueueMessages = List[str]  # noqa: UP006
 
 

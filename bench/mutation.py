@@ -180,23 +180,25 @@ MODULES: list[Module] = [
 # through the HTTP client's retries: seconds per mutant) nor the fuzz tests (seconds per run, and
 # they pin no rule): a rule of the core is pinned by the core's own tests.
 UNIT_TESTS = [
-    "tests/unit/test_halo.py",
-    "tests/unit/test_policy.py",
+    "tests/unit/domain/test_halo_json.py",
+    "tests/unit/domain/test_halo_event.py",
+    "tests/unit/domain/test_html_text.py",
+    "tests/unit/domain/test_policy.py",
     "tests/unit/test_settings.py",
     "tests/unit/test_settings_notices.py",  # redaction's userinfo rules (issue 18 item 7)
     "tests/unit/test_settings_bounds.py",  # settings' size and depth bounds (issue 18 item 6)
     "tests/unit/test_redaction.py",
-    "tests/unit/test_signl4_query.py",
-    "tests/unit/test_signl4.py",
+    "tests/unit/domain/test_signl4_params.py",
+    "tests/unit/domain/test_alert.py",
     "tests/unit/test_errors.py",
-    "tests/unit/test_conversation.py",
-    "tests/unit/test_outbox.py",
-    "tests/unit/test_routing.py",
-    "tests/unit/test_two_way_units.py",
-    "tests/unit/test_signl4_outbound.py",
-    "tests/unit/test_writeback.py",
-    "tests/unit/test_signl4_client.py",
-    "tests/unit/test_halo_api.py",
+    "tests/unit/delivery/test_conversation.py",
+    "tests/unit/delivery/test_outbox.py",
+    "tests/unit/domain/test_routing.py",
+    "tests/unit/domain/test_two_way_units.py",
+    "tests/unit/domain/test_notification.py",
+    "tests/unit/domain/test_writeback.py",
+    "tests/unit/adapters/test_signl4.py",
+    "tests/unit/adapters/test_halo.py",
 ]
 # What the work copy needs besides shared/ and tests/.
 ALSO_COPY = [

@@ -17,9 +17,9 @@ Only a verified notification acts, so each ticket first gets the state row the r
 for the alert it raised (its anchor, "bench-evt"), written straight into the in-memory ledger:
 the bench times the notification, not the page.
 
-The fake Halo checks the token form and each POST /api/Actions body against Halo's contracts
-(testkit/contracts/, as the tests' fake does) and answers 400 to one that breaks them; the run
-then fails with the violations instead of printing figures for a body Halo would refuse.
+The fake Halo is the tests' own (testkit/halo_fake.py): it checks every body against Halo's
+contracts (testkit/contracts/) and answers 400 to one that breaks them; the run then fails
+with the violations instead of printing figures for a body Halo would refuse.
 """
 
 from __future__ import annotations
@@ -29,64 +29,34 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def contract_violations(path: str, data: bytes) -> list[str]:
-    """How a body sent to the fake breaks Halo's contract for its path (testkit/contracts/)."""
-    from testkit.contract import violations
+def make_fake(delay_s: float) -> Any:
+    """The tests' loopback Halo (testkit/halo_fake.py), answering each note after `delay_s`."""
+    from testkit import halo_fake
 
-    if path.startswith("/auth/token"):
-        form = {key: values[-1] for key, values in parse_qs(data.decode("utf-8")).items()}
-        return violations("halo_token_request", form)
-    try:
-        body = json.loads(data)
-    except ValueError:
-        return ["$: not JSON"]
-    return violations("halo_actions_request", body)
+    fake = halo_fake.start()
+    if delay_s:
+        fake.on_action = lambda _action: time.sleep(delay_s)
+    return fake
 
 
-def make_fake(delay_s: float) -> ThreadingHTTPServer:
-    refused: list[str] = []
+def refused(fake: Any) -> int:
+    """Stop the fake; 1 (after naming them) when it refused bodies that break Halo's contract."""
+    from testkit import halo_fake
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # else a 40 ms delayed-ACK stall per answer
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            broken = contract_violations(self.path, self.rfile.read(length))
-            status = 400 if broken else 200
-            if broken:
-                refused.extend(f"POST {self.path.split('?')[0]}: {line}" for line in broken)
-                body: dict[str, Any] = {"message": "; ".join(broken)}
-            elif self.path.startswith("/auth/token"):
-                body = {"access_token": "bench-token", "expires_in": 3600}
-            else:
-                time.sleep(delay_s)
-                body = {"id": 1}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.refused = refused  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    halo_fake.stop(fake)
+    if not fake.watch.violations:
+        return 0
+    print("the fake Halo refused bodies that break its contract:", file=sys.stderr)
+    print("\n".join(fake.watch.violations), file=sys.stderr)
+    return 1
 
 
 ANCHOR = "bench-evt"
@@ -150,16 +120,17 @@ def main() -> int:
     from shared.domain.halo import parse_json_body
     from shared.entry.signl4_webhook import handle_signl4_request
     from shared.settings import RelaySettings
+    from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET
 
     fake = make_fake(args.delay_ms / 1000)
-    base = f"http://127.0.0.1:{fake.server_address[1]}"
+    base = fake.base_url
     environ = {
         "HALO_BASE_URL": base,
         "HALO_AUTH_URL": f"{base}/auth",
-        "HALO_CLIENT_ID": "bench",
-        "HALO_CLIENT_SECRET": "bench-secret",
+        "HALO_CLIENT_ID": CLIENT_ID,
+        "HALO_CLIENT_SECRET": CLIENT_SECRET,
         "HALO_TENANT": "bench",  # with HALO_AUTH_URL: no authinfo call
-        "HALO_NOTE_OUTCOME_ID": "7",  # no GET /api/Outcome: the fake answers POSTs only
+        "HALO_NOTE_OUTCOME_ID": "7",  # no GET /api/Outcome: only the notes are timed
         "SIGNL4_TIMEOUT_SECONDS": "30",
         "AzureWebJobsStorage": "memory",
     }
@@ -183,6 +154,7 @@ def main() -> int:
     warm = next(tickets)
     raised(warm)
     handle_signl4_request(notification(warm), environ, outbox=[])  # warm: token, session
+    token = fake.issued[-1]  # the straight call uses the relay's token
     from shared.adapters.http import retrying
 
     # What the relay sends by default: Halo refuses an action without an outcome.
@@ -196,10 +168,10 @@ def main() -> int:
             session.post(
                 f"{base}/api/Actions",
                 data=action,
-                headers={"Content-Type": "application/json", "Authorization": "Bearer bench-token"},
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
             ) as response,
         ):
-            assert response.status_code == 200
+            assert response.status_code == 201
 
     def via_relay() -> None:
         ticket = next(tickets)
@@ -212,10 +184,7 @@ def main() -> int:
     for _ in range(args.requests):
         relayed += timed(via_relay, 1)
         straight += timed(direct, 1)
-    fake.shutdown()
-    if fake.refused:  # type: ignore[attr-defined]
-        print("the fake Halo refused bodies that break its contract:", file=sys.stderr)
-        print("\n".join(fake.refused), file=sys.stderr)  # type: ignore[attr-defined]
+    if refused(fake):
         return 1
     rows = seen_rows_part(environ, tickets, args.rows_samples)
 
@@ -247,7 +216,7 @@ def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[
             return {k: v for k, v in found.items() if k in set(rows)}
 
     fake = make_fake(0.0)
-    base = f"http://127.0.0.1:{fake.server_address[1]}"
+    base = fake.base_url
     environ = {**environ, "HALO_BASE_URL": base, "HALO_AUTH_URL": f"{base}/auth"}
     lines = []
     for name, store_type in (
@@ -273,7 +242,8 @@ def seen_rows_part(environ: dict[str, str], tickets: Any, samples: int) -> list[
                 f"  {name:24} annotation #{earlier + 1:<5} p50 {statistics.median(times):7.3f} ms"
                 f"   store reads/notification {reads:.2f} (scans {scans:.2f})"
             )
-    fake.shutdown()
+    if refused(fake):
+        raise SystemExit(1)
     return lines
 
 

@@ -27,8 +27,8 @@ import pytest
 from devhost.functions import OutValue
 from shared.delivery.outbox import HALO_POISON_QUEUE, POISON_QUEUE
 from shared.errors import HaloRejected
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.conftest import answer, http_post
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.infra.bicep_template import load_template
 from tests.suites.two_way import event_id_of, paged
 

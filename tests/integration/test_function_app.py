@@ -1,5 +1,5 @@
 """What every cold start pays, in a fresh interpreter (a subprocess): the app's import loads no
-HTTP client or storage SDK and builds no queue model (tests/unit/test_function_app.py: the index)."""
+HTTP client or storage SDK and builds no queue model (tests/unit/entry/test_function_app.py: the index)."""
 
 from __future__ import annotations
 

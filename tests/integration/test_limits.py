@@ -1,6 +1,6 @@
 """Limits on Azurite: the worst rows and queue messages are written and read back, a batch out of
 inline time queues the rest, and Azurite enforces the limits the unit tier relies on
-(tests/unit/test_limits.py)."""
+(tests/unit/entry/test_limits.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from tests.conftest import (
     Signl4Fake,
     new_ticket_id,
 )
-from tests.unit.test_limits import (
+from tests.unit.entry.test_limits import (
     FILLERS,
     new_ticket,
     worst_payload,

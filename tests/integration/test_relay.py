@@ -1,4 +1,4 @@
-"""The relay on Azurite: what tests/unit/test_relay.py checks in memory, through the storage
+"""The relay on Azurite: what tests/unit/entry/test_relay.py checks in memory, through the storage
 queues and the Table ledger."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.conftest import (
     fixture_json,
     new_ticket_id,
 )
-from tests.unit.test_relay import (
+from tests.unit.entry.test_relay import (
     CONTROL,
     FORGED,
     all_log_lines,

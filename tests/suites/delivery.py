@@ -1,9 +1,9 @@
 """Delivery guarantees, proved against real parts: the function app host-less, its queues and
 ledger, the queue functions run by the local queue runner, SIGNL4 on loopback.
 
-The behavioural suite, written once and run over both ledger adapters: each tier's
-test_delivery.py imports these cases and gives them its `harness` fixture (tests/unit: MemoryStore
-and in-process queues; tests/integration: TableStore and storage queues on Azurite).
+The behavioural suite, written once and run over both ledger adapters: each tier imports these
+cases and gives them its `harness` fixture (tests/unit/delivery/test_pages.py: MemoryStore and
+in-process queues; tests/integration/test_delivery.py: TableStore and storage queues on Azurite).
 
 Each case asserts the exact number of events SIGNL4 received and the final state."""
 

@@ -1,7 +1,7 @@
 """Two-way sync, the suite (each tier's test_two_way.py runs it over its own harness: MemoryStore
 and in-process queues in tests/unit, TableStore and storage queues on Azurite in
 tests/integration). Against real parts: SIGNL4's outbound webhook into the function app (host-less),
-the write-back to a loopback Halo (tests/halo_fake.py), the ledger and the halo-outbox queues on
+the write-back to a loopback Halo (testkit/halo_fake.py), the ledger and the halo-outbox queues on
 Azurite or in memory (every case runs over both adapters), and SIGNL4 on loopback for the loop.
 
 Each case asserts what Halo received, exactly, and the answers SIGNL4 got."""
@@ -20,6 +20,7 @@ import pytest
 from devhost.functions import OutValue
 from shared.entry.storage import open_ledger
 from shared.settings import RelaySettings
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HALO_403, HaloFake, halo_fixture  # noqa: F401
 from tests.conftest import (
     Harness,
     Signl4Fake,
@@ -27,7 +28,6 @@ from tests.conftest import (
     http_post,
     new_ticket_id,
 )
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HALO_403, HaloFake, halo_fixture  # noqa: F401
 
 HALO_OUTBOX, HALO_POISON = "halo-outbox", "halo-outbox-poison"
 NO_ALERT = "no alert raised by this relay"  # the reason SIGNL4 reads for an alert not ours

@@ -17,8 +17,8 @@ import requests
 from jsonschema import Draft202012Validator
 
 from testkit import contract
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.conftest import FIXTURES, TEAM_SECRET, Signl4Fake
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -108,22 +108,25 @@ def test_the_bench_notification_is_shaped_like_signl4s() -> None:
     assert contract.violations("signl4_outbound_notification", body) == []
 
 
-def test_the_benchs_halo_fake_refuses_what_the_tests_fake_refuses() -> None:
+def test_the_benchs_halo_is_the_tests_fake_and_refuses_what_breaks_the_contract() -> None:
     import bench.writeback
 
     fake = bench.writeback.make_fake(0)
-    base = f"http://127.0.0.1:{fake.server_address[1]}"
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "scope": "all"}
     try:
-        form = {"grant_type": "client_credentials", "client_id": "bench", "scope": "all"}
-        token = requests.post(f"{base}/auth/token", data={**form, "client_secret": "s"}, timeout=30)
+        assert isinstance(fake, HaloFake)
+        token = requests.post(
+            f"{fake.base_url}/auth/token", data={**form, "client_secret": CLIENT_SECRET}, timeout=30
+        )
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         action = {"ticket_id": 1, "note": "x", "outcome": "Private Note"}
-        taken = requests.post(f"{base}/api/Actions", json=[action], timeout=30)
-        refused = requests.post(f"{base}/api/Actions", json=[{**action, "ticketid": 1}], timeout=30)
+        url = f"{fake.base_url}/api/Actions"
+        taken = requests.post(url, json=[action], headers=headers, timeout=30)
+        refused = requests.post(url, json=[{**action, "ticketid": 1}], headers=headers, timeout=30)
     finally:
-        fake.shutdown()
-        fake.server_close()
-    assert (token.status_code, taken.status_code, refused.status_code) == (200, 200, 400)
-    assert fake.refused == ["POST /api/Actions: $[0]: unknown field(s) ['ticketid']"]
+        assert bench.writeback.refused(fake) == 1
+    assert (token.status_code, taken.status_code, refused.status_code) == (200, 201, 400)
+    assert fake.watch.violations == ["POST /api/Actions: $[0]: unknown field(s) ['ticketid']"]
 
 
 # --- the loopback Halo ---
@@ -319,7 +322,7 @@ def test_the_signl4_fake_refuses_a_body_that_is_no_object(signl4: Signl4Fake) ->
 TEARDOWN_TESTS = """
 import requests
 from tests.conftest import TEAM_SECRET, make_httpserver, signl4  # noqa: F401
-from tests.halo_fake import halo_fixture  # noqa: F401
+from testkit.halo_fake import halo_fixture  # noqa: F401
 
 WRONG_ACTION = [{"ticketid": 1, "note": "n", "outcome": "Private Note"}]
 

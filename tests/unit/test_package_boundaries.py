@@ -128,7 +128,7 @@ def test_funcignore_keeps_the_local_host_and_the_dev_files_out_of_the_package() 
 
 def test_testkit_is_shared_by_tests_and_bench_and_imports_neither() -> None:
     sources = sorted((REPO_ROOT / "testkit").glob("*.py"))
-    assert {path.stem for path in sources} >= {"signl4_fake", "azurite"}
+    assert {path.stem for path in sources} >= {"signl4_fake", "halo_fake", "azurite"}
     found = {
         path.name: sorted(hits)
         for path in sources
@@ -148,6 +148,8 @@ def test_testkit_is_shared_by_tests_and_bench_and_imports_neither() -> None:
     assert "signl4_fake.py" not in bench
     assert any("testkit.azurite" in imported_modules(text) for text in bench.values())
     assert any('"testkit.signl4_fake"' in text for text in bench.values())
+    assert any("testkit.halo_fake" in imported_modules(text) for text in bench.values())
+    assert not [name for name, text in bench.items() if "BaseHTTPRequestHandler" in text]
     assert not [name for name, text in bench.items() if "--inMemoryPersistence" in text]
 
 

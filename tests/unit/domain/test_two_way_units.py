@@ -1,5 +1,5 @@
-"""Two-way sync, the pure parts: reading SIGNL4's notification, what each event writes, the Halo
-API bodies, the settings, and the core transition that prevents loops."""
+"""Two-way sync, the pure parts: reading SIGNL4's notification, the Halo API bodies, the
+settings, and the core transition that prevents loops (what each event writes: test_writeback)."""
 
 from __future__ import annotations
 
@@ -89,73 +89,6 @@ def test_only_our_external_ids_name_a_ticket(external_id: str | None, ticket: in
 def test_unreadable_notifications_are_refused_by_name(value: Any, error: type) -> None:
     with pytest.raises(error):
         parse_notification(value)
-
-
-# --- what each event writes ---
-
-
-def test_ack_note_names_the_responder_and_the_time() -> None:
-    planned = writeback.plan(parse_notification(body()), settings())
-    assert isinstance(planned, writeback.Write)
-    assert planned.payload == {
-        "ticketId": 4242,
-        "note": "Acknowledged in SIGNL4 by Ann (ann@contoso.example) at 2026-09-25 06:41:08 UTC.",
-        "notificationId": "n-1",
-    }
-    assert planned.signl4_status is AlertStatus.ACKNOWLEDGED
-
-
-def test_ack_sets_the_status_and_asks_for_assignment_when_configured() -> None:
-    planned = writeback.plan(
-        parse_notification(body()),
-        settings(HALO_ACK_STATUS_ID="22", HALO_ASSIGN_ON_ACK="true"),
-    )
-    assert isinstance(planned, writeback.Write)
-    assert planned.payload["statusId"] == 22
-    assert planned.payload["assignEmail"] == "ann@contoso.example"
-
-
-def test_close_sets_a_status_only_when_configured() -> None:
-    closing = parse_notification(body(alert={"statusCode": 4, "externalEventId": "HaloPSA-1"}))
-    off = writeback.plan(closing, settings())
-    on = writeback.plan(closing, settings(HALO_CLOSE_STATUS_ID="9"))
-    assert isinstance(off, writeback.Write) and isinstance(on, writeback.Write)
-    assert "statusId" not in off.payload and on.payload["statusId"] == 9
-    assert off.payload["note"].startswith("Closed in SIGNL4 by Ann")
-    assert off.signl4_status is AlertStatus.RESOLVED
-
-
-def test_annotation_and_escalation_notes() -> None:
-    annotated = writeback.plan(
-        parse_notification(body(eventType=203, annotation={"message": "on my way"})), settings()
-    )
-    escalated = writeback.plan(parse_notification(body(eventType=202, user=None)), settings())
-    assert isinstance(annotated, writeback.Write) and isinstance(escalated, writeback.Write)
-    assert annotated.payload["note"].endswith(":\non my way")
-    assert escalated.payload["note"] == "Escalated in SIGNL4 at 2026-09-25 06:41:08 UTC."
-    assert annotated.signl4_status is None and escalated.signl4_status is None
-
-
-@pytest.mark.parametrize(
-    ("overrides", "reason"),
-    [
-        ({"eventType": 1}, "test notification"),
-        ({"eventType": 300}, "duty notification"),
-        ({"eventType": 302}, "duty notification"),
-        ({"eventType": 999}, "eventType 999"),
-        ({"alert": {"statusCode": 2, "externalEventId": "Other-1"}}, "not an alert raised"),
-        ({"alert": {"statusCode": 1, "externalEventId": "HaloPSA-1"}}, "alert status 1"),
-        ({"eventType": 203, "annotation": {"message": "  "}}, "annotation without text"),
-    ],
-)
-def test_ignored_with_a_reason(overrides: dict, reason: str) -> None:
-    planned = writeback.plan(parse_notification(body(**overrides)), settings())
-    assert isinstance(planned, writeback.Ignore) and reason in planned.reason
-
-
-def test_created_records_the_alert_id() -> None:
-    planned = writeback.plan(parse_notification(body(eventType=200, user=None)), settings())
-    assert planned == writeback.RecordAlert(4242, "a-1")
 
 
 # --- Halo API bodies ---

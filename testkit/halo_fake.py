@@ -1,4 +1,5 @@
-"""HaloPSA's REST API on loopback (pytest-httpserver), for the two-way tests.
+"""HaloPSA's REST API on loopback (pytest-httpserver), for the two-way tests and bench/writeback.py
+(`start()` runs one outside pytest; the tests take the `halo` fixture).
 
 Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
 `POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome` and `GET /api/Tickets/<id>`; records
@@ -33,6 +34,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from werkzeug.serving import WSGIRequestHandler
 
 from testkit.contract import Watch
 
@@ -249,23 +251,44 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value), status=status, mimetype="application/json")
 
 
+class _QuietNoDelayHandler(WSGIRequestHandler):
+    # The server writes the head and the body separately: with Nagle's algorithm on, the body
+    # would wait ~40 ms for the client's delayed ACK (bench/README.md, "the 40 ms stall").
+    disable_nagle_algorithm = True
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass  # a line per request would cost the fake time and say nothing
+
+
+def start() -> HaloFake:
+    """A loopback Halo on its own started server, in or outside pytest; `stop(fake)` ends it."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    # Before anyone knows the port, so every request gets the handler without the stall.
+    server.server.RequestHandlerClass = _QuietNoDelayHandler  # type: ignore[union-attr]
+    return HaloFake(server)
+
+
+def stop(fake: HaloFake) -> None:
+    """Release held answers ("hang") and stop the server."""
+    fake.released.set()
+    fake.server.clear()
+    if fake.server.is_running():
+        fake.server.stop()
+
+
 @pytest.fixture(name="halo")
 def halo_fixture() -> Iterator[HaloFake]:
     """Its own loopback server (the SIGNL4 fake has pytest-httpserver's shared one)."""
     from shared.adapters import halo as halo_api
 
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    fake = HaloFake(server)
+    fake = start()
     halo_api.forget_tokens()
     try:
         yield fake
     finally:
-        fake.released.set()
         halo_api.forget_tokens()
-        server.clear()
-        if server.is_running():
-            server.stop()
+        stop(fake)
     # Every test that writes to Halo is a contract test (after the server is down, so a failed
     # verdict leaves nothing running).
     verdict = fake.watch.verdict("the loopback Halo")

@@ -15,7 +15,7 @@ from shared.domain.halo import parse_json_body
 from shared.domain.notification import Signl4Notification, parse_notification
 from shared.errors import InvalidField, UnsupportedPayload
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "signl4_outbound"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "signl4_outbound"
 
 
 def fixture(name: str) -> dict[str, Any]:

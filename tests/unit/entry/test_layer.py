@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 ENTRY = REPO_ROOT / "shared" / "entry"
 WIRED = sorted([REPO_ROOT / "function_app.py", *ENTRY.glob("*.py")])
 MAX_LINES = 60

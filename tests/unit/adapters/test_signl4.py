@@ -3,7 +3,7 @@ outcome; and shared/adapters/http.py's, the retry policy both remote clients use
 X-RateLimit-Reset and its floor, the wall-clock budget), timeouts and the description of
 transport failures. No network: urllib3's own response and
 exception objects stand for what a connection would give, and a fake clock stands for time.
-The same rules end to end, over a loopback SIGNL4, are in tests/unit/test_signl4.py."""
+The same rules end to end, over a loopback SIGNL4, are in tests/unit/domain/test_alert.py."""
 
 from __future__ import annotations
 

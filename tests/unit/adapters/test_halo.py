@@ -12,7 +12,7 @@ import pytest
 from shared.adapters.halo import HaloClient, _action_id, _json, forget_tokens, fresh_for
 from shared.errors import HaloRejected, HaloUnavailable
 from shared.settings import RelaySettings
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 
 ENV = {
     "HALO_BASE_URL": "https://contoso.halopsa.com/",

@@ -10,8 +10,8 @@ import pytest
 from shared.adapters.store import Op
 from shared.delivery.writebacks import PRUNE_EVERY, SEEN_KEEP
 from shared.entry import storage as storage_module
+from testkit.halo_fake import HaloFake
 from tests.conftest import Harness
-from tests.halo_fake import HaloFake
 from tests.suites.two_way import *  # noqa: F403 (the suite's cases, collected here in memory)
 from tests.suites.two_way import ack, annotate, post_signl4, raise_alert
 

@@ -28,8 +28,8 @@ from shared.domain.notification import Signl4Notification, parse_notification
 from shared.entry.queues import deliver_halo_outbox_message
 from shared.entry.signl4_webhook import handle_signl4_request
 from shared.settings import RelaySettings
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.conftest import SPEED_PROOF
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.suites.two_way import event_id_of, paged
 
 ON = {
@@ -107,6 +107,7 @@ def test_the_note_names_who_did_it(user: dict[str, str] | None, who: str) -> Non
         (None, ""),
         ("2026-09-25T08:41:08+02:00", AT),  # SIGNL4's time in UTC, whatever offset it came with
         ("2026-09-24T23:00:00-07:00", " at 2026-09-25 06:00:00 UTC"),
+        ("2026-09-25T06:41:08.7895915Z", AT),  # to the second
     ],
 )
 def test_the_note_says_when_in_utc(raised: str | None, when: str) -> None:
@@ -136,6 +137,29 @@ def test_the_notes_time_is_utc_whatever_zone_the_host_runs_in() -> None:
         assert written(writeback.plan(parsed, settings())).payload["note"] == (
             f"Escalated in SIGNL4{AT}."
         )
+
+
+@pytest.mark.parametrize(
+    ("status_code", "kind", "note", "status"),
+    [
+        (2, "acknowledged", "Acknowledged", AlertStatus.ACKNOWLEDGED),
+        (4, "closed", "Closed", AlertStatus.RESOLVED),
+    ],
+)
+def test_without_status_settings_the_write_is_the_note_alone(
+    status_code: int, kind: str, note: str, status: AlertStatus
+) -> None:
+    planned = writeback.plan(notification(alert=alert(status_code)), settings())
+    assert planned == writeback.Write(
+        4242,
+        kind,
+        {
+            "ticketId": 4242,
+            "note": f"{note} in SIGNL4 by Ann (ann@contoso.example){AT}.",
+            "notificationId": "n-1",
+        },
+        status,
+    )
 
 
 def test_an_acknowledgement_with_its_status_and_assignment() -> None:
@@ -228,9 +252,11 @@ def test_alert_created_records_the_alert_id_even_without_one() -> None:
         (1, {}, "a SIGNL4 test notification"),
         (300, {}, "a SIGNL4 duty notification (eventType 300)"),
         (301, {}, "a SIGNL4 duty notification (eventType 301)"),
+        (302, {}, "a SIGNL4 duty notification (eventType 302)"),
         (303, {}, "a SIGNL4 duty notification (eventType 303)"),
         (204, {}, "eventType 204 is not one the relay writes back"),
         (0, {}, "eventType 0 is not one the relay writes back"),
+        (999, {}, "eventType 999 is not one the relay writes back"),
         (
             201,
             {"alert": {"statusCode": 2, "externalEventId": "Zabbix-1"}},
@@ -252,6 +278,7 @@ def test_alert_created_records_the_alert_id_even_without_one() -> None:
             "alert status None is neither acknowledged (2) nor closed (4)",
         ),
         (203, {}, "an annotation without text"),
+        (203, {"annotation": {"message": "  "}}, "an annotation without text"),
     ],
 )
 def test_ignored_with_the_reason(event_type: int, overrides: dict[str, Any], reason: str) -> None:

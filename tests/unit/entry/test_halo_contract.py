@@ -1,5 +1,5 @@
 """The write-back against Halo's own contract, through the SIGNL4 handler
-(`shared.entry.signl4_webhook.handle_signl4_request`) and the loopback Halo (tests/halo_fake.py), storage in
+(`shared.entry.signl4_webhook.handle_signl4_request`) and the loopback Halo (testkit/halo_fake.py), storage in
 memory: optional scopes Halo refuses, the outcome by name, the tenant, the assignment in the one
 action, 429 and Retry-After, the per-worker call budget, Halo's own retry settings and the most
 calls one notification costs a failing Halo."""
@@ -17,7 +17,7 @@ from shared.entry.health import handle_health_request
 from shared.entry.queues import deliver_halo_outbox_message
 from shared.entry.signl4_webhook import handle_signl4_request
 from shared.settings import RelaySettings
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 from tests.suites.two_way import ack, close, paged
 
 REFUSED_NOTE = "\nNot assigned: Halo refused the read:agents scope the agent lookup needs."

@@ -29,7 +29,7 @@ from tests.conftest import (
     fixture_json,
     http_post,
 )
-from tests.unit.test_signl4 import ECHO_SECRET, assert_no_piece_of, echo_forms
+from tests.unit.domain.test_alert import ECHO_SECRET, assert_no_piece_of, echo_forms
 
 Functions = dict[str, Callable[..., func.HttpResponse]]
 

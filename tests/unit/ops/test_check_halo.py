@@ -1,4 +1,4 @@
-"""`python -m shared check --live`'s Halo part against a loopback Halo (tests/halo_fake.py):
+"""`python -m shared check --live`'s Halo part against a loopback Halo (testkit/halo_fake.py):
 off without two-way settings; with them, a fresh token is fetched (nothing written into Halo),
 and a refusal is named without the client secret; a scope Halo refuses and an outcome name it
 does not offer are named."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from shared.ops.check import check_halo_outcome, check_halo_token, render
 from shared.settings import RelaySettings
-from tests.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 
 
 def two_way(halo: HaloFake, **extra: str) -> RelaySettings:
