@@ -93,7 +93,7 @@ def test_signl4s_outbound_notifications_have_a_contract_too() -> None:
     escalated = {"eventType": 202, "eventRaisedUtc": "2026-12-03T10:00:00Z", "id": "n-1"}
     escalated["alert"] = {"id": "a-1", "externalEventId": "HaloPSA-4242"}
     assert contract.violations("signl4_outbound_notification", escalated) == []
-    # The PascalCase fixture is the relay's tolerance (tests/unit/test_signl4_outbound.py), not
+    # The PascalCase fixture is the relay's tolerance (tests/unit/domain/test_notification.py), not
     # SIGNL4's documented spelling.
     pascal = json.loads((folder / "annotated.json").read_text(encoding="utf-8"))
     assert "$: missing field(s) ['eventType', 'eventRaisedUtc', 'id']" in contract.violations(
