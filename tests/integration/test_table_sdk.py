@@ -13,16 +13,23 @@ import pytest
 
 from shared.adapters import table_sdk
 from shared.adapters.store import Conflict, Op, Unavailable
-from shared.adapters.table_sdk import TableStore, open_table_store
+from shared.adapters.table_sdk import TableStore
+from shared.adapters.table_sdk import open_table_store as open_in
+from shared.delivery.schema import TABLE_NAME
 from shared.settings import RelaySettings
 from testkit.azurite import ACCOUNT_KEY
+
+
+def open_table(settings: RelaySettings) -> TableStore | None:
+    """The adapter on the relay's table (the composition root names it: shared/entry/storage.py)."""
+    return open_in(settings, TABLE_NAME)
 
 _partitions = itertools.count(1)
 
 
 @pytest.fixture
 def store(azurite: str) -> TableStore:
-    opened = open_table_store(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
+    opened = open_table(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
     assert opened is not None
     return opened
 
@@ -136,7 +143,7 @@ def test_keys_with_quotes_and_unicode(store: TableStore, partition: str) -> None
 
 def test_a_wrong_key_is_unavailable_and_never_named(azurite: str, partition: str) -> None:
     wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk="
-    bad = open_table_store(
+    bad = open_table(
         RelaySettings.from_env({"AzureWebJobsStorage": spelt_out(azurite, wrong)})
     )
     assert bad is not None
@@ -154,9 +161,9 @@ def test_one_client_per_configuration_and_one_connection_pool_for_all(
 ) -> None:
     """Two storage configurations (the same Azurite, spelt two ways) are two clients on one
     transport: forty calls through both open one connection, not one per client or per call."""
-    first = open_table_store(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
-    again = open_table_store(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
-    other = open_table_store(RelaySettings.from_env({"AzureWebJobsStorage": spelt_out(azurite)}))
+    first = open_table(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
+    again = open_table(RelaySettings.from_env({"AzureWebJobsStorage": azurite}))
+    other = open_table(RelaySettings.from_env({"AzureWebJobsStorage": spelt_out(azurite)}))
     assert first is again and first is not None and other is not None and other is not first
     pools = table_sdk.storage_transport().session.adapters["http://"].poolmanager.pools
 
@@ -204,7 +211,7 @@ def test_identity_connections_share_one_credential_and_fail_cleanly(
     monkeypatch.setattr(table_sdk, "_credential", None)
     monkeypatch.setattr(table_sdk, "_stores", {})
     stores = [
-        open_table_store(RelaySettings.from_env({"AzureWebJobsStorage__accountName": name}))
+        open_table(RelaySettings.from_env({"AzureWebJobsStorage__accountName": name}))
         for name in ("relayone", "relaytwo", "relayone")
     ]
     assert stores[0] is stores[2] and stores[0] is not stores[1]
