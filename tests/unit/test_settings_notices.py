@@ -220,3 +220,65 @@ def test_the_start_up_warning_is_logged_once(caplog: pytest.LogCaptureFixture) -
     for _ in range(3):
         handle_health_request(env)
     assert len(notice_lines(caplog)) == 1
+
+
+NOTICES = {
+    # SIGNL4_TEAM_SECRETS as written -> the whole notices (name repeats only; values never show)
+    "blank setting": ("  ", []),
+    "unreadable": ('{"a": "x", "a": ', []),
+    "not an object": ('[["a", "x"], ["a", "y"]]', []),
+    "non-text and blank values hold no secret": ('{"a": 1, "A": null, "a": " ", "A": "x"}', []),
+    "later repeat named": (
+        '{"a": "x", "b": "y", "B": "z"}',
+        [
+            (
+                "SIGNL4_TEAM_SECRETS",
+                "the names 'b' and 'B' name the same target (names are case-insensitive): "
+                "remove one; the later one wins",
+            )
+        ],
+    ),
+    "three of one target: each repeat against the one before": (
+        '{"n": "1", "N": "2", "n": "3"}',
+        [
+            (
+                "SIGNL4_TEAM_SECRETS",
+                "the names 'n' and 'N' name the same target (names are case-insensitive): "
+                "remove one; the later one wins",
+            ),
+            (
+                "SIGNL4_TEAM_SECRETS",
+                "the names 'N' and 'n' name the same target (names are case-insensitive): "
+                "remove one; the later one wins",
+            ),
+        ],
+    ),
+    "a long name is cut at 40 characters": (
+        json.dumps({"x" * 41: "1", "X" * 41: "2"}),
+        [
+            (
+                "SIGNL4_TEAM_SECRETS",
+                f"the names {'x' * 40 + '...'!r} and {'X' * 40 + '...'!r} name the same target "
+                "(names are case-insensitive): remove one; the later one wins",
+            )
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOTICES))
+def test_team_secret_notices_word_for_word(case: str) -> None:
+    value, expected = NOTICES[case]
+    assert setting_notices({"SIGNL4_TEAM_SECRETS": value}) == expected
+
+
+def test_a_name_of_40_characters_is_shown_whole_and_the_own_setting_named() -> None:
+    name = "n" * 40
+    env = {"SIGNL4_TEAM_SECRETS": json.dumps({name: "1"}), f"SIGNL4_TEAM_SECRET_{name}": "2"}
+    assert setting_notices(env) == [
+        (
+            "SIGNL4_TEAM_SECRETS",
+            f"the name {name!r} names the same target as the setting "
+            f"SIGNL4_TEAM_SECRET_{name}: remove one; SIGNL4_TEAM_SECRET_{name} wins",
+        )
+    ]
