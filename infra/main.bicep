@@ -139,6 +139,8 @@ param relayInflightSeconds string = '150'
 param relayMaxBatch string = '100'
 @description('Seconds `python -m shared send-test` waits before resolving its test alert (0-3600).')
 param relayTestResolveSeconds string = '60'
+@description('Public URL of the relay as HaloPSA calls it (a custom domain or a proxy); its host picks out the webhook of the relay among those in Halo (check --live, the heartbeat). Empty: the host name of the app (WEBSITE_HOSTNAME).')
+param relayPublicUrl string = ''
 @description('SIGNL4 heartbeat URL (Integrations > Gallery > Heartbeat, https://connect.signl4.com/apps/<id>); the heartbeat function calls it while the relay is healthy. Empty: no heartbeat. Empty or https:// (the deployment fails otherwise).')
 param signl4HeartbeatUrl string = ''
 @description('NCRONTAB schedule of the heartbeat function (six fields, seconds first).')
@@ -270,6 +272,7 @@ module settings './modules/appsettings.bicep' = {
     relayInflightSeconds: relayInflightSeconds
     relayMaxBatch: relayMaxBatch
     relayTestResolveSeconds: relayTestResolveSeconds
+    relayPublicUrl: relayPublicUrl
     relayHeartbeatSchedule: relayHeartbeatSchedule
   }
   dependsOn: [roles]

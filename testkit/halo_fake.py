@@ -2,7 +2,8 @@
 (`start()` runs one outside pytest; the tests take the `halo` fixture).
 
 Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
-`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome` and `GET /api/Tickets/<id>`; records
+`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome`, `GET /api/Webhook` (`webhooks`) and
+`GET /api/Tickets/<id>`; records
 every request; answers API calls only with a token it issued and has not expired
 (`expire_tokens()` makes the next call a 401). A script per path makes it fail on purpose: an
 int status (4xx/5xx with a Halo-style error text), a (status, headers) tuple, "hang" (holds the
@@ -55,6 +56,7 @@ ANSWER_CONTRACTS = {
     "/api/authinfo": "halo_authinfo_answer",
     "/api/Agent": "halo_agent_answer",
     "/api/Outcome": "halo_outcome_answer",
+    "/api/Webhook": "halo_webhook_answer",
     "/api/Tickets/<id>": "halo_ticket_answer",
 }
 
@@ -87,6 +89,8 @@ class HaloFake:
             {"id": 9, "outcome": "Email User"},
         ]
         self.tenant_id = "contoso"
+        # GET /api/Webhook answers these (Halo's Webhook objects, a few of their fields).
+        self.webhooks: list[dict[str, Any]] = []
         self.known_scopes: set[str] | None = None
         self.down: int | None = None
         for path, method in (
@@ -96,6 +100,7 @@ class HaloFake:
             ("/api/Tickets", "POST"),
             ("/api/Agent", "GET"),
             ("/api/Outcome", "GET"),
+            ("/api/Webhook", "GET"),
             (TICKET_PATH, "GET"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
@@ -217,12 +222,14 @@ class HaloFake:
         return _json({"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
 
     def _read(self, request: Request) -> Response:
-        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Tickets/<id>."""
+        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Webhook, GET /api/Tickets/<id>."""
         if request.path == "/api/Agent":
             search = (request.args.get("search") or "").casefold()
             return _json([a for a in self.agents if search in a["email"].casefold()])
         if request.path == "/api/Outcome":
             return _json(self.outcomes)
+        if request.path == "/api/Webhook":
+            return _json(self.webhooks)
         match = TICKET_PATH.match(request.path)
         ticket = self.ticket_records.get(int(match.group(1))) if match else None
         if ticket is None:
