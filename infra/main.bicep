@@ -57,6 +57,10 @@ param alertServerErrorMinRequests int = 5
 @minValue(5)
 @maxValue(720)
 param alertBacklogMinutes int = 15
+@description('Silence alert: hours with no HaloPSA request reaching the relay (POST /api/halopsa or /api/webhook) before it fires (1-48); 0 (the default): no rule. Turn it on for a desk that always has traffic: HaloPSA stops calling when it disables a failing webhook.')
+@minValue(0)
+@maxValue(48)
+param haloSilenceHours int = 0
 
 // Secrets: stored in Key Vault, handed to the app as Key Vault references, never output.
 @description('SIGNL4 team secret (the last part of the SIGNL4 webhook URL). Stored in Key Vault.')
@@ -180,6 +184,7 @@ module monitoring './modules/monitoring.bicep' = {
     alertServerErrorPercent: alertServerErrorPercent
     alertServerErrorMinRequests: alertServerErrorMinRequests
     alertBacklogMinutes: alertBacklogMinutes
+    haloSilenceHours: haloSilenceHours
   }
 }
 module storage './modules/storage.bicep' = {
