@@ -2,8 +2,8 @@
 (`start()` runs one outside pytest; the tests take the `halo` fixture).
 
 Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
-`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome`, `GET /api/Webhook` (`webhooks`) and
-`GET /api/Tickets/<id>`; records
+`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome`, `GET /api/Webhook` (`webhooks`), `GET /api/WebhookEvent`
+(`webhook_events`, by `webhook_id`) and `GET /api/Tickets/<id>`; records
 every request; answers API calls only with a token it issued and has not expired
 (`expire_tokens()` makes the next call a 401). A script per path makes it fail on purpose: an
 int status (4xx/5xx with a Halo-style error text), a (status, headers) tuple, "hang" (holds the
@@ -57,6 +57,7 @@ ANSWER_CONTRACTS = {
     "/api/Agent": "halo_agent_answer",
     "/api/Outcome": "halo_outcome_answer",
     "/api/Webhook": "halo_webhook_answer",
+    "/api/WebhookEvent": "halo_webhook_event_answer",
     "/api/Tickets/<id>": "halo_ticket_answer",
 }
 
@@ -91,6 +92,8 @@ class HaloFake:
         self.tenant_id = "contoso"
         # GET /api/Webhook answers these (Halo's Webhook objects, a few of their fields).
         self.webhooks: list[dict[str, Any]] = []
+        # GET /api/WebhookEvent?webhook_id= answers these, newest first as listed here.
+        self.webhook_events: list[dict[str, Any]] = []
         self.known_scopes: set[str] | None = None
         self.down: int | None = None
         for path, method in (
@@ -101,6 +104,7 @@ class HaloFake:
             ("/api/Agent", "GET"),
             ("/api/Outcome", "GET"),
             ("/api/Webhook", "GET"),
+            ("/api/WebhookEvent", "GET"),
             (TICKET_PATH, "GET"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
@@ -222,7 +226,7 @@ class HaloFake:
         return _json({"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
 
     def _read(self, request: Request) -> Response:
-        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Webhook, GET /api/Tickets/<id>."""
+        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Webhook[Event], GET /api/Tickets/<id>."""
         if request.path == "/api/Agent":
             search = (request.args.get("search") or "").casefold()
             return _json([a for a in self.agents if search in a["email"].casefold()])
@@ -230,6 +234,9 @@ class HaloFake:
             return _json(self.outcomes)
         if request.path == "/api/Webhook":
             return _json(self.webhooks)
+        if request.path == "/api/WebhookEvent":
+            wanted = request.args.get("webhook_id")
+            return _json([e for e in self.webhook_events if e.get("webhook_id") == wanted])
         match = TICKET_PATH.match(request.path)
         ticket = self.ticket_records.get(int(match.group(1))) if match else None
         if ticket is None:

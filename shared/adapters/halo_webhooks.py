@@ -8,6 +8,7 @@ answers is untrusted (names made inert and cut short). A refusal or no answer is
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from shared.settings import RelaySettings
 
 NAME_MAX_CHARS = 60
 EVENTS_SHOWN = 10
+FAILURES_SHOWN = 3
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # The heartbeat asks Halo at most this often (per Halo instance and relay host).
 RECHECK_SECONDS = 300.0
 
@@ -34,6 +37,7 @@ class Webhook:
     disabled: bool
     events: tuple[str, ...]
     last_status: int | None
+    uuid: str | None = None  # Halo's id as sent back to it (GET /api/WebhookEvent), if a uuid
 
     @property
     def off(self) -> bool:
@@ -91,7 +95,10 @@ def _webhook(item: dict[str, Any]) -> Webhook:
     events = item.get("events") if isinstance(item.get("events"), list) else []
     names = tuple(text(e.get("name") or e.get("id")) for e in events if isinstance(e, dict))
     last = item.get("last_status")
+    raw_id = item.get("id")
+    uuid = raw_id if isinstance(raw_id, str) and UUID.fullmatch(raw_id) else None
     return Webhook(
+        uuid=uuid,
         ident=text(item.get("id")),
         name=text(item.get("name")),
         active=item.get("active") is not False,  # absent: not known to be off
@@ -119,6 +126,34 @@ def read_halo_side(settings: RelaySettings) -> HaloSide | None:
     except RelayError as error:
         return HaloSide(host, unknown=error.message)
     return HaloSide(host, aimed_at(listed, host))
+
+
+def recent_failures(settings: RelaySettings, hook: Webhook) -> tuple[str, ...]:
+    """The last failed deliveries Halo logged for `hook` (GET /api/WebhookEvent), newest first,
+    as "<time> HTTP <status>"; empty when Halo refuses, does not answer, or logged none."""
+    if hook.uuid is None or not settings.two_way:
+        return ()
+    from shared.adapters.halo import HaloClient
+
+    params = {"webhook_id": hook.uuid, "count": "20", "order": "timestamp", "orderdesc": "true"}
+    try:
+        listed = HaloClient(settings).call("GET", "/api/WebhookEvent", params=params)
+    except RelayError:
+        return ()
+    if isinstance(listed, dict):
+        listed = listed.get("webhookevents") or listed.get("records") or []
+    found: list[str] = []
+    for item in listed if isinstance(listed, list) else []:
+        if not isinstance(item, dict) or len(found) == FAILURES_SHOWN:
+            continue
+        status = item.get("responsestatus")
+        status = status if isinstance(status, int) and not isinstance(status, bool) else None
+        if item.get("error") is not True and status is not None and 200 <= status < 300:
+            continue
+        when = item.get("timestamp") if isinstance(item.get("timestamp"), str) else "?"
+        shown = log_safe(when[:25])
+        found.append(f"{shown} HTTP {status}" if status is not None else f"{shown} no answer")
+    return tuple(found)
 
 
 _known: dict[tuple[str, str], tuple[HaloSide, float]] = {}

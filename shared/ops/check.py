@@ -7,7 +7,7 @@ Findings name the setting and what is wrong with it, never its value (it may be 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -18,6 +18,9 @@ from shared.settings import (
     team_secret_items,
     unreadable,
 )
+
+if TYPE_CHECKING:
+    from shared.adapters.halo_webhooks import Webhook
 
 Level = Literal["ok", "warning", "error"]
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
@@ -263,15 +266,22 @@ def check_halo_webhooks(settings: RelaySettings) -> list[Finding] | None:
                 "it: python -m shared halo-setup)",
             )
         ]
-    return [
-        Finding(
-            level="error" if hook.off else "ok",
-            subject="haloWebhook",
-            message=f"{hook.describe()}"
-            + (f": Halo does not call it; {REENABLE}" if hook.off else ""),
-        )
-        for hook in side.webhooks
-    ]
+    return [_webhook_finding(settings, hook) for hook in side.webhooks]
+
+
+def _webhook_finding(settings: RelaySettings, hook: Webhook) -> Finding:
+    """One webhook aimed at the relay; an off one with the last failures Halo logged."""
+    from shared.adapters.halo_webhooks import recent_failures
+
+    if not hook.off:
+        return Finding(level="ok", subject="haloWebhook", message=hook.describe())
+    failures = recent_failures(settings, hook)
+    seen = f"; Halo's last failures: {', '.join(failures)}" if failures else ""
+    return Finding(
+        level="error",
+        subject="haloWebhook",
+        message=f"{hook.describe()}{seen}: Halo does not call it; {REENABLE}",
+    )
 
 
 # The checks `--live` runs, in order: none raises an alert or writes into Halo. A check gives

@@ -31,6 +31,7 @@ EXPECTED = {
     "halo_tickets_request",
     "halo_token_answer",
     "halo_webhook_answer",
+    "halo_webhook_event_answer",
     "halo_token_request",
     "signl4_inbound_answer",
     "signl4_inbound_event",
@@ -236,6 +237,9 @@ def test_the_halo_fake_refuses_a_wrong_token_form_without_echoing_the_secret(
 def test_the_halo_fakes_own_answers_keep_halos_contracts(halo: HaloFake) -> None:
     halo.ticket_records[4242] = {"id": 4242, "summary": "Printer on fire", "status_id": 1}
     halo.webhooks = [WEBHOOK]
+    halo.webhook_events = [
+        {"webhook_id": WEBHOOK["id"], "timestamp": "2026-12-03T10:00:00Z", "responsestatus": 503}
+    ]
     token = _token(halo)
     assert contract.violations("halo_token_answer", token.json()) == []
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -245,6 +249,7 @@ def test_the_halo_fakes_own_answers_keep_halos_contracts(halo: HaloFake) -> None
         "halo_outcome_answer": "/api/Outcome",
         "halo_ticket_answer": "/api/Tickets/4242",
         "halo_webhook_answer": "/api/Webhook",
+        "halo_webhook_event_answer": f"/api/WebhookEvent?webhook_id={WEBHOOK['id']}",
     }
     for name, path in answers.items():
         got = requests.get(f"{halo.base_url}{path}", headers=headers, timeout=30)
@@ -259,6 +264,7 @@ def test_the_halo_fakes_own_answers_keep_halos_contracts(halo: HaloFake) -> None
     # A webhook's id is Halo's uuid, its state booleans: a number or a text is not Halo's.
     assert contract.violations("halo_webhook_answer", [{**WEBHOOK, "id": 3}])
     assert contract.violations("halo_webhook_answer", {"webhooks": [{**WEBHOOK, "active": "y"}]})
+    assert contract.violations("halo_webhook_event_answer", [{"responsestatus": "503"}])
 
 
 # --- the loopback SIGNL4 ---

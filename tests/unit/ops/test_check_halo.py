@@ -230,3 +230,30 @@ def test_check_live_passes_when_halo_refuses_the_webhook_read(halo: HaloFake) ->
     code, text = cli(halo)
     assert code == 0, text
     assert "Halo refused to list its webhooks" in text and "configuration ok" in text
+
+
+def test_a_disabled_webhook_shows_the_last_failures_halo_logged(halo: HaloFake) -> None:
+    hook = webhook(disabled=True, last_status=503)
+    halo.webhooks = [hook]
+    halo.webhook_events = [
+        {"webhook_id": hook["id"], "timestamp": "2026-12-03T10:05:00Z", "responsestatus": 503},
+        {"webhook_id": hook["id"], "timestamp": "2026-12-03T10:04:00Z", "responsestatus": 200},
+        {"webhook_id": hook["id"], "timestamp": "2026-12-03T10:03:00Z", "error": True},
+        {"webhook_id": "7a0c1f52-5b9e-4c1d-8f3e-0d2a6b4c8e11", "responsestatus": 401},
+    ]
+    (finding,) = check_halo_webhooks(two_way(halo, RELAY_PUBLIC_URL=RELAY_URL)) or []
+    assert finding.level == "error"
+    assert (
+        "Halo's last failures: 2026-12-03T10:05:00Z HTTP 503, 2026-12-03T10:03:00Z no answer:"
+        in finding.message
+    )
+    (asked,) = halo.calls("/api/WebhookEvent")
+    assert asked["query"]["webhook_id"] == hook["id"]
+
+
+def test_a_refused_delivery_log_still_names_the_disabled_webhook(halo: HaloFake) -> None:
+    halo.webhooks = [webhook(disabled=True)]
+    halo.script("/api/WebhookEvent", 403)
+    (finding,) = check_halo_webhooks(two_way(halo, RELAY_PUBLIC_URL=RELAY_URL)) or []
+    assert finding.level == "error" and "last failures" not in finding.message
+    assert "re-enable it in Halo" in finding.message
