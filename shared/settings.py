@@ -44,7 +44,13 @@ DEFAULT_HALO_SCOPE = "read:tickets edit:tickets"
 # The outcome of the relay's notes, by name ("Private Note" on default tenants).
 DEFAULT_HALO_NOTE_OUTCOME = "Private Note"
 # The settings that hold a URL: a user name or password in one (user:pass@host) is never shown.
-URL_SETTINGS = ("SIGNL4_WEBHOOK_URL", "HALO_BASE_URL", "HALO_AUTH_URL", "SIGNL4_HEARTBEAT_URL")
+URL_SETTINGS = (
+    "SIGNL4_WEBHOOK_URL",
+    "HALO_BASE_URL",
+    "HALO_AUTH_URL",
+    "SIGNL4_HEARTBEAT_URL",
+    "RELAY_PUBLIC_URL",
+)
 TEAM_SECRETS_SETTING = "SIGNL4_TEAM_SECRETS"
 
 logger = logging.getLogger("shared.settings")
