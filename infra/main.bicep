@@ -57,6 +57,10 @@ param alertServerErrorMinRequests int = 5
 @minValue(5)
 @maxValue(720)
 param alertBacklogMinutes int = 15
+@description('Silence alert: hours with no HaloPSA request reaching the relay (POST /api/halopsa or /api/webhook) before it fires (1-48); 0 (the default): no rule. Turn it on for a desk that always has traffic: HaloPSA stops calling when it disables a failing webhook.')
+@minValue(0)
+@maxValue(48)
+param haloSilenceHours int = 0
 
 // Secrets: stored in Key Vault, handed to the app as Key Vault references, never output.
 @description('SIGNL4 team secret (the last part of the SIGNL4 webhook URL). Stored in Key Vault.')
@@ -139,6 +143,8 @@ param relayInflightSeconds string = '150'
 param relayMaxBatch string = '100'
 @description('Seconds `python -m shared send-test` waits before resolving its test alert (0-3600).')
 param relayTestResolveSeconds string = '60'
+@description('Public URL of the relay as HaloPSA calls it (a custom domain or a proxy); its host picks out the webhook of the relay among those in Halo (check --live, the heartbeat). Empty: the host name of the app (WEBSITE_HOSTNAME).')
+param relayPublicUrl string = ''
 @description('SIGNL4 heartbeat URL (Integrations > Gallery > Heartbeat, https://connect.signl4.com/apps/<id>); the heartbeat function calls it while the relay is healthy. Empty: no heartbeat. Empty or https:// (the deployment fails otherwise).')
 param signl4HeartbeatUrl string = ''
 @description('NCRONTAB schedule of the heartbeat function (six fields, seconds first).')
@@ -178,6 +184,7 @@ module monitoring './modules/monitoring.bicep' = {
     alertServerErrorPercent: alertServerErrorPercent
     alertServerErrorMinRequests: alertServerErrorMinRequests
     alertBacklogMinutes: alertBacklogMinutes
+    haloSilenceHours: haloSilenceHours
   }
 }
 module storage './modules/storage.bicep' = {
@@ -270,6 +277,7 @@ module settings './modules/appsettings.bicep' = {
     relayInflightSeconds: relayInflightSeconds
     relayMaxBatch: relayMaxBatch
     relayTestResolveSeconds: relayTestResolveSeconds
+    relayPublicUrl: relayPublicUrl
     relayHeartbeatSchedule: relayHeartbeatSchedule
   }
   dependsOn: [roles]

@@ -44,7 +44,13 @@ DEFAULT_HALO_SCOPE = "read:tickets edit:tickets"
 # The outcome of the relay's notes, by name ("Private Note" on default tenants).
 DEFAULT_HALO_NOTE_OUTCOME = "Private Note"
 # The settings that hold a URL: a user name or password in one (user:pass@host) is never shown.
-URL_SETTINGS = ("SIGNL4_WEBHOOK_URL", "HALO_BASE_URL", "HALO_AUTH_URL", "SIGNL4_HEARTBEAT_URL")
+URL_SETTINGS = (
+    "SIGNL4_WEBHOOK_URL",
+    "HALO_BASE_URL",
+    "HALO_AUTH_URL",
+    "SIGNL4_HEARTBEAT_URL",
+    "RELAY_PUBLIC_URL",
+)
 TEAM_SECRETS_SETTING = "SIGNL4_TEAM_SECRETS"
 
 logger = logging.getLogger("shared.settings")
@@ -126,6 +132,12 @@ class RelaySettings(BaseModel):
     halo_base_url: HttpsUrl | None = Field(None, alias="HALO_BASE_URL")
     halo_webhook_username: str | None = Field(None, alias="HALO_WEBHOOK_USERNAME")
     halo_webhook_password: SecretStr | None = Field(None, alias="HALO_WEBHOOK_PASSWORD")
+    # Where Halo calls this relay: its host finds the relay's webhook among Halo's. Unset, the
+    # platform's WEBSITE_HOSTNAME (set by Azure) is used.
+    relay_public_url: HttpsUrl | None = Field(None, alias="RELAY_PUBLIC_URL")
+    website_hostname: str | None = Field(
+        None, max_length=253, alias="WEBSITE_HOSTNAME", json_schema_extra={"local_only": True}
+    )  # set by the platform, never by the template
     # The credential of POST /api/webhook/{token} (SIGNL4's URL shape); unset: the route is off.
     relay_inbound_token: SecretStr | None = Field(None, alias="RELAY_INBOUND_TOKEN")
 
@@ -244,6 +256,14 @@ class RelaySettings(BaseModel):
     def two_way(self) -> bool:
         """SIGNL4 -> Halo write-back is on: the Halo API client credentials are set."""
         return bool(self.halo_client_id and self.halo_client_secret and self.halo_base_url)
+
+    @property
+    def relay_host(self) -> str | None:
+        """The host Halo's webhook for this relay is aimed at (lower case), if known."""
+        if self.relay_public_url:
+            return (urlsplit(self.relay_public_url).hostname or "").lower() or None
+        host = (self.website_hostname or "").strip().lower()
+        return host or None
 
     @property
     def halo_token_scope(self) -> str:

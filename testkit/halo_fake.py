@@ -2,7 +2,8 @@
 (`start()` runs one outside pytest; the tests take the `halo` fixture).
 
 Serves `/auth/token` (client credentials), `/api/authinfo`, `POST /api/Actions`,
-`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome` and `GET /api/Tickets/<id>`; records
+`POST /api/Tickets`, `GET /api/Agent`, `GET /api/Outcome`, `GET /api/Webhook` (`webhooks`), `GET /api/WebhookEvent`
+(`webhook_events`, by `webhook_id`) and `GET /api/Tickets/<id>`; records
 every request; answers API calls only with a token it issued and has not expired
 (`expire_tokens()` makes the next call a 401). A script per path makes it fail on purpose: an
 int status (4xx/5xx with a Halo-style error text), a (status, headers) tuple, "hang" (holds the
@@ -55,6 +56,8 @@ ANSWER_CONTRACTS = {
     "/api/authinfo": "halo_authinfo_answer",
     "/api/Agent": "halo_agent_answer",
     "/api/Outcome": "halo_outcome_answer",
+    "/api/Webhook": "halo_webhook_answer",
+    "/api/WebhookEvent": "halo_webhook_event_answer",
     "/api/Tickets/<id>": "halo_ticket_answer",
 }
 
@@ -87,6 +90,10 @@ class HaloFake:
             {"id": 9, "outcome": "Email User"},
         ]
         self.tenant_id = "contoso"
+        # GET /api/Webhook answers these (Halo's Webhook objects, a few of their fields).
+        self.webhooks: list[dict[str, Any]] = []
+        # GET /api/WebhookEvent?webhook_id= answers these, newest first as listed here.
+        self.webhook_events: list[dict[str, Any]] = []
         self.known_scopes: set[str] | None = None
         self.down: int | None = None
         for path, method in (
@@ -96,6 +103,8 @@ class HaloFake:
             ("/api/Tickets", "POST"),
             ("/api/Agent", "GET"),
             ("/api/Outcome", "GET"),
+            ("/api/Webhook", "GET"),
+            ("/api/WebhookEvent", "GET"),
             (TICKET_PATH, "GET"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
@@ -217,12 +226,17 @@ class HaloFake:
         return _json({"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
 
     def _read(self, request: Request) -> Response:
-        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Tickets/<id>."""
+        """GET /api/Agent?search=, GET /api/Outcome, GET /api/Webhook[Event], GET /api/Tickets/<id>."""
         if request.path == "/api/Agent":
             search = (request.args.get("search") or "").casefold()
             return _json([a for a in self.agents if search in a["email"].casefold()])
         if request.path == "/api/Outcome":
             return _json(self.outcomes)
+        if request.path == "/api/Webhook":
+            return _json(self.webhooks)
+        if request.path == "/api/WebhookEvent":
+            wanted = request.args.get("webhook_id")
+            return _json([e for e in self.webhook_events if e.get("webhook_id") == wanted])
         match = TICKET_PATH.match(request.path)
         ticket = self.ticket_records.get(int(match.group(1))) if match else None
         if ticket is None:

@@ -44,6 +44,7 @@ param relayDryRun string
 param relayInflightSeconds string
 param relayMaxBatch string
 param relayTestResolveSeconds string
+param relayPublicUrl string
 param signl4HeartbeatUrlHttps string
 param relayHeartbeatSchedule string
 
@@ -137,6 +138,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_INFLIGHT_SECONDS: relayInflightSeconds
     RELAY_MAX_BATCH: relayMaxBatch
     RELAY_TEST_RESOLVE_SECONDS: relayTestResolveSeconds
+    RELAY_PUBLIC_URL: relayPublicUrl
     SIGNL4_HEARTBEAT_URL: signl4HeartbeatUrlHttps
     RELAY_HEARTBEAT_SCHEDULE: relayHeartbeatSchedule
   }

@@ -23,6 +23,7 @@ param alertEvaluationFrequency string
 param alertServerErrorPercent int
 param alertServerErrorMinRequests int
 param alertBacklogMinutes int
+param haloSilenceHours int
 
 var logAnalyticsName = 'log-${environmentName}-${resourceToken}'
 var appInsightsName = 'appi-${environmentName}-${resourceToken}'
@@ -104,6 +105,18 @@ traces
 | where isnull(handledAt) or handledAt < queuedAt
 | project externalId, queuedAt
 ''', alertBacklogMinutes)
+
+// Halo's calls are request telemetry (never sampled) of the two HTTP functions Halo calls:
+// `halopsa` and `webhook`. count() over no rows is one row of 0: the query returns a row, and
+// the rule fires, when none arrived in the last haloSilenceHours (a webhook Halo disabled).
+var haloSilenceQuery = format('''
+let silence = {0}h;
+requests
+| where timestamp > ago(silence)
+| where name in ("halopsa", "webhook")
+| summarize calls = count()
+| where calls == 0
+''', haloSilenceHours)
 
 resource alertActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (alertsEnabled && alertReceiversGiven) {
   name: alertActionGroupName
@@ -230,6 +243,46 @@ resource backlogAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (
       allOf: [
         {
           query: alertBacklogQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: alertReceiversGiven ? [
+        alertActionGroup.id
+      ] : []
+    }
+  }
+}
+
+resource haloSilenceAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (alertsEnabled && haloSilenceHours > 0) {
+  name: 'alert-halo-silent-${environmentName}-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'HaloPSA relay ${environmentName}: HaloPSA stopped calling'
+    description: 'No HaloPSA request reached the relay in haloSilenceHours: HaloPSA may have disabled its webhook after failed deliveries (check --live names it). Looks back two days.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: alertEvaluationFrequency
+    windowSize: alertEvaluationFrequency
+    // The query looks back haloSilenceHours itself, past the evaluation window.
+    overrideQueryTimeRange: 'P2D'
+    criteria: {
+      allOf: [
+        {
+          query: haloSilenceQuery
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

@@ -538,3 +538,6 @@ def forget_tokens() -> None:
         _outcomes.clear()
     clear_halo_warnings()
     reset_call_budget()
+    from shared.adapters.halo_webhooks import forget_halo_side
+
+    forget_halo_side()

@@ -1,7 +1,7 @@
 """What the remote clients learnt in this process, for GET /api/health to report.
 
-The SIGNL4 client records when SIGNL4 last accepted an event; the Halo client records what limits
-its write-back (a scope Halo refused, an outcome it does not offer). Kept here, in the adapters
+The SIGNL4 client records when SIGNL4 last accepted an event, the Halo webhook when Halo last
+called; the Halo client records what limits its write-back (a scope Halo refused, an outcome it does not offer). Kept here, in the adapters
 layer, so the clients record it without importing the entry layer; health only reads it.
 """
 
@@ -21,6 +21,20 @@ def record_delivery(when: datetime | None = None) -> None:
 
 def last_delivery() -> datetime | None:
     return _last_delivery
+
+
+_last_halo_event: datetime | None = None
+
+
+def record_halo_event(when: datetime | None = None) -> None:
+    """A request from Halo passed the webhook's authentication: Halo still calls this worker
+    (a webhook Halo turned off stops it). Plain assignment, as record_delivery."""
+    global _last_halo_event
+    _last_halo_event = when or datetime.now(timezone.utc)
+
+
+def last_halo_event() -> datetime | None:
+    return _last_halo_event
 
 
 # What the Halo write-back last learnt that limits it (a refused scope, an unknown outcome), by

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared import TIMING
+from shared.adapters.remote_state import record_halo_event
 from shared.delivery.pages import Delivery, EventTrace, Outcome, deliver_halo_event
 from shared.domain.halo import parse_event, parse_json_body
 from shared.domain.signl4_params import parse_signal_params
@@ -80,6 +81,7 @@ def _read_request(
     check_body_size(body)
     if not token_checked:
         check_basic_auth(headers, settings)
+    record_halo_event()  # authenticated: Halo still calls (even with a body it cannot take)
     parsed = parse_json_body(body)
     check_batch_size(parsed, settings.relay_max_batch)
     return settings, parsed

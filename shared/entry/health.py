@@ -1,7 +1,8 @@
 """GET /api/health (`handle_health_request`) and what it reports beyond the settings:
 `storage` (ok, unreachable, memory, off), the outbox and poison queues' approximate counts
 (may run high for a moment, never low; null when unreadable), `lastDelivery` (SIGNL4's last
-2xx in this worker, in memory) and `haloWarnings` (what the write-back last learnt limits it).
+2xx in this worker, in memory), `lastHaloEvent` (Halo's last call, likewise) and
+`haloWarnings` (what the write-back last learnt limits it).
 
 The probe (a table read, two queue reads) is cached CACHE_SECONDS per storage configuration.
 Imported on every cold start (shared/adapters/signl4.py records deliveries here): SDKs load on probe.
@@ -18,7 +19,7 @@ from typing import Any
 from shared import __version__
 
 # What the remote clients recorded: kept in the adapters layer, so they never import this one.
-from shared.adapters.remote_state import halo_warnings, last_delivery
+from shared.adapters.remote_state import halo_warnings, last_delivery, last_halo_event
 from shared.delivery.outbox import OUTBOX_QUEUE, POISON_QUEUE
 from shared.entry.responses import RelayResponse
 from shared.errors import ConfigurationError
@@ -158,15 +159,19 @@ def report(state: StorageState) -> dict[str, Any]:
       `signl4-outbox-poison` (null when they cannot be read): for a moment higher, never lower.
     - `lastDelivery`: when SIGNL4 last accepted an event sent by this worker process (UTC); null
       when it has sent nothing since it started. Kept in memory: no storage write per event.
+    - `lastHaloEvent`: when Halo last called this worker (a POST that passed the webhook's
+      authentication; UTC), null since start. In memory too: a long null or old time on every
+      instance while tickets change means Halo stopped calling (a webhook it turned off).
     - `haloWarnings`: what the Halo write-back last learnt that limits it in this worker (a scope
       Halo refused, a HALO_NOTE_OUTCOME it does not offer); never asks Halo itself.
     """
-    delivered = last_delivery()
+    delivered, called = last_delivery(), last_halo_event()
     return {
         "storage": state.storage,
         "outbox": state.outbox,
         "poison": state.poison,
         "lastDelivery": delivered.isoformat().replace("+00:00", "Z") if delivered else None,
+        "lastHaloEvent": called.isoformat().replace("+00:00", "Z") if called else None,
         "haloWarnings": halo_warnings(),
     }
 

@@ -1,8 +1,8 @@
 """The timer functions' bodies: the heartbeat to SIGNL4's heartbeat monitoring, and the held pages.
 
 `beat` POSTs to SIGNL4_HEARTBEAT_URL (Integrations > Gallery > Heartbeat; SIGNL4 pages when no
-call arrives in its interval) only when the settings are valid and storage answers, so a broken
-or cut-off relay falls silent. The URL is never logged (its id lets anyone silence the alert).
+call arrives in its interval) only when settings are valid, storage answers and Halo's webhook to
+the relay is not confirmed off, so a broken or cut-off pipe falls silent. The URL is never logged.
 `release_held_pages` pages the tickets a quiet-hours window held back, once the window ends.
 Loaded on the first tick, not at cold start; requests loads on the first beat.
 """
@@ -38,6 +38,7 @@ class Beat:
     sent: bool
     reason: str
     status_code: int | None = None
+    alert: bool = False  # logged at ERROR: a person must act (Halo's webhook is off)
 
 
 def beat(environ: Mapping[str, str], post: Poster | None = None) -> Beat:
@@ -49,8 +50,9 @@ def beat(environ: Mapping[str, str], post: Poster | None = None) -> Beat:
     SIGNL4's heartbeat URL can be shared by several checks through a keyword (`?param=relay`).
     """
     result = _beat(environ, post or _post)
+    quiet = result.sent or result.reason == "off"
     logger.log(
-        logging.INFO if result.sent or result.reason == "off" else logging.WARNING,
+        logging.ERROR if result.alert else logging.INFO if quiet else logging.WARNING,
         "heartbeat sent=%s reason=%s status=%s",
         str(result.sent).lower(),
         result.reason,
@@ -69,6 +71,9 @@ def _beat(environ: Mapping[str, str], post: Poster) -> Beat:
     state = storage_state(settings)
     if state.storage == "unreachable":
         return Beat(False, "storage unreachable")
+    halo_off = _halo_webhook_off(settings)
+    if halo_off is not None:
+        return Beat(False, halo_off, alert=True)
     try:
         status = post(
             settings.signl4_heartbeat_url, {"relay": __version__, "storage": state.storage}
@@ -78,6 +83,22 @@ def _beat(environ: Mapping[str, str], post: Poster) -> Beat:
     if 200 <= status < 300:
         return Beat(True, "healthy", status)
     return Beat(False, "heartbeat URL refused the call", status)
+
+
+def _halo_webhook_off(settings: RelaySettings) -> str | None:
+    """Why not to beat: Halo confirmed its webhook to this relay is off (Halo calls no one, so
+    SIGNL4's missing-heartbeat alert must page). None otherwise: no API credentials, or Halo
+    did not answer or refused the read (a Halo outage must not silence a healthy relay)."""
+    from shared.adapters.halo_webhooks import cached_halo_side
+
+    side = cached_halo_side(settings)
+    if side is None or not side.off:
+        return None
+    named = "; ".join(hook.describe() for hook in side.off)
+    return (
+        f"Halo's webhook to this relay is off, so no ticket pages: {named}; re-enable it in Halo "
+        "(Configuration > Integrations > Webhooks) once its failures are fixed"
+    )
 
 
 def _post(url: str, body: dict[str, str]) -> int:

@@ -7,7 +7,7 @@ Findings name the setting and what is wrong with it, never its value (it may be 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -18,6 +18,9 @@ from shared.settings import (
     team_secret_items,
     unreadable,
 )
+
+if TYPE_CHECKING:
+    from shared.adapters.halo_webhooks import Webhook
 
 Level = Literal["ok", "warning", "error"]
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
@@ -138,7 +141,7 @@ def _warnings(settings: RelaySettings) -> list[Finding]:
 
 # --- live checks (edge) ---
 
-LiveCheck = Callable[[RelaySettings], "Finding | None"]
+LiveCheck = Callable[[RelaySettings], "Finding | list[Finding] | None"]
 
 
 def check_storage(settings: RelaySettings) -> Finding | None:
@@ -228,14 +231,79 @@ def check_halo_outcome(settings: RelaySettings) -> Finding | None:
     )
 
 
-# The checks `--live` runs, in order: none raises an alert or writes into Halo.
-LIVE_CHECKS: list[LiveCheck] = [check_storage, check_halo_token, check_halo_outcome]
+REENABLE = (
+    "re-enable it in Halo (Configuration > Integrations > Webhooks: open it, set it active) "
+    "once the cause of its failures is fixed, and set notify_on_failure so Halo tells you next time"
+)
+
+
+def check_halo_webhooks(settings: RelaySettings) -> list[Finding] | None:
+    """With API credentials: Halo's webhooks aimed at this relay (GET /api/Webhook, nothing
+    written). One off, or none aimed at the relay, is an error: Halo calls no one. Refused or
+    unanswered: a warning saying how to look by hand; the rest of the check is unaffected."""
+    from shared.adapters.halo_webhooks import read_halo_side
+
+    side = read_halo_side(settings)
+    if side is None:
+        return None
+    if side.unknown is not None:
+        why = "Halo refused to list its webhooks" if side.refused else "not checked"
+        return [
+            Finding(
+                level="warning",
+                subject="haloWebhook",
+                message=f"{why} ({side.unknown}): the webhook's state is unknown; reading it "
+                "needs an API application allowed to read Halo's configuration (admin scope); "
+                "check by hand in Halo: Configuration > Integrations > Webhooks",
+            )
+        ]
+    if not side.webhooks:
+        return [
+            Finding(
+                level="error",
+                subject="haloWebhook",
+                message=f"no webhook in Halo is aimed at {side.host}: Halo calls no one (create "
+                "it: python -m shared halo-setup)",
+            )
+        ]
+    return [_webhook_finding(settings, hook) for hook in side.webhooks]
+
+
+def _webhook_finding(settings: RelaySettings, hook: Webhook) -> Finding:
+    """One webhook aimed at the relay; an off one with the last failures Halo logged."""
+    from shared.adapters.halo_webhooks import recent_failures
+
+    if not hook.off:
+        return Finding(level="ok", subject="haloWebhook", message=hook.describe())
+    failures = recent_failures(settings, hook)
+    seen = f"; Halo's last failures: {', '.join(failures)}" if failures else ""
+    return Finding(
+        level="error",
+        subject="haloWebhook",
+        message=f"{hook.describe()}{seen}: Halo does not call it; {REENABLE}",
+    )
+
+
+# The checks `--live` runs, in order: none raises an alert or writes into Halo. A check gives
+# one finding, several, or none.
+LIVE_CHECKS: list[LiveCheck] = [
+    check_storage,
+    check_halo_token,
+    check_halo_outcome,
+    check_halo_webhooks,
+]
 
 
 def check_live(settings: RelaySettings, checks: list[LiveCheck] | None = None) -> list[Finding]:
     """Run the live checks; none raises an alert (nothing is sent to SIGNL4)."""
-    found = [check(settings) for check in (LIVE_CHECKS if checks is None else checks)]
-    return [finding for finding in found if finding is not None]
+    found: list[Finding] = []
+    for check in LIVE_CHECKS if checks is None else checks:
+        result = check(settings)
+        if isinstance(result, list):
+            found += result
+        elif result is not None:
+            found.append(result)
+    return found
 
 
 def render(findings: list[Finding]) -> str:

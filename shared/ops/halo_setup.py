@@ -151,6 +151,9 @@ A. Webhook (Configuration > Integrations > Webhooks)
    Events:   {", ".join(WEBHOOK_EVENTS)}
    Auth:     Basic with HALO_WEBHOOK_USERNAME / HALO_WEBHOOK_PASSWORD when set, else none
    Batching: off, or by Count with at most RELAY_MAX_BATCH (100) events
+   Failures: tick "notify on failure" (and name who hears), so a failing webhook is seen;
+             set "auto disable attempts" to 0 (never): N turns the webhook off after N
+             failures in a row, and then no ticket pages (check --live names it)
 
 B. SIGNL4's guide: custom integration + method + runbook (or import the files from --import-file)
    Base URL:    {guide_base_url(base)}

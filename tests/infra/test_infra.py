@@ -143,6 +143,8 @@ def evaluate(template: dict[str, Any], node: Any, values: Mapping[str, str]) -> 
             return ev(args["operand_1"]) and ev(args["operand_2"])
         if kind == "not":
             return not ev(args["bool_value"])
+        if kind == "greater_than":
+            return ev(args["operand_1"]) > ev(args["operand_2"])
         raise NotImplementedError(kind)
     kind, args = node["function"]["type"], node["function"]["parameters"]
     if kind == "to_lower":
@@ -850,9 +852,11 @@ def test_alert_rules_watch_application_insights_and_notify_the_action_group(temp
     insights_name, _ = only_resource(template, "Microsoft.Insights/components")
     group_name, _ = only_resource(template, ACTION_GROUP_TYPE)
     rules = resources_of_type(template, ALERT_RULE_TYPE)
-    assert set(rules) == {"poisonAlert", "serverErrorAlert", "backlogAlert"}
+    # Issue 23 added the optional silence rule (on only with haloSilenceHours > 0).
+    assert set(rules) == {"poisonAlert", "serverErrorAlert", "backlogAlert", "haloSilenceAlert"}
     for name, rule in rules.items():
-        assert rule["config"]["condition"] == "alertsEnabled", name
+        if name != "haloSilenceAlert":
+            assert rule["config"]["condition"] == "alertsEnabled", name
         assert body(rule)["kind"] == "LogAlert"
         props = body(rule)["properties"]
         assert props["enabled"] is True
@@ -876,6 +880,33 @@ def test_alert_rules_watch_application_insights_and_notify_the_action_group(temp
     assert body(rules["poisonAlert"])["properties"]["autoMitigate"] is False
     assert body(rules["serverErrorAlert"])["properties"]["autoMitigate"] is True
     assert body(rules["backlogAlert"])["properties"]["autoMitigate"] is True
+    assert body(rules["haloSilenceAlert"])["properties"]["autoMitigate"] is True
+
+
+def test_the_halo_silence_alert_is_off_by_default_and_on_with_hours(template):
+    """Optional: no rule unless haloSilenceHours > 0 (and alerts are on); bounded so its look
+    back fits the rule's query range (two days)."""
+    param = template["parameters"]["haloSilenceHours"]
+    assert (param["type"], param["default"]) == ("int", 0)
+    assert decorator_argument(param, "min_value") == 0
+    longest = decorator_argument(param, "max_value")
+    condition = template["resources"]["haloSilenceAlert"]["config"]["condition"]
+    for enabled, hours, expected in [
+        (True, 0, False),
+        (True, 1, True),
+        (False, 24, False),
+        (True, longest, True),
+    ]:
+        values = {"alertsEnabled": enabled, "haloSilenceHours": hours}
+        assert evaluate(template, condition, values) is expected, (enabled, hours)
+    props = body(template["resources"]["haloSilenceAlert"])["properties"]
+    assert props["overrideQueryTimeRange"] == "P2D" and longest <= 48
+    query, args = alert_query(template, "haloSilenceAlert")
+    assert args == ["haloSilenceHours"]
+    assert query.split()[:4] == ["let", "silence", "=", "{0}h;"]
+    assert "where timestamp > ago(silence)" in query
+    # count() over no rows is one row of 0: silence returns a row, traffic returns none.
+    assert "summarize calls = count()" in query and "where calls == 0" in query
 
 
 def test_alert_queries_match_the_lines_the_relay_logs(template):

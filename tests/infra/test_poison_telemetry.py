@@ -180,3 +180,31 @@ def test_no_file_cites_the_folder_handed_to_developers() -> None:
         text = path.read_text(errors="ignore")
         citing += [f"{name}: {needle}" for needle in needles if needle in text]
     assert citing == []
+
+
+# --- the silence alert (issue 23): Halo's calls, counted on request telemetry ---
+
+
+def test_the_silence_alert_counts_the_requests_of_the_functions_halo_calls(
+    indexed_functions: list[Any],
+) -> None:
+    """Its rows are request telemetry (never sampled) named after the HTTP functions that take
+    Halo's webhook: exactly those routed at halopsa and webhook/{token}."""
+    template = load_template()
+    (criterion,) = template["resources"]["haloSilenceAlert"]["config"]["config"]["properties"][
+        "criteria"
+    ]["allOf"]
+    query = template["variables"][criterion["query"]]["value"]["function"]["parameters"][
+        "format_string"
+    ]
+    tables = re.findall(r"^\s*(\w+)\s*$", query, flags=re.M)
+    assert tables[0] == "requests", "the rows the alert counts must be request telemetry"
+    assert "Request" in excluded_from_sampling()
+    (listed,) = re.findall(r"name in \(([^)]*)\)", query)
+    halo_routes = {"halopsa", "webhook/{token?}"}
+    called = {
+        name
+        for name, trigger in triggers(indexed_functions).items()
+        if trigger["type"] == "httpTrigger" and trigger["route"] in halo_routes
+    }
+    assert set(re.findall(r'"(\w+)"', listed)) == called == {"halopsa", "webhook"}

@@ -16,6 +16,7 @@ from shared.ops.check import (
     LIVE_CHECKS,
     check_halo_outcome,
     check_halo_token,
+    check_halo_webhooks,
     check_settings,
     check_storage,
 )
@@ -93,7 +94,8 @@ def test_live_fails_on_storage_nobody_listens_on(live_env: dict, unused_port: in
 
 
 def test_the_live_checks_are_an_extension_point_that_sends_nothing(signl4, live_env) -> None:
-    assert [check_storage, check_halo_token, check_halo_outcome] == LIVE_CHECKS
+    # Issue 23 added Halo's webhooks (GET /api/Webhook, a read) after the outcome check.
+    assert [check_storage, check_halo_token, check_halo_outcome, check_halo_webhooks] == LIVE_CHECKS
     run(["check", "--live"], dict(live_env))
     assert signl4.events == []
 

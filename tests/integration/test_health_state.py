@@ -1,8 +1,9 @@
-"""GET /api/health reports storage, the outbox and poison backlog and the last delivery, with
-no secret, probing storage at most once per cache window (counted, not timed)."""
+"""GET /api/health reports storage, the outbox and poison backlog, the last delivery and Halo's
+last call, with no secret, probing storage at most once per cache window (counted, not timed)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timezone
 
@@ -126,3 +127,22 @@ def test_health_polled_repeatedly_probes_storage_once(
     for _ in range(20):
         assert get_health(functions)[1]["storage"] == "ok"
     assert counting.probes == 1
+
+
+def test_the_last_halo_event_is_when_halo_last_called(
+    functions: dict, live_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote_state, "_last_halo_event", None)
+    monkeypatch.setenv("HALO_WEBHOOK_USERNAME", "halo")
+    monkeypatch.setenv("HALO_WEBHOOK_PASSWORD", "pa55-w0rd-halo")
+    assert get_health(functions)[1]["lastHaloEvent"] is None
+    stranger = http_post(fixture_json("guide_new.json"))  # no credentials: not Halo
+    assert answer(functions["halopsa"](stranger, queued=OutValue()))[0] == 401
+    assert get_health(functions)[1]["lastHaloEvent"] is None
+    before = datetime.now(timezone.utc)
+    token = base64.b64encode(b"halo:pa55-w0rd-halo").decode()
+    halo = http_post(b"{not json", headers={"Authorization": f"Basic {token}"})
+    assert answer(functions["halopsa"](halo, queued=OutValue()))[0] == 400  # still Halo calling
+    called = get_health(functions)[1]["lastHaloEvent"]
+    assert called.endswith("Z")
+    assert datetime.fromisoformat(called.replace("Z", "+00:00")) >= before

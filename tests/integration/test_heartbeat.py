@@ -1,5 +1,6 @@
 """The heartbeat timer, called host-less (no waiting for a schedule), against a loopback fake of
-SIGNL4's heartbeat URL: it beats only while settings are valid and storage answers."""
+SIGNL4's heartbeat URL: it beats only while settings are valid, storage answers and Halo's webhook
+to the relay (read from the loopback Halo) is not confirmed off."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from werkzeug import Request, Response
 
 from shared.entry import health
 from shared.entry.health import HealthCache
+from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
 
 HEARTBEAT_ID = "hb-5d1f2a9c"
 
@@ -107,3 +109,94 @@ def test_python_m_shared_heartbeat_beats_once(beats: HeartbeatFake) -> None:
     out = io.StringIO()
     assert main(["heartbeat"], environ={"SIGNL4_HEARTBEAT_URL": beats.url}, stdout=out) == 0
     assert len(beats.calls) == 1 and "sent" in out.getvalue()
+
+
+# --- Halo's side: a webhook Halo turned off is a silent outage, so the heartbeat stops ---
+
+RELAY_URL = "https://relay.example.net"
+
+
+def _halo_env(monkeypatch: pytest.MonkeyPatch, beats: HeartbeatFake, halo: HaloFake) -> None:
+    for name, value in {
+        "SIGNL4_HEARTBEAT_URL": beats.url,
+        "AzureWebJobsStorage": "memory",
+        "HALO_BASE_URL": halo.base_url,
+        "HALO_CLIENT_ID": CLIENT_ID,
+        "HALO_CLIENT_SECRET": CLIENT_SECRET,
+        "HALO_BACKOFF_SECONDS": "0",
+        "RELAY_PUBLIC_URL": RELAY_URL,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def _webhook(**fields: object) -> dict[str, object]:
+    return {
+        "id": "0b6f2b8e-3c1d-4a57-9e0f-2d7c5a1b9e44",
+        "name": "SIGNL4 relay",
+        "url": f"{RELAY_URL}/api/halopsa",
+        "active": True,
+        "disabled": False,
+        "events": [{"id": 1, "name": "New Ticket"}],
+        "last_status": 200,
+        **fields,
+    }
+
+
+def test_a_disabled_halo_webhook_stops_the_beat_with_one_error_line(
+    functions: dict, beats: HeartbeatFake, halo: HaloFake, monkeypatch, caplog
+) -> None:
+    _halo_env(monkeypatch, beats, halo)
+    halo.webhooks = [_webhook(disabled=True, last_status=503)]
+    caplog.set_level(logging.INFO)
+    tick(functions)
+    assert beats.calls == []
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    line = errors[0].getMessage()
+    assert line.startswith("heartbeat sent=false reason=Halo's webhook to this relay is off")
+    assert "'SIGNL4 relay'" in line and "disabled" in line and "last status 503" in line
+    assert HEARTBEAT_ID not in caplog.text and CLIENT_SECRET not in caplog.text
+
+
+def test_an_active_halo_webhook_beats_and_halo_is_asked_once_per_recheck(
+    functions: dict, beats: HeartbeatFake, halo: HaloFake, monkeypatch, caplog
+) -> None:
+    _halo_env(monkeypatch, beats, halo)
+    halo.webhooks = [_webhook()]
+    caplog.set_level(logging.INFO)
+    tick(functions)
+    tick(functions)
+    assert len(beats.calls) == 2 and "heartbeat sent=true" in caplog.text
+    assert len(halo.calls("/api/Webhook")) == 1  # cached: the heartbeat stays cheap
+
+
+def test_halo_not_answering_does_not_stop_the_beat(
+    functions: dict, beats: HeartbeatFake, halo: HaloFake, monkeypatch
+) -> None:
+    _halo_env(monkeypatch, beats, halo)
+    monkeypatch.setenv("HALO_MAX_ATTEMPTS", "1")
+    halo.webhooks = [_webhook(disabled=True)]
+    halo.script("/api/Webhook", 503)
+    tick(functions)
+    assert len(beats.calls) == 1
+
+
+def test_a_refused_webhook_read_does_not_stop_the_beat(
+    functions: dict, beats: HeartbeatFake, halo: HaloFake, monkeypatch
+) -> None:
+    _halo_env(monkeypatch, beats, halo)
+    halo.webhooks = [_webhook(disabled=True)]
+    halo.script("/api/Webhook", 403)
+    tick(functions)
+    assert len(beats.calls) == 1
+
+
+def test_without_halo_api_credentials_it_beats_as_before(
+    functions: dict, beats: HeartbeatFake, halo: HaloFake, monkeypatch
+) -> None:
+    _halo_env(monkeypatch, beats, halo)
+    monkeypatch.delenv("HALO_CLIENT_SECRET")
+    monkeypatch.delenv("HALO_CLIENT_ID")
+    halo.webhooks = [_webhook(disabled=True)]
+    tick(functions)
+    assert len(beats.calls) == 1 and halo.requests == []

@@ -30,10 +30,21 @@ EXPECTED = {
     "halo_ticket_answer",
     "halo_tickets_request",
     "halo_token_answer",
+    "halo_webhook_answer",
+    "halo_webhook_event_answer",
     "halo_token_request",
     "signl4_inbound_answer",
     "signl4_inbound_event",
     "signl4_outbound_notification",
+}
+WEBHOOK = {
+    "id": "0b6f2b8e-3c1d-4a57-9e0f-2d7c5a1b9e44",
+    "name": "SIGNL4 relay",
+    "url": "https://relay.example.net/api/halopsa",
+    "active": True,
+    "disabled": False,
+    "events": [{"id": 1, "name": "New Ticket"}],
+    "last_status": 200,
 }
 REPOSITORY_SOURCE = re.compile(r"[\w.-]+/[\w.-]+.*commit [0-9a-f]{40}, sha256 [0-9a-f]{64}")
 PAGE_SOURCE = re.compile(r"read 2026-12-03: https://")
@@ -225,6 +236,10 @@ def test_the_halo_fake_refuses_a_wrong_token_form_without_echoing_the_secret(
 
 def test_the_halo_fakes_own_answers_keep_halos_contracts(halo: HaloFake) -> None:
     halo.ticket_records[4242] = {"id": 4242, "summary": "Printer on fire", "status_id": 1}
+    halo.webhooks = [WEBHOOK]
+    halo.webhook_events = [
+        {"webhook_id": WEBHOOK["id"], "timestamp": "2026-12-03T10:00:00Z", "responsestatus": 503}
+    ]
     token = _token(halo)
     assert contract.violations("halo_token_answer", token.json()) == []
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -233,6 +248,8 @@ def test_the_halo_fakes_own_answers_keep_halos_contracts(halo: HaloFake) -> None
         "halo_agent_answer": "/api/Agent?search=ann@contoso.example",
         "halo_outcome_answer": "/api/Outcome",
         "halo_ticket_answer": "/api/Tickets/4242",
+        "halo_webhook_answer": "/api/Webhook",
+        "halo_webhook_event_answer": f"/api/WebhookEvent?webhook_id={WEBHOOK['id']}",
     }
     for name, path in answers.items():
         got = requests.get(f"{halo.base_url}{path}", headers=headers, timeout=30)
@@ -244,6 +261,10 @@ def test_the_halo_fakes_own_answers_keep_halos_contracts(halo: HaloFake) -> None
     )
     # The answer contracts have teeth: an agent without an id is not Halo's.
     assert contract.violations("halo_agent_answer", [{"email": "ann@contoso.example"}])
+    # A webhook's id is Halo's uuid, its state booleans: a number or a text is not Halo's.
+    assert contract.violations("halo_webhook_answer", [{**WEBHOOK, "id": 3}])
+    assert contract.violations("halo_webhook_answer", {"webhooks": [{**WEBHOOK, "active": "y"}]})
+    assert contract.violations("halo_webhook_event_answer", [{"responsestatus": "503"}])
 
 
 # --- the loopback SIGNL4 ---

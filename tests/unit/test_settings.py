@@ -142,6 +142,8 @@ ALL_SETTINGS = [
     "HALO_BASE_URL",
     "HALO_WEBHOOK_USERNAME",
     "HALO_WEBHOOK_PASSWORD",
+    "RELAY_PUBLIC_URL",
+    "WEBSITE_HOSTNAME",
     "RELAY_INBOUND_TOKEN",
     "HALO_CLIENT_ID",
     "HALO_CLIENT_SECRET",
@@ -178,7 +180,8 @@ ALL_SETTINGS = [
 def test_setting_names_and_which_are_local_only_or_secret() -> None:
     assert RelaySettings.setting_names() == ALL_SETTINGS
     deployed = RelaySettings.setting_names(include_local_only=False)
-    assert deployed == [name for name in ALL_SETTINGS if name != "AzureWebJobsStorage"]
+    local_only = {"AzureWebJobsStorage", "WEBSITE_HOSTNAME"}  # the platform's, not the template's
+    assert deployed == [name for name in ALL_SETTINGS if name not in local_only]
     assert RelaySettings.secret_setting_names() == [
         "SIGNL4_TEAM_SECRET",
         "HALO_WEBHOOK_PASSWORD",

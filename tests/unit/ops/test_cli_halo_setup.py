@@ -41,6 +41,9 @@ def test_the_text_names_every_url_to_configure() -> None:
     assert f"{TOKEN_PLACEHOLDER}?{QUERY}" in text
     assert '"X-S4-ExternalID" : "HaloPSA-<<ticket^id>>"' in text
     assert f"{BASE}/api/signl4?code=<function key>" in text
+    # A webhook Halo turns off pages nobody: the admin is told to hear of failures, not that.
+    assert 'tick "notify on failure"' in text
+    assert 'set "auto disable attempts" to 0 (never)' in text
 
 
 def test_import_files_round_trip_aimed_at_the_relay(tmp_path: Path) -> None:
