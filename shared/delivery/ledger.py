@@ -38,6 +38,7 @@ from shared.delivery.schema import (
     short_reason,
 )
 from shared.domain.alert import AlertStatus, fit_payload
+from shared.domain.page import TRIAGE_FIELD_MAX_CHARS, Triage
 from shared.errors import Conflict, Unavailable
 from shared.redaction import log_safe
 
@@ -540,6 +541,43 @@ class Ledger:
                 "ledger: could not record the alert id of %s: %s", log_safe(key), log_safe(error)
             )
         return True
+
+    # -- a ticket not paged: row `triage` of its conversation's partition --
+
+    def read_triage(self, key: str) -> tuple[Triage | None, str | None]:
+        """The remembered triage of a ticket and its ETag ((None, None): none). One point read;
+        raises Unavailable."""
+        row = self.store.read(key, schema.TRIAGE_ROW).get(schema.TRIAGE_ROW)
+        if row is None:
+            return None, None
+        e = row.entity
+        fields = {name: str(e.get(name.title()) or "") for name in ("priority", "team", "client")}
+        triage = Triage(
+            **fields, route=str(e.get("Route") or ""), qualified=e.get("Qualified") is True
+        )
+        return triage, row.etag
+
+    def remember_triage(self, key: str, triage: Triage, *, etag: str | None) -> None:
+        """Keep `triage` (create, or replace the row read with `etag`). Best effort: a failure
+        is logged, and the ticket is judged as one without memory or with the older one."""
+        cut = TRIAGE_FIELD_MAX_CHARS
+        entity = {
+            "Priority": triage.priority[:cut],
+            "Team": triage.team[:cut],
+            "Client": triage.client[:cut],
+            "Route": triage.route[:cut],
+            "Qualified": triage.qualified,
+            "UpdatedUtc": self.clock(),
+        }
+        op = (
+            Op("create", schema.TRIAGE_ROW, entity)
+            if etag is None
+            else Op("replace", schema.TRIAGE_ROW, entity, etag)
+        )
+        try:
+            self._commit(key, [op])
+        except (Conflict, Unavailable) as error:
+            self._warn(key, "remember the triage of", error)
 
     # -- pages held back by a window: partition `suppressed`, row = external id --
 

@@ -23,6 +23,8 @@ class Decision(BaseModel):
     reason: str
     # SIGNL4 X-S4-AlertingScenario; "emergency" pages the whole team regardless of duty.
     scenario: Literal["emergency"] | None = None
+    # A skip by RELAY_PAGE_PRIORITIES/RELAY_PAGE_TEAMS: the ticket is remembered (escalation).
+    filtered: bool = False
 
 
 def _send(
@@ -31,8 +33,8 @@ def _send(
     return Decision(action="send", status=status, reason=reason, scenario=scenario)
 
 
-def _skip(reason: str) -> Decision:
-    return Decision(action="skip", reason=reason)
+def _skip(reason: str, *, filtered: bool = False) -> Decision:
+    return Decision(action="skip", reason=reason, filtered=filtered)
 
 
 def decide(
@@ -114,6 +116,11 @@ def _asked_or_closed(
     return None
 
 
+def page_filters(event: HaloEvent, settings: RelaySettings, reason: str) -> Decision:
+    """A `new` for `event` through the paging filters (an escalation is judged by them too)."""
+    return _page_new(event, settings, reason)
+
+
 def _page_new(event: HaloEvent, settings: RelaySettings, reason: str) -> Decision:
     """Apply the paging filters. Unknown priority/team pages anyway: an extra page beats a lost one."""
     ticket = event.ticket
@@ -124,11 +131,15 @@ def _page_new(event: HaloEvent, settings: RelaySettings, reason: str) -> Decisio
         and not priorities & settings.relay_page_priorities
     ):
         return _skip(
-            f"priority {_describe(ticket.priority_id, ticket.priority)} is not in RELAY_PAGE_PRIORITIES"
+            f"priority {_describe(ticket.priority_id, ticket.priority)} is not in RELAY_PAGE_PRIORITIES",
+            filtered=True,
         )
     teams = ticket.team_keys()
     if settings.relay_page_teams and teams and not teams & settings.relay_page_teams:
-        return _skip(f"team {_describe(ticket.team_id, ticket.team)} is not in RELAY_PAGE_TEAMS")
+        return _skip(
+            f"team {_describe(ticket.team_id, ticket.team)} is not in RELAY_PAGE_TEAMS",
+            filtered=True,
+        )
     if priorities & settings.relay_emergency_priorities:
         return _send(AlertStatus.NEW, reason + "; emergency priority", scenario="emergency")
     return _send(AlertStatus.NEW, reason)
