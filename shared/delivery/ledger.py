@@ -90,6 +90,7 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         failed_reason=entity.get("FailedReason") or None,
         target=entity.get("Target") or "",  # rows written before routing: the default team
         raised_event_id=_anchor(entity, status),
+        learned=entity.get("Learned") is True,
         exists=True,
         version=row.etag,
         mailbox=mailbox,
@@ -115,7 +116,8 @@ def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
 # crash: "presumably delivered"); `FailedReason` why the last event was given up; `Target` the
 # routing target (absent: the default team, and rows written before routing); `RaisedEventId`
 # the event id SIGNL4 answered to the accepted `new` that raised the current alert (the anchor
-# notifications are verified against; absent in rows written before it existed: `_anchor`).
+# notifications are verified against; absent in rows written before it existed: `_anchor`);
+# `Learned` (absent: false) the status is the other side's own, not seen from this side since.
 # Rows `pending-<seq>`: `Seq`, `Status`, `Payload` (fitted to signl4.PAYLOAD_MAX_BYTES, below a
 # string property's limit), `Reason` (cut at REASON_MAX_CHARS), `QueuedUtc`.
 def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
@@ -133,6 +135,8 @@ def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
     }
     if state.target:
         entity["Target"] = state.target
+    if state.learned:
+        entity["Learned"] = True
     if state.sending_seq and state.sending_since:
         entity["SendingUtc"] = state.sending_since
     if state.inflight_seq and state.inflight_since:

@@ -225,7 +225,8 @@ def _plan(
     prior = Prior(triage=triage)
     if state.exists:
         last = state.status if isinstance(state.status, AlertStatus) else None
-        prior = Prior(last, state.target or DEFAULT_TARGET)
+        learned = state.learned and last is AlertStatus.RESOLVED
+        prior = Prior(last, state.target or DEFAULT_TARGET, closed_in_signl4=learned)
     if not TIMING:
         return plan_page(
             event, delivery.settings, prior, now=delivery.now(), params=delivery.params
@@ -293,6 +294,8 @@ def _answer_unsent(
         if state.pending_count and outbox is not None:
             # Its queue message may never have been written (an invocation that died).
             nudge(outbox, Envelope(external_id, status, {}), seq=state.seq)
+        if ledger_ok and delivery.ledger is not None:
+            _confirm_learned(delivery.ledger, state)
         return Outcome("duplicate", external_id, status, event_id=state.event_id, route=route)
     ledger = delivery.ledger if ledger_ok else None
     if page.window is not None:
@@ -315,6 +318,18 @@ def _answer_unsent(
         return Outcome("dry-run", external_id, status, payload=arrival.payload, route=route)
     target_settings(delivery.settings, page.send_target)  # a target without its secret: refused
     return None
+
+
+def _confirm_learned(ledger: Ledger, state: Conversation) -> None:
+    """Halo reached the status SIGNL4 closed the alert with: a later reopen is news again. Best
+    effort: not recorded, a reopen stays unpaged until Halo closes the ticket again."""
+    step = core.confirmed(state)
+    if not step.changed:
+        return
+    try:
+        ledger.apply(state, step)
+    except (Conflict, Unavailable) as error:
+        logger.warning("relay: %s: close not recorded (%s)", log_safe(state.key), log_safe(error))
 
 
 def read_state(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:

@@ -42,6 +42,7 @@ class Prior:
     status: AlertStatus | None = None
     target: str | None = None
     triage: Triage | None = None
+    closed_in_signl4: bool = False  # SIGNL4 closed the alert; Halo has not closed the ticket
 
 
 NEVER_PAGED = Prior()
@@ -79,7 +80,13 @@ def plan_page(
 ) -> PagePlan:
     """Plan the page for `event`. The payload's text is cleaned after routing, so a route's own
     fields (X-S4-Service, ...) reach SIGNL4 as clean as the stored copy (fit_payload)."""
-    decision = decide(event, settings, last_sent=prior.status, params=params)
+    decision = decide(
+        event,
+        settings,
+        last_sent=prior.status,
+        params=params,
+        closed_in_signl4=prior.closed_in_signl4,
+    )
     triage = triage_of(event, settings) if prior.status is None else None
     escalation = _escalation(event, decision, prior.triage, triage)
     if escalation is not None:

@@ -42,11 +42,14 @@ def decide(
     settings: RelaySettings,
     last_sent: AlertStatus | None = None,
     params: SignalParams = NO_PARAMS,
+    *,
+    closed_in_signl4: bool = False,
 ) -> Decision:
     """Map a Halo event to a SIGNL4 status, or to a skip with the reason.
 
     `last_sent` is what the relay last sent for this ticket, when known: it lets a ticket
-    that was closed and is now open again raise a fresh alert.
+    that was closed and is now open again raise a fresh alert; not when `closed_in_signl4`
+    (SIGNL4 closed the alert and Halo has not closed the ticket since: it never reopened).
     Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
     then an acknowledge status, then reopen, then a body without event information.
     `params` (SIGNL4's query parameters) add status values to the settings' lists; with
@@ -78,6 +81,11 @@ def decide(
         return _send(
             AlertStatus.ACKNOWLEDGED,
             f"status {_describe(ticket.status_id, ticket.status_name)} is an acknowledge status",
+        )
+    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
+        return _skip(
+            "its alert was closed in SIGNL4 and the Halo ticket stays open: "
+            "nothing pages until Halo closes it"
         )
     if last_sent is AlertStatus.RESOLVED:
         return _page_new(event, settings, "the ticket is open again after its alert was resolved")
