@@ -82,13 +82,8 @@ def decide(
             AlertStatus.ACKNOWLEDGED,
             f"status {_describe(ticket.status_id, ticket.status_name)} is an acknowledge status",
         )
-    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
-        return _skip(
-            "its alert was closed in SIGNL4 and the Halo ticket stays open: "
-            "nothing pages until Halo closes it"
-        )
     if last_sent is AlertStatus.RESOLVED:
-        return _page_new(event, settings, "the ticket is open again after its alert was resolved")
+        return _reopened(event, settings, closed_in_signl4=closed_in_signl4)
     if event.event is None:
         return _page_new(
             event, settings, f"an open ticket in a {event.shape} body without event information"
@@ -98,6 +93,17 @@ def decide(
         f"Halo event '{event.event}' with status {_describe(ticket.status_id, ticket.status_name)} "
         "changes nothing SIGNL4 tracks"
     )
+
+
+def _reopened(event: HaloEvent, settings: RelaySettings, *, closed_in_signl4: bool) -> Decision:
+    """An open ticket whose alert was resolved: open again, unless SIGNL4 closed the alert and
+    Halo never closed the ticket (then it never reopened)."""
+    if closed_in_signl4:
+        return _skip(
+            "its alert was closed in SIGNL4 and the Halo ticket stays open: "
+            "nothing pages until Halo closes it"
+        )
+    return _page_new(event, settings, "the ticket is open again after its alert was resolved")
 
 
 def _asked_or_closed(
