@@ -91,6 +91,8 @@ def plan_page(
     escalation = _escalation(event, decision, prior.triage, triage)
     if escalation is not None:
         decision = page_filters(event, settings, escalation)
+    elif decision.status is AlertStatus.NEW and event.event in settings.relay_page_on_events:
+        escalation = f"Halo event '{event.event}'"  # an SLA warning: the page says which
     status = decision.status
     if decision.action == "skip" or status is None:
         return PagePlan(decision, triage=triage)

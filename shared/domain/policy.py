@@ -59,7 +59,9 @@ def decide(
     ticket = event.ticket
     statuses = ticket.status_keys()
     ack_statuses = settings.relay_ack_statuses | params.ack_statuses
-    early = _asked_or_closed(event, settings, params)
+    early = _asked_or_closed(event, settings, params) or _paged_on_event(
+        event, settings, last_sent, closed_in_signl4=closed_in_signl4
+    )
     if early is not None:
         return early
     if params.new_statuses and statuses:
@@ -93,6 +95,27 @@ def decide(
         f"Halo event '{event.event}' with status {_describe(ticket.status_id, ticket.status_name)} "
         "changes nothing SIGNL4 tracks"
     )
+
+
+def _paged_on_event(
+    event: HaloEvent,
+    settings: RelaySettings,
+    last_sent: AlertStatus | None,
+    *,
+    closed_in_signl4: bool,
+) -> Decision | None:
+    """A RELAY_PAGE_ON_EVENTS event (an SLA warning): pages an open ticket without an open alert,
+    past the paging filters (their point); with an alert open it adds nothing. None: not one."""
+    if event.event is None or event.event not in settings.relay_page_on_events:
+        return None
+    if last_sent in (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED):
+        return _skip(f"Halo event '{event.event}': the ticket's alert is open already")
+    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
+        return None  # SIGNL4 closed it and the ticket stays open: judged as any update
+    reason = f"Halo event '{event.event}' is in RELAY_PAGE_ON_EVENTS"
+    if event.ticket.priority_keys() & settings.relay_emergency_priorities:
+        return _send(AlertStatus.NEW, reason + "; emergency priority", scenario="emergency")
+    return _send(AlertStatus.NEW, reason)
 
 
 def _reopened(event: HaloEvent, settings: RelaySettings, *, closed_in_signl4: bool) -> Decision:

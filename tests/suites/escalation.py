@@ -135,3 +135,49 @@ def test_raised_in_a_window_with_page_after_window_pages_after_it(
     (page,) = events_of(signl4, tid)
     assert (page["X-S4-Status"], page["Escalation"]) == ("new", ESCALATED)
     assert STATE_ROW in rows(tid)
+
+
+# --- SLA warnings: RELAY_PAGE_ON_EVENTS ---
+
+SLA = "1st SLA Warning"  # as Halo may spell it; compared case-insensitively
+
+
+def test_an_sla_event_pages_once_past_the_filters(
+    harness: Harness, signl4: Signl4Fake, p1_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_PAGE_ON_EVENTS", "1st sla warning, sla breached")
+    tid = new_ticket_id()
+    assert harness.post(webhook(tid, "new ticket logged", priority_id=4))[1]["result"] == "skipped"
+    warned = harness.post(webhook(tid, SLA, priority_id=4))
+    assert (warned[1]["result"], warned[1]["status"]) == ("sent", "new")
+    assert warned[1]["escalation"] == "Halo event '1st sla warning'"
+    (page,) = events_of(signl4, tid)
+    assert page["Escalation"] == "Halo event '1st sla warning'"
+    # With the alert open, a second SLA event and the priority raise add nothing.
+    breached = harness.post(webhook(tid, "SLA breached", priority_id=4))
+    assert breached[1]["result"] == "skipped"
+    assert "alert is open" in breached[1]["reason"]
+    assert harness.post(webhook(tid, "ticket updated", priority_id=1))[1]["result"] == "skipped"
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
+
+
+def test_an_sla_event_not_listed_or_for_a_closed_ticket_pages_nothing(
+    harness: Harness, signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tid = new_ticket_id()
+    assert harness.post(webhook(tid, SLA))[1]["result"] == "skipped"  # the setting is empty
+    monkeypatch.setenv("RELAY_PAGE_ON_EVENTS", SLA)
+    closed = harness.post(webhook(tid, SLA, hasbeenclosed=True, status_id=9))
+    assert closed[1].get("status") != "new"
+    assert "new" not in sent(signl4, f"HaloPSA-{tid}")
+
+
+def test_an_sla_event_in_a_window_is_held_like_any_page(
+    harness: Harness, signl4: Signl4Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_PAGE_ON_EVENTS", SLA)
+    set_rules(monkeypatch, [{"name": "all", "when": {}, "target": "default", "windows": [ALWAYS]}])
+    tid = new_ticket_id()
+    held = harness.post(webhook(tid, SLA))
+    assert (held[1]["result"], held[1]["window"]) == ("suppressed", "freeze")
+    assert events_of(signl4, tid) == []
