@@ -181,3 +181,24 @@ def test_an_sla_event_in_a_window_is_held_like_any_page(
     held = harness.post(webhook(tid, SLA))
     assert (held[1]["result"], held[1]["window"]) == ("suppressed", "freeze")
     assert events_of(signl4, tid) == []
+
+
+# --- with an alert open, nothing new pages ---
+
+
+def test_an_open_alert_raised_into_emergency_or_moved_is_not_paged_again(
+    harness: Harness, network_team: Signl4Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_EMERGENCY_PRIORITIES", "1")
+    set_rules(monkeypatch, network_rules())
+    tid = new_ticket_id()
+    logged = harness.post(webhook(tid, "new ticket logged", priority_id=3, team="Servers"))
+    assert logged[1]["result"] == "sent"
+    raised = harness.post(webhook(tid, "ticket updated", priority_id=1, team="Network"))
+    assert raised[1]["result"] == "skipped"
+    assert "escalation" not in raised[1]
+    closed = harness.post(webhook(tid, "closed", team="Network", hasbeenclosed=True, status_id=9))
+    assert closed[1]["result"] == "sent"
+    # The alert stayed with the team it went to, and it was never paged again.
+    assert teams(network_team, f"HaloPSA-{tid}") == [("new", "default"), ("resolved", "default")]
+    assert "X-S4-AlertingScenario" not in events_of(network_team, tid)[0]
