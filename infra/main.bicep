@@ -132,6 +132,8 @@ param relayPagePriorities string = ''
 param relayPageTeams string = ''
 @description('Comma-separated priorities sent to SIGNL4 as emergencies.')
 param relayEmergencyPriorities string = ''
+@description('Comma-separated Halo event names (SLA warnings) that page an open ticket without an open alert.')
+param relayPageOnEvents string = ''
 @description('Routing rules (JSON array): which SIGNL4 team each ticket pages, with its category, quiet hours and maintenance windows (README.md, Routing). Empty: every ticket pages the default team. Each named target needs its secret in signl4TeamSecrets.')
 param relayRoutes string = ''
 @description('true: build and log the SIGNL4 payload but do not send it.')
@@ -271,6 +273,7 @@ module settings './modules/appsettings.bicep' = {
     relayAckStatuses: relayAckStatuses
     relayPagePriorities: relayPagePriorities
     relayPageTeams: relayPageTeams
+    relayPageOnEvents: relayPageOnEvents
     relayEmergencyPriorities: relayEmergencyPriorities
     relayRoutes: relayRoutes
     relayDryRun: relayDryRun

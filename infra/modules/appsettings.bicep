@@ -38,6 +38,7 @@ param relayResolvedStatuses string
 param relayAckStatuses string
 param relayPagePriorities string
 param relayPageTeams string
+param relayPageOnEvents string
 param relayEmergencyPriorities string
 param relayRoutes string
 param relayDryRun string
@@ -131,6 +132,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_ACK_STATUSES: relayAckStatuses
     RELAY_PAGE_PRIORITIES: relayPagePriorities
     RELAY_PAGE_TEAMS: relayPageTeams
+    RELAY_PAGE_ON_EVENTS: relayPageOnEvents
     RELAY_EMERGENCY_PRIORITIES: relayEmergencyPriorities
     RELAY_DRY_RUN: relayDryRun
     RELAY_ROUTES: relayRoutes

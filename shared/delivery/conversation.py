@@ -54,6 +54,9 @@ class Conversation:
     # acknowledge or resolve overwrites). Cleared when a new opening is claimed, set when it is
     # accepted. None: no alert of ours to verify a notification against.
     raised_event_id: str | None = None
+    # The last status is the other side's own (`learned`: SIGNL4 closed the alert), not seen
+    # from this side since: a Halo ticket still open is not "open again" then.
+    learned: bool = False
     version: str | None = None  # the stored state row's ETag
     # The mailbox, oldest first, when it was read with the state (else empty).
     mailbox: tuple[Pending, ...] = field(default=(), compare=False)
@@ -219,6 +222,7 @@ def claim(state: Conversation, arrival: Arrival, wait_reason: str, now: datetime
         mailbox=(),
         target=state.target if arrival.target is None else arrival.target,
         raised_event_id=None if arrival.opens else state.raised_event_id,
+        learned=False,
     )
     reason = wait_reason
     if reason and arrival.can_queue:
@@ -374,4 +378,13 @@ def learned(state: Conversation, status: Hashable, now: datetime, alive: float) 
     busy = state.pending_count or state.inflight_at(now, alive)
     if state.exists and (state.status == status or busy):
         return _same(state)
-    return Step(replace(state, status=status, failed_reason=None, exists=True, mailbox=()))
+    changed = replace(state, status=status, failed_reason=None, exists=True, mailbox=())
+    return Step(replace(changed, learned=True))
+
+
+def confirmed(state: Conversation) -> Step:
+    """This side reached the status the other side learned it (Halo closed the ticket SIGNL4
+    closed): from now on, the ticket open again is news again."""
+    if not state.exists or not state.learned:
+        return _same(state)
+    return Step(replace(state, learned=False))

@@ -38,6 +38,7 @@ from shared.delivery.schema import (
     short_reason,
 )
 from shared.domain.alert import AlertStatus, fit_payload
+from shared.domain.page import TRIAGE_FIELD_MAX_CHARS, Triage
 from shared.errors import Conflict, Unavailable
 from shared.redaction import log_safe
 
@@ -89,6 +90,7 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         failed_reason=entity.get("FailedReason") or None,
         target=entity.get("Target") or "",  # rows written before routing: the default team
         raised_event_id=_anchor(entity, status),
+        learned=entity.get("Learned") is True,
         exists=True,
         version=row.etag,
         mailbox=mailbox,
@@ -114,7 +116,8 @@ def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
 # crash: "presumably delivered"); `FailedReason` why the last event was given up; `Target` the
 # routing target (absent: the default team, and rows written before routing); `RaisedEventId`
 # the event id SIGNL4 answered to the accepted `new` that raised the current alert (the anchor
-# notifications are verified against; absent in rows written before it existed: `_anchor`).
+# notifications are verified against; absent in rows written before it existed: `_anchor`);
+# `Learned` (absent: false) the status is the other side's own, not seen from this side since.
 # Rows `pending-<seq>`: `Seq`, `Status`, `Payload` (fitted to signl4.PAYLOAD_MAX_BYTES, below a
 # string property's limit), `Reason` (cut at REASON_MAX_CHARS), `QueuedUtc`.
 def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
@@ -132,6 +135,8 @@ def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
     }
     if state.target:
         entity["Target"] = state.target
+    if state.learned:
+        entity["Learned"] = True
     if state.sending_seq and state.sending_since:
         entity["SendingUtc"] = state.sending_since
     if state.inflight_seq and state.inflight_since:
@@ -540,6 +545,43 @@ class Ledger:
                 "ledger: could not record the alert id of %s: %s", log_safe(key), log_safe(error)
             )
         return True
+
+    # -- a ticket not paged: row `triage` of its conversation's partition --
+
+    def read_triage(self, key: str) -> tuple[Triage | None, str | None]:
+        """The remembered triage of a ticket and its ETag ((None, None): none). One point read;
+        raises Unavailable."""
+        row = self.store.read(key, schema.TRIAGE_ROW).get(schema.TRIAGE_ROW)
+        if row is None:
+            return None, None
+        e = row.entity
+        fields = {name: str(e.get(name.title()) or "") for name in ("priority", "team", "client")}
+        triage = Triage(
+            **fields, route=str(e.get("Route") or ""), qualified=e.get("Qualified") is True
+        )
+        return triage, row.etag
+
+    def remember_triage(self, key: str, triage: Triage, *, etag: str | None) -> None:
+        """Keep `triage` (create, or replace the row read with `etag`). Best effort: a failure
+        is logged, and the ticket is judged as one without memory or with the older one."""
+        cut = TRIAGE_FIELD_MAX_CHARS
+        entity = {
+            "Priority": triage.priority[:cut],
+            "Team": triage.team[:cut],
+            "Client": triage.client[:cut],
+            "Route": triage.route[:cut],
+            "Qualified": triage.qualified,
+            "UpdatedUtc": self.clock(),
+        }
+        op = (
+            Op("create", schema.TRIAGE_ROW, entity)
+            if etag is None
+            else Op("replace", schema.TRIAGE_ROW, entity, etag)
+        )
+        try:
+            self._commit(key, [op])
+        except (Conflict, Unavailable) as error:
+            self._warn(key, "remember the triage of", error)
 
     # -- pages held back by a window: partition `suppressed`, row = external id --
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from shared.delivery.ledger import Ledger
 from shared.delivery.outbox import EventStatus, OutboxMessage
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import HaloEvent
-from shared.domain.page import NEVER_PAGED, PagePlan, Prior, plan_page
+from shared.domain.page import PagePlan, Prior, Triage, plan_page
 from shared.domain.policy import NEW_TICKET_EVENT
 from shared.domain.routing import DEFAULT_TARGET
 from shared.domain.signl4_params import NO_PARAMS, SignalParams
@@ -128,6 +128,7 @@ class Outcome:
     payload: dict[str, Any] | None = None
     route: str | None = None  # the RELAY_ROUTES rule that matched (SIGNL4 events only)
     window: str | None = None  # suppressed: the quiet hours or maintenance window
+    escalation: str | None = None  # sent/queued: why a ticket that did not page now does
 
 
 # --- the HTTP path ---
@@ -145,14 +146,18 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
     envelope: Envelope | None = None
     for attempt in range(guesses + 2):  # after the guess, a lost race: another delivery wrote
         guessed = attempt < guesses
+        memory: Memory = (None, None)
         if guessed and ledger is not None:
             state, ledger_ok = ledger.guess(external_id), True
         else:
             state, ledger_ok = read_state(ledger, external_id)
-        page = _plan(event, delivery, state)
+            memory = _read_memory(ledger if ledger_ok else None, state)
+        page = _plan(event, delivery, state, memory[0])
         arrival = _arrival(event, page, delivery)
         if guessed and not _claims_on_guess(page, state, arrival, delivery.settings):
             continue
+        if not delivery.settings.dry_run:
+            _remember(ledger if ledger_ok else None, external_id, page, memory)
         answered = _answer_unsent(
             event, page, delivery, trace, state=state, arrival=arrival, ledger_ok=ledger_ok
         )
@@ -160,12 +165,12 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
             return answered
         envelope = Envelope(external_id, page.status, page.payload or {}, page.send_target)
         if ledger is None or not ledger_ok:
-            return send_unrecorded(envelope, delivery, trace)
+            return _escalated(send_unrecorded(envelope, delivery, trace), page)
         assert arrival is not None
         step = core.arrive(state, arrival, ledger.clock(), delivery.settings.relay_inflight_seconds)
         outcome = claim_and_send(envelope, delivery, trace, state=state, step=step)
         if outcome is not None:
-            return outcome
+            return _escalated(outcome, page)
     # Lost races in a row: another delivery for this ticket is busy. Do not make Halo retry;
     # deliver it as if the ledger were down (a duplicate beats a lost page).
     logger.warning(
@@ -175,12 +180,53 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
     return send_unrecorded(envelope, delivery, trace)
 
 
-def _plan(event: HaloEvent, delivery: Delivery, state: Conversation) -> PagePlan:
+# A ticket's remembered triage and its row's ETag ((None, None): none remembered).
+Memory = tuple[Triage | None, str | None]
+
+
+def _read_memory(ledger: Ledger | None, state: Conversation) -> Memory:
+    """The triage remembered of a ticket without an alert (only read then: with an alert,
+    nothing escalates). Unreadable: none, so the ticket is judged as one never seen."""
+    if ledger is None or state.exists:
+        return None, None
+    try:
+        return ledger.read_triage(state.key)
+    except Unavailable as error:
+        logger.warning("relay: triage of %s unreadable (%s)", log_safe(state.key), log_safe(error))
+        return None, None
+
+
+def _remember(ledger: Ledger | None, external_id: str, page: PagePlan, memory: Memory) -> None:
+    """Remember the fields a decision not to page rested on: a ticket the filters held back, or
+    one remembered already whose fields changed. Only when they change; never for a page sent
+    (its alert row speaks for it: nothing escalates while an alert is open)."""
+    triage, before = page.triage, memory[0]
+    if ledger is None or triage is None or triage == before:
+        return
+    if before is None and not page.decision.filtered:
+        return  # never held back by a filter: judged as today, nothing to remember
+    if page.status is AlertStatus.NEW and page.window is None:
+        return  # it pages now: the alert row speaks for it
+    ledger.remember_triage(external_id, triage, etag=memory[1])
+
+
+def _escalated(outcome: Outcome, page: PagePlan) -> Outcome:
+    """An escalation's answer says why, and so does a log line."""
+    if page.escalation is None or outcome.result not in ("sent", "queued"):
+        return outcome
+    logger.info("relay: %s escalated: %s", log_safe(outcome.external_id), log_safe(page.escalation))
+    return replace(outcome, escalation=page.escalation)
+
+
+def _plan(
+    event: HaloEvent, delivery: Delivery, state: Conversation, triage: Triage | None = None
+) -> PagePlan:
     """The domain's plan for the event, given what the ledger says the ticket had."""
-    prior = NEVER_PAGED
+    prior = Prior(triage=triage)
     if state.exists:
         last = state.status if isinstance(state.status, AlertStatus) else None
-        prior = Prior(last, state.target or DEFAULT_TARGET)
+        learned = state.learned and last is AlertStatus.RESOLVED
+        prior = Prior(last, state.target or DEFAULT_TARGET, closed_in_signl4=learned)
     if not TIMING:
         return plan_page(
             event, delivery.settings, prior, now=delivery.now(), params=delivery.params
@@ -248,6 +294,8 @@ def _answer_unsent(
         if state.pending_count and outbox is not None:
             # Its queue message may never have been written (an invocation that died).
             nudge(outbox, Envelope(external_id, status, {}), seq=state.seq)
+        if ledger_ok and delivery.ledger is not None:
+            _confirm_learned(delivery.ledger, state)
         return Outcome("duplicate", external_id, status, event_id=state.event_id, route=route)
     ledger = delivery.ledger if ledger_ok else None
     if page.window is not None:
@@ -270,6 +318,18 @@ def _answer_unsent(
         return Outcome("dry-run", external_id, status, payload=arrival.payload, route=route)
     target_settings(delivery.settings, page.send_target)  # a target without its secret: refused
     return None
+
+
+def _confirm_learned(ledger: Ledger, state: Conversation) -> None:
+    """Halo reached the status SIGNL4 closed the alert with: a later reopen is news again. Best
+    effort: not recorded, a reopen stays unpaged until Halo closes the ticket again."""
+    step = core.confirmed(state)
+    if not step.changed:
+        return
+    try:
+        ledger.apply(state, step)
+    except (Conflict, Unavailable) as error:
+        logger.warning("relay: %s: close not recorded (%s)", log_safe(state.key), log_safe(error))
 
 
 def read_state(ledger: Ledger | None, external_id: str) -> tuple[Conversation, bool]:

@@ -3,8 +3,8 @@
 Table `relayledger`, partition = a conversation key (`HaloPSA-<id>`; write-backs to Halo:
 `halo:HaloPSA-<id>`) or a fixed partition: `suppressed` (held pages, row = external id) and
 `relay-health-probe` (read, never written). Rows: `alert` (the state), `pending-<seq:010d>`
-(the mailbox), `seen-<notification id>` (a write-back taken) and `signl4-alert` (SIGNL4's alert
-id of the verified alert). Only shared/delivery/ledger.py reads or writes them; the row
+(the mailbox), `seen-<notification id>` (a write-back taken), `signl4-alert` (SIGNL4's alert
+id of the verified alert) and `triage` (a ticket not paged: escalation). Only shared/delivery/ledger.py reads or writes them; the row
 properties are listed where the ledger builds them.
 """
 
@@ -25,6 +25,7 @@ STATE_ROW = "alert"
 PENDING_PREFIX = "pending-"
 SEEN_PREFIX = "seen-"
 ALERT_ROW = "signl4-alert"
+TRIAGE_ROW = "triage"  # the fields a decision not to page rested on (apart from `alert`)
 
 # -- limits --
 # Azure Table (Table service data model): a string property holds at most 64 KiB of UTF-16,

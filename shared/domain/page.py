@@ -13,20 +13,36 @@ from typing import Any
 
 from shared.domain.alert import AlertStatus, build_payload, fit_payload
 from shared.domain.halo import HaloEvent
-from shared.domain.policy import Decision, decide
+from shared.domain.policy import NEW_TICKET_EVENT, Decision, decide, page_filters
 from shared.domain.routing import DEFAULT_TARGET, Rule, with_route
 from shared.domain.signl4_params import NO_PARAMS, SignalParams
 from shared.settings import RelaySettings
 
+TRIAGE_FIELD_MAX_CHARS = 200  # each remembered field (a stored row's bound, compared as cut)
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The fields a decision not to page rested on, remembered apart from the alert (row
+    `triage`): a later event that qualifies where these did not is an escalation, not a guess."""
+
+    priority: str = ""
+    team: str = ""
+    client: str = ""
+    route: str = ""
+    qualified: bool = False  # whether the paging filters let these fields page
+
 
 @dataclass(frozen=True)
 class Prior:
-    """What the relay did for the ticket before: the status it last sent (None: never paged)
-    and the routing target its alert went to (None: none recorded, the rules choose;
-    DEFAULT_TARGET: SIGNL4_TEAM_SECRET's team)."""
+    """What the relay did for the ticket before: the status it last sent (None: never paged),
+    the routing target its alert went to (None: none recorded, the rules choose;
+    DEFAULT_TARGET: SIGNL4_TEAM_SECRET's team) and the triage remembered (None: none)."""
 
     status: AlertStatus | None = None
     target: str | None = None
+    triage: Triage | None = None
+    closed_in_signl4: bool = False  # SIGNL4 closed the alert; Halo has not closed the ticket
 
 
 NEVER_PAGED = Prior()
@@ -41,6 +57,8 @@ class PagePlan:
     target: str = DEFAULT_TARGET  # the routing target's name (DEFAULT_TARGET: the team secret)
     payload: dict[str, Any] | None = None
     window: str | None = None  # a `new` held back now by this quiet-hours schedule or window
+    triage: Triage | None = None  # the ticket's fields now, to remember (None: nothing to)
+    escalation: str | None = None  # why a ticket that did not page now does
 
     @property
     def status(self) -> AlertStatus | None:
@@ -62,10 +80,22 @@ def plan_page(
 ) -> PagePlan:
     """Plan the page for `event`. The payload's text is cleaned after routing, so a route's own
     fields (X-S4-Service, ...) reach SIGNL4 as clean as the stored copy (fit_payload)."""
-    decision = decide(event, settings, last_sent=prior.status, params=params)
+    decision = decide(
+        event,
+        settings,
+        last_sent=prior.status,
+        params=params,
+        closed_in_signl4=prior.closed_in_signl4,
+    )
+    triage = triage_of(event, settings) if prior.status is None else None
+    escalation = _escalation(event, decision, prior.triage, triage)
+    if escalation is not None:
+        decision = page_filters(event, settings, escalation)
+    elif decision.status is AlertStatus.NEW and event.event in settings.relay_page_on_events:
+        escalation = f"Halo event '{event.event}'"  # an SLA warning: the page says which
     status = decision.status
     if decision.action == "skip" or status is None:
-        return PagePlan(decision)
+        return PagePlan(decision, triage=triage)
     rule = settings.relay_routes.route(event.ticket)
     # A new alert goes where the rules say now; its acknowledge and resolve follow it to the
     # team recorded with it, even if the rules changed since.
@@ -73,5 +103,54 @@ def plan_page(
     built = build_payload(event, decision, settings)  # clean and fitted already
     routed = with_route(built, rule)
     payload = built if routed is built else fit_payload(routed)  # the rule's own text too
+    if escalation is not None:
+        payload = _escalated(payload, escalation)
     window = rule.window_at(now) if status is AlertStatus.NEW else None
-    return PagePlan(decision, rule, target, payload, window)
+    return PagePlan(decision, rule, target, payload, window, triage, escalation)
+
+
+def triage_of(event: HaloEvent, settings: RelaySettings) -> Triage:
+    """The ticket's fields a decision not to page rests on, and whether they page now."""
+    ticket = event.ticket
+    qualified = page_filters(event, settings, "").action == "send"
+    cut = TRIAGE_FIELD_MAX_CHARS
+    return Triage(
+        priority=(ticket.priority or _text(ticket.priority_id))[:cut],
+        team=(ticket.team or _text(ticket.team_id))[:cut],
+        client=(ticket.client or _text(ticket.client_id))[:cut],
+        route=settings.relay_routes.route(ticket).name[:cut],
+        qualified=qualified,
+    )
+
+
+def _escalation(
+    event: HaloEvent, decision: Decision, before: Triage | None, now: Triage | None
+) -> str | None:
+    """Why an open ticket without an alert pages now (None: it does not escalate). Only a
+    remembered ticket that did not qualify and qualifies now: a ticket with no memory is judged
+    as before, and a filtered `new ticket logged` stays filtered."""
+    if before is None or now is None or before.qualified or not now.qualified:
+        return None
+    if decision.action != "skip" or event.ticket.closed or event.event == NEW_TICKET_EVENT:
+        return None
+    changes = []
+    if now.priority != before.priority:
+        changes.append(f"Escalated: priority {before.priority or '?'} → {now.priority or '?'}")
+    if now.team != before.team:
+        changes.append(f"Moved to team {now.team or '?'}")
+    if now.client != before.client:
+        changes.append(f"Moved to client {now.client or '?'}")
+    if now.route != before.route:
+        changes.append(f"Moved to route {now.route}")
+    # No field changed (the settings did): not a transition of the ticket, so not a page.
+    return "; ".join(changes) or None
+
+
+def _escalated(payload: dict[str, Any], escalation: str) -> dict[str, Any]:
+    """The payload saying why: the message opens with it, and a plain `Escalation` parameter."""
+    message = str(payload.get("Message") or "")
+    return fit_payload({**payload, "Message": f"{escalation}. {message}", "Escalation": escalation})
+
+
+def _text(number: int | None) -> str:
+    return "" if number is None else str(number)

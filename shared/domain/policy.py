@@ -23,6 +23,8 @@ class Decision(BaseModel):
     reason: str
     # SIGNL4 X-S4-AlertingScenario; "emergency" pages the whole team regardless of duty.
     scenario: Literal["emergency"] | None = None
+    # A skip by RELAY_PAGE_PRIORITIES/RELAY_PAGE_TEAMS: the ticket is remembered (escalation).
+    filtered: bool = False
 
 
 def _send(
@@ -31,8 +33,8 @@ def _send(
     return Decision(action="send", status=status, reason=reason, scenario=scenario)
 
 
-def _skip(reason: str) -> Decision:
-    return Decision(action="skip", reason=reason)
+def _skip(reason: str, *, filtered: bool = False) -> Decision:
+    return Decision(action="skip", reason=reason, filtered=filtered)
 
 
 def decide(
@@ -40,11 +42,14 @@ def decide(
     settings: RelaySettings,
     last_sent: AlertStatus | None = None,
     params: SignalParams = NO_PARAMS,
+    *,
+    closed_in_signl4: bool = False,
 ) -> Decision:
     """Map a Halo event to a SIGNL4 status, or to a skip with the reason.
 
     `last_sent` is what the relay last sent for this ticket, when known: it lets a ticket
-    that was closed and is now open again raise a fresh alert.
+    that was closed and is now open again raise a fresh alert; not when `closed_in_signl4`
+    (SIGNL4 closed the alert and Halo has not closed the ticket since: it never reopened).
     Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
     then an acknowledge status, then reopen, then a body without event information.
     `params` (SIGNL4's query parameters) add status values to the settings' lists; with
@@ -54,7 +59,9 @@ def decide(
     ticket = event.ticket
     statuses = ticket.status_keys()
     ack_statuses = settings.relay_ack_statuses | params.ack_statuses
-    early = _asked_or_closed(event, settings, params)
+    early = _asked_or_closed(event, settings, params) or _paged_on_event(
+        event, settings, last_sent, closed_in_signl4=closed_in_signl4
+    )
     if early is not None:
         return early
     if params.new_statuses and statuses:
@@ -78,7 +85,7 @@ def decide(
             f"status {_describe(ticket.status_id, ticket.status_name)} is an acknowledge status",
         )
     if last_sent is AlertStatus.RESOLVED:
-        return _page_new(event, settings, "the ticket is open again after its alert was resolved")
+        return _reopened(event, settings, closed_in_signl4=closed_in_signl4)
     if event.event is None:
         return _page_new(
             event, settings, f"an open ticket in a {event.shape} body without event information"
@@ -88,6 +95,38 @@ def decide(
         f"Halo event '{event.event}' with status {_describe(ticket.status_id, ticket.status_name)} "
         "changes nothing SIGNL4 tracks"
     )
+
+
+def _paged_on_event(
+    event: HaloEvent,
+    settings: RelaySettings,
+    last_sent: AlertStatus | None,
+    *,
+    closed_in_signl4: bool,
+) -> Decision | None:
+    """A RELAY_PAGE_ON_EVENTS event (an SLA warning): pages an open ticket without an open alert,
+    past the paging filters (their point); with an alert open it adds nothing. None: not one."""
+    if event.event is None or event.event not in settings.relay_page_on_events:
+        return None
+    if last_sent in (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED):
+        return _skip(f"Halo event '{event.event}': the ticket's alert is open already")
+    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
+        return None  # SIGNL4 closed it and the ticket stays open: judged as any update
+    reason = f"Halo event '{event.event}' is in RELAY_PAGE_ON_EVENTS"
+    if event.ticket.priority_keys() & settings.relay_emergency_priorities:
+        return _send(AlertStatus.NEW, reason + "; emergency priority", scenario="emergency")
+    return _send(AlertStatus.NEW, reason)
+
+
+def _reopened(event: HaloEvent, settings: RelaySettings, *, closed_in_signl4: bool) -> Decision:
+    """An open ticket whose alert was resolved: open again, unless SIGNL4 closed the alert and
+    Halo never closed the ticket (then it never reopened)."""
+    if closed_in_signl4:
+        return _skip(
+            "its alert was closed in SIGNL4 and the Halo ticket stays open: "
+            "nothing pages until Halo closes it"
+        )
+    return _page_new(event, settings, "the ticket is open again after its alert was resolved")
 
 
 def _asked_or_closed(
@@ -114,6 +153,11 @@ def _asked_or_closed(
     return None
 
 
+def page_filters(event: HaloEvent, settings: RelaySettings, reason: str) -> Decision:
+    """A `new` for `event` through the paging filters (an escalation is judged by them too)."""
+    return _page_new(event, settings, reason)
+
+
 def _page_new(event: HaloEvent, settings: RelaySettings, reason: str) -> Decision:
     """Apply the paging filters. Unknown priority/team pages anyway: an extra page beats a lost one."""
     ticket = event.ticket
@@ -124,11 +168,15 @@ def _page_new(event: HaloEvent, settings: RelaySettings, reason: str) -> Decisio
         and not priorities & settings.relay_page_priorities
     ):
         return _skip(
-            f"priority {_describe(ticket.priority_id, ticket.priority)} is not in RELAY_PAGE_PRIORITIES"
+            f"priority {_describe(ticket.priority_id, ticket.priority)} is not in RELAY_PAGE_PRIORITIES",
+            filtered=True,
         )
     teams = ticket.team_keys()
     if settings.relay_page_teams and teams and not teams & settings.relay_page_teams:
-        return _skip(f"team {_describe(ticket.team_id, ticket.team)} is not in RELAY_PAGE_TEAMS")
+        return _skip(
+            f"team {_describe(ticket.team_id, ticket.team)} is not in RELAY_PAGE_TEAMS",
+            filtered=True,
+        )
     if priorities & settings.relay_emergency_priorities:
         return _send(AlertStatus.NEW, reason + "; emergency priority", scenario="emergency")
     return _send(AlertStatus.NEW, reason)

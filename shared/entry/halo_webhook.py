@@ -160,6 +160,8 @@ def halo_answer(outcome: Outcome) -> RelayResponse:
         return RelayResponse(200, body)
     assert outcome.status is not None
     body["status"] = outcome.status.value
+    if outcome.escalation:
+        body["escalation"] = outcome.escalation  # why a ticket that did not page now does
     if outcome.result == "queued":
         body["reason"] = outcome.reason
         return RelayResponse(202, body)

@@ -545,6 +545,23 @@ def test_closing_the_ticket_after_signl4_closed_the_alert_sends_nothing(
     assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new"]
 
 
+def test_an_update_after_signl4_closed_the_alert_of_an_open_ticket_pages_nothing(
+    harness: Harness, two_way: dict, halo: HaloFake, signl4: Signl4Fake
+) -> None:
+    """SIGNL4 closed the alert, the Halo ticket stays open (no close status set): its updates,
+    even a status change, are not a reopen (issue 22). Halo closing it, then reopening: news."""
+    tid = raise_alert(harness)
+    assert post_signl4(harness, close(tid))[1]["result"] == "written"
+    for update in (_halo_webhook(tid, 2), _halo_webhook(tid, 3, "ticket updated")):
+        code, body = harness.post(update)
+        assert (code, body["result"]) == (200, "skipped"), body
+        assert "closed in SIGNL4" in body["reason"]
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new"]
+    assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "duplicate"
+    assert harness.post(_halo_webhook(tid, 2))[1]["status"] == "new"
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new"]
+
+
 # --- only a verified notification acts (issue 18): alert.eventId is the id SIGNL4 answered to
 # the relay's `new`; anyone can post anything else to /api/signl4 ---
 

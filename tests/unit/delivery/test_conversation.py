@@ -889,13 +889,13 @@ def test_a_failed_status_is_sent_again() -> None:
         pytest.param(
             core.absent(KEY),
             RESOLVED,
-            Step(delta(exists=True, status=RESOLVED)),
+            Step(delta(exists=True, status=RESOLVED, learned=True)),
             id="unknown-key",
         ),
         pytest.param(
             known(status=NEW, seq=1, delivered_seq=1, failed_reason="x", mailbox=(pending(1),)),
             ACK,
-            Step(delta(status=ACK, failed_reason=None, mailbox=())),
+            Step(delta(status=ACK, failed_reason=None, mailbox=(), learned=True)),
             id="idle",
         ),
         pytest.param(
@@ -919,13 +919,32 @@ def test_a_failed_status_is_sent_again() -> None:
         pytest.param(
             known(status=NEW, seq=1, inflight_seq=1, inflight_since=DEAD),
             ACK,
-            Step(delta(status=ACK)),
+            Step(delta(status=ACK, learned=True)),
             id="dead-in-flight",
         ),
     ],
 )
 def test_learned(state: Conversation, status: AlertStatus, expected: Step) -> None:
     assert_step(core.learned(state, status, NOW, ALIVE), expected, state)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        pytest.param(known(status=RESOLVED, learned=True), Step(delta(learned=False)), id="learned"),
+        pytest.param(known(status=RESOLVED), Step(delta(), changed=False), id="sent-by-us"),
+        pytest.param(core.absent(KEY), Step(delta(), changed=False), id="unknown-key"),
+    ],
+)
+def test_confirmed(state: Conversation, expected: Step) -> None:
+    """Halo reached the status SIGNL4 learned the conversation with (issue 22)."""
+    assert_step(core.confirmed(state), expected, state)
+
+
+def test_a_claim_forgets_that_the_status_was_learned() -> None:
+    state = known(status=RESOLVED, seq=1, delivered_seq=1, learned=True)
+    step = core.arrive(state, Arrival(NEW, PAYLOAD, opens=True), NOW, ALIVE)
+    assert step.state.learned is False and step.state.status is NEW
 
 
 def test_effects_without_arguments_compare_equal() -> None:

@@ -1,0 +1,83 @@
+"""Property test of escalation (issue 22) through the HTTP route, over MemoryStore and the
+loopback SIGNL4: hypothesis generates a ticket's life in Halo - logged at some priority and
+team, updated (priority raised or lowered, moved between teams), closed and reopened - with
+RELAY_PAGE_PRIORITIES=1 and RELAY_PAGE_TEAMS=Network. After each story:
+
+- no opening is paged twice: never two `new` in a row for the ticket;
+- a ticket open and passing the filters at its last event has exactly one open alert (its
+  last SIGNL4 status is `new`), whichever path got it there;
+- a ticket that never passed the filters was never paged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import Harness, Signl4Fake
+from tests.suites.delivery import sent, webhook
+
+_IDS = itertools.count(700_000_001)
+FIELDS = st.tuples(st.sampled_from([1, 2, 4]), st.sampled_from(["Network", "Servers"]))
+STEP = st.one_of(
+    st.tuples(st.just("update"), FIELDS),
+    st.tuples(st.just("close"), FIELDS),
+    st.tuples(st.just("reopen"), FIELDS),
+)
+
+
+def qualifies(fields: tuple[int, str]) -> bool:
+    return fields == (1, "Network")
+
+
+def body(tid: int, kind: str, fields: tuple[int, str]) -> dict[str, Any]:
+    priority, team = fields
+    if kind == "logged":
+        return webhook(tid, "new ticket logged", priority_id=priority, team=team)
+    if kind == "close":
+        return webhook(
+            tid, "closed", priority_id=priority, team=team, status_id=9, hasbeenclosed=True
+        )
+    if kind == "reopen":
+        return webhook(tid, "ticket status changed", priority_id=priority, team=team, status_id=2)
+    return webhook(tid, "ticket updated", priority_id=priority, team=team, status_id=2)
+
+
+@pytest.fixture
+def filtered(memory_harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    monkeypatch.setenv("RELAY_PAGE_PRIORITIES", "1")
+    monkeypatch.setenv("RELAY_PAGE_TEAMS", "Network")
+    return memory_harness
+
+
+@settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(first=FIELDS, story=st.lists(STEP, max_size=8))
+def test_escalation_pages_once_per_opening_and_leaves_one_alert(
+    filtered: Harness, signl4: Signl4Fake, first: tuple[int, str], story: list[Any]
+) -> None:
+    tid = next(_IDS)  # a fresh ticket per example: the fixtures outlive the examples
+    answers = [filtered.post(body(tid, "logged", first))]
+    is_open, fields, applied = True, first, [first]
+    for kind, step_fields in story:
+        if (kind == "reopen") == is_open:
+            continue  # Halo reopens only a closed ticket, and updates an open one
+        answers.append(filtered.post(body(tid, kind, step_fields)))
+        is_open, fields = kind != "close", step_fields
+        applied.append(fields)
+    assert all(code < 500 for code, _ in answers), answers
+    statuses = sent(signl4, f"HaloPSA-{tid}")
+    assert not [a for a, b in itertools.pairwise(statuses) if a == b == "new"], statuses
+    if is_open and qualifies(fields):
+        assert statuses and statuses[-1] == "new", (first, story, statuses)
+    if not any(qualifies(f) for f in applied):
+        assert "new" not in statuses, (first, story, statuses)
