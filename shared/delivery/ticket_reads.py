@@ -20,6 +20,7 @@ from typing import Any
 from shared.adapters.ticket_source import TicketReader
 from shared.domain.full_ticket import completed, missing_fields
 from shared.domain.halo import HaloEvent
+from shared.domain.policy import CLOSED_EVENT
 from shared.errors import RelayError
 from shared.redaction import log_safe
 from shared.settings import RelaySettings
@@ -74,6 +75,10 @@ class TicketCache:
         with self._lock:
             self._records.pop(key, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
 
 CACHE = TicketCache()
 
@@ -84,26 +89,27 @@ def read_in_full(
     reader: TicketReader | None,
     *,
     fresh: bool = False,
+    cache: TicketCache = CACHE,
 ) -> ReadEvent:
     """`event` with what its decision needs. `fresh`: past the cache (before a page goes out on
     cached fields). Never raises for Halo: a failed read is a note, and the payload decides."""
     missing = missing_fields(event, settings)
     key = (settings.halo_base_url or "", event.ticket.id)
     if not missing:
-        if event.ticket.closed:
-            CACHE.forget(key)  # a cached "open" must not outlive the close
+        if event.ticket.closed or event.event == CLOSED_EVENT:
+            cache.forget(key)  # a cached "open" must not outlive the close
         return ReadEvent(event)
     lacks = ", ".join(name for name in missing if name != "summary")
     if reader is None:  # without a decision field missing, a bare alert text is no reason
         return ReadEvent(event, note=_no_credentials(lacks) if lacks else "")
-    record = None if fresh else CACHE.get(key)
+    record = None if fresh else cache.get(key)
     cached = record is not None
     try:
         if record is None:
             record = reader(event.ticket.id, settings)
         full = completed(event, record)
     except RelayError as error:
-        CACHE.forget(key)
+        cache.forget(key)
         note = (
             f"the payload has no {lacks or 'summary'} and Halo's ticket could not be read "
             f"({error.message})"
@@ -113,9 +119,9 @@ def read_in_full(
         )
         return ReadEvent(event, note=note[:NOTE_MAX_CHARS])
     if not cached:
-        CACHE.put(key, record)
+        cache.put(key, record)
     if full.ticket.closed:
-        CACHE.forget(key)
+        cache.forget(key)
     return ReadEvent(full, cached=cached)
 
 
