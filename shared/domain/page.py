@@ -19,6 +19,7 @@ from shared.domain.signl4_params import NO_PARAMS, SignalParams
 from shared.settings import RelaySettings
 
 TRIAGE_FIELD_MAX_CHARS = 200  # each remembered field (a stored row's bound, compared as cut)
+UNKNOWABLE = ("priority", "team", "client")  # remembered fields a payload may leave out
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ def _escalation(
         return None
     if decision.action != "skip" or event.ticket.closed or event.event == NEW_TICKET_EVENT:
         return None
+    if any(getattr(before, name) and not getattr(now, name) for name in UNKNOWABLE):
+        return None  # a field the payload no longer says is unknown, not changed: no guess
     changes = []
     if now.priority != before.priority:
         changes.append(f"Escalated: priority {before.priority or '?'} → {now.priority or '?'}")

@@ -76,3 +76,21 @@ def test_preview_shows_the_decision_for_a_given_prior_state() -> None:
     ).events
     assert (reopened.decision, reopened.route, reopened.target) == ("new", "network", "network")
     assert reopened.payload is not None and reopened.payload["X-S4-Service"] == "Networks"
+
+
+def test_a_field_the_payload_no_longer_says_is_no_escalation() -> None:
+    """Remembered at priority 4, then an update without a priority (a small-object payload
+    whose ticket could not be read): unknown pages a ticket never seen, but for a remembered
+    one it is no transition, so it does not escalate on a guess."""
+    settings = RelaySettings.from_env({"SIGNL4_TEAM_SECRET": "s", "RELAY_PAGE_PRIORITIES": "1"})
+    logged = plan_page(
+        parse_event(webhook(42, "new ticket logged", priority_id=4)), settings, now=NOW
+    )
+    assert logged.decision.filtered and logged.triage is not None
+    prior = Prior(triage=logged.triage)
+    unknown = plan_page(parse_event(webhook(42, "ticket updated")), settings, prior, now=NOW)
+    raised = plan_page(
+        parse_event(webhook(42, "ticket updated", priority_id=1)), settings, prior, now=NOW
+    )
+    assert (unknown.status, unknown.escalation) == (None, None)
+    assert (raised.status, raised.escalation) == (AlertStatus.NEW, "Escalated: priority 4 → 1")
