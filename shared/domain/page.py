@@ -118,7 +118,7 @@ def prior_after(plan: PagePlan, remembered: Triage | None = None) -> Prior:
         return Prior(plan.status, plan.target)
     if plan.triage is not None and (remembered is not None or plan.decision.filtered):
         return Prior(triage=plan.triage)
-    return Prior(triage=remembered)
+    return NEVER_PAGED
 
 
 def triage_of(event: HaloEvent, settings: RelaySettings) -> Triage:
