@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from shared.ops.preview import Previous
     from shared.settings import RelaySettings
 
 SERVE_MOVED = "The local host moved out of shared/: run `python -m devhost serve`."
@@ -70,6 +71,18 @@ def _add_read_only_commands(commands: argparse._SubParsersAction) -> None:
         "--query",
         default="",
         help="the request's query string, e.g. 'ExtIDParam=X-S4-ExternalID&ResolvedStatus=Closed'",
+    )
+    preview.add_argument(
+        "--previous",
+        metavar="FILE",
+        help="the ticket's previous Halo body (a JSON file): the body is judged from the state "
+        "the relay would hold after it, so an escalation shows",
+    )
+    preview.add_argument(
+        "--alert",
+        choices=("open", "acknowledged", "resolved", "closed-in-signl4"),
+        help="with --previous: the ticket's alert instead of the one derived (closed-in-signl4: "
+        "SIGNL4 closed it, the Halo ticket stays open)",
     )
     preview.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -162,9 +175,43 @@ def _preview(args: argparse.Namespace, env: Mapping[str, str], stdin: TextIO, ou
         except OSError as error:
             print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
             return 2
-    report = preview_body(body, _settings_or_exit(env), parse_query(args.query))
+    settings, query = _settings_or_exit(env), parse_query(args.query)
+    try:
+        previous = _previous(args, settings, query)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = preview_body(body, settings, query, previous=previous)
     out.write(render_json(report) + "\n" if args.json else render_text(report))
     return 0
+
+
+def _previous(
+    args: argparse.Namespace, settings: RelaySettings, query: Mapping[str, str]
+) -> Previous | None:
+    """--previous's state (None without it). ValueError, saying what is wrong with the file or
+    the body in it, as the relay would answer it: the caller exits 2, the preview not shown."""
+    from shared.errors import RelayError
+    from shared.ops.preview import previous_state
+
+    if args.previous is None:
+        if args.alert is not None:
+            raise ValueError("--alert needs --previous FILE (the ticket's previous body)")
+        return None
+    if args.previous == "-":
+        raise ValueError("--previous takes a file: standard input is for the body")
+    try:
+        body = Path(args.previous).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read --previous {args.previous}: {error.strerror}") from None
+    try:
+        return previous_state(body, settings, query, alert=args.alert)
+    except RelayError as error:
+        raise ValueError(
+            f"--previous {args.previous}: the relay would refuse it ({error.code}): {error.message}"
+        ) from None
+    except ValueError as error:
+        raise ValueError(f"--previous {args.previous}: {error}") from None
 
 
 def _check(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:

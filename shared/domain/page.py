@@ -110,6 +110,18 @@ def plan_page(
     return PagePlan(decision, rule, target, payload, window, triage, escalation)
 
 
+def prior_after(plan: PagePlan, remembered: Triage | None = None) -> Prior:
+    """The prior the relay holds after delivering `plan` live, for a ticket without an alert
+    (`remembered`: its triage before): a page sent -> its alert at its target; else the triage
+    when a filter held it back or one was remembered (pages.py's _remember); else nothing. The
+    plan for its next event starts from it: preview --previous and its tests share this."""
+    if plan.status is not None and plan.window is None:
+        return Prior(plan.status, plan.target)
+    if plan.triage is not None and (remembered is not None or plan.decision.filtered):
+        return Prior(triage=plan.triage)
+    return NEVER_PAGED
+
+
 def triage_of(event: HaloEvent, settings: RelaySettings) -> Triage:
     """The ticket's fields a decision not to page rests on, and whether they page now."""
     ticket = event.ticket

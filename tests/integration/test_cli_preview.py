@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,124 @@ def test_python_m_shared_help_lists_the_verbs() -> None:
     assert result.returncode == 0
     for verb in ("preview", "check", "send-test", "halo-setup", "heartbeat"):
         assert verb in result.stdout
+
+
+# --- --previous: the escalation decision for an update body (issue 22 item 5) ---
+
+ESCALATED = "Escalated: priority 4 \u2192 1"
+
+
+def preview_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m shared preview ...` as the operator runs it: a process of its own, in a folder
+    without local.settings.json, the settings in its environment (one team secret, P1 pages)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO_ROOT),
+        "SIGNL4_TEAM_SECRET": TEAM_SECRET,
+        "RELAY_PAGE_PRIORITIES": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "shared", "preview", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ticket_files(tmp_path: Path, **bodies: dict[str, Any]) -> dict[str, str]:
+    """Each body written to <name>.json in tmp_path; the paths by name."""
+    paths = {}
+    for name, body in bodies.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(body), encoding="utf-8")
+        paths[name] = str(tmp_path / f"{name}.json")
+    return paths
+
+
+@pytest.fixture
+def tickets(tmp_path: Path) -> dict[str, str]:
+    """Ticket 555 logged at priority 4 (held back by RELAY_PAGE_PRIORITIES=1), raised to 1, or
+    updated at 4 again."""
+    ticket = {"id": 555, "summary": "Disk full", "status_id": 1, "team": "Servers"}
+    return ticket_files(
+        tmp_path,
+        logged={
+            "event": "new ticket logged",
+            "object_id": 555,
+            "ticket": {**ticket, "priority_id": 4},
+        },
+        raised={
+            "event": "ticket updated",
+            "object_id": 555,
+            "ticket": {**ticket, "priority_id": 1},
+        },
+        same={"event": "ticket updated", "object_id": 555, "ticket": {**ticket, "priority_id": 4}},
+    )
+
+
+def test_preview_previous_shows_the_escalation_of_a_ticket_raised_to_1(
+    tmp_path: Path, tickets: dict[str, str]
+) -> None:
+    done = preview_cli(tmp_path, tickets["raised"], "--previous", tickets["logged"])
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "Previous: priority 4, team Servers, not paged (filtered)" in done.stdout
+    assert "  Decision: new\n" in done.stdout
+    assert f"  Escalation: {ESCALATED}\n" in done.stdout
+    assert "--previous" in done.stdout.split("Note: ")[1]  # the note says what was assumed
+    assert TEAM_SECRET not in done.stdout
+    done = preview_cli(tmp_path, "--json", tickets["raised"], "--previous", tickets["logged"])
+    report = json.loads(done.stdout)
+    [event] = report["events"]
+    assert (event["decision"], event["escalation"]) == ("new", ESCALATED)
+    assert event["payload"]["Escalation"] == ESCALATED
+    assert report["previous"]["triage"]["priority"] == "4"
+
+
+def test_preview_previous_at_the_same_priority_is_a_skip_without_escalation(
+    tmp_path: Path, tickets: dict[str, str]
+) -> None:
+    done = preview_cli(tmp_path, "--json", tickets["same"], "--previous", tickets["logged"])
+    [event] = json.loads(done.stdout)["events"]
+    assert done.returncode == 0
+    assert event["decision"] == "skip" and "escalation" not in event
+
+
+def test_preview_previous_with_the_alert_closed_in_signl4_pages_nothing(
+    tmp_path: Path, tickets: dict[str, str]
+) -> None:
+    args = (tickets["raised"], "--previous", tickets["logged"], "--alert", "closed-in-signl4")
+    done = preview_cli(tmp_path, *args)
+    assert done.returncode == 0
+    assert "  Decision: skip\n" in done.stdout and "Escalation:" not in done.stdout
+    assert "Previous: alert closed in SIGNL4" in done.stdout
+    assert "SIGNL4 payload:" not in done.stdout
+
+
+def test_preview_without_previous_judges_the_update_as_never_seen(
+    tmp_path: Path, tickets: dict[str, str]
+) -> None:
+    done = preview_cli(tmp_path, tickets["raised"])
+    assert done.returncode == 0
+    assert "  Decision: skip\n" in done.stdout
+    assert "changes nothing SIGNL4 tracks" in done.stdout
+    assert "Escalation:" not in done.stdout and "Previous:" not in done.stdout
+    # The note says what that leaves out: a ticket held back before, and how to see it.
+    assert "escalates (give its previous body with --previous" in done.stdout
+
+
+def test_a_bad_previous_file_is_a_usage_error_without_a_traceback(
+    tmp_path: Path, tickets: dict[str, str]
+) -> None:
+    (tmp_path / "bad.json").write_text("{oops", encoding="utf-8")
+    cases = {
+        str(tmp_path / "bad.json"): "the relay would refuse it (invalid_json)",
+        str(tmp_path / "none.json"): "cannot read --previous",
+        "-": "--previous takes a file",
+    }
+    for previous, message in cases.items():
+        done = preview_cli(tmp_path, tickets["raised"], "--previous", previous)
+        assert (done.returncode, done.stdout) == (2, ""), previous
+        assert message in done.stderr and "Traceback" not in done.stderr
+    done = preview_cli(tmp_path, tickets["raised"], "--alert", "open")
+    assert done.returncode == 2 and "--alert needs --previous" in done.stderr
