@@ -138,6 +138,11 @@ MODULES: list[Module] = [
     Module("shared/domain/routing.py"),
     Module("shared/domain/notification.py"),
     Module("shared/domain/writeback.py"),
+    # Escalation and event-only payloads (issue 22): the page plan, what a payload lacks and
+    # the event completed from Halo's ticket, and the brief cache of ticket reads.
+    Module("shared/domain/page.py"),
+    Module("shared/domain/full_ticket.py"),
+    Module("shared/delivery/ticket_reads.py"),
     # The HTTP edges' pure parts (issue #11): answers, retry waits, signing, wire formats; not
     # the Session plumbing (shells over requests' pool, covered by the loopback tests).
     Module(

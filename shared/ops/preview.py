@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict
 
 from shared.domain.alert import AlertStatus
+from shared.domain.full_ticket import missing_fields
 from shared.domain.halo import HaloEvent, parse_event, parse_json_body
 from shared.domain.page import NEVER_PAGED, PagePlan, Prior, Triage, plan_page, prior_after
 from shared.domain.routing import DEFAULT_TARGET
@@ -65,6 +66,9 @@ class EventPreview(BaseModel):
     window: str | None = None  # `new` held back now by this quiet-hours schedule or window
     escalation: str | None = None  # why a ticket that did not page now does
     previous: str | None = None  # the state assumed before this event (with --previous only)
+    # The fields the decision needs that the payload lacks: the relay reads the ticket for them
+    # (with the Halo API credentials); preview never calls Halo, so it decides without.
+    incomplete: str | None = None
     payload: dict[str, Any] | None = None
     error: str | None = None  # the relay's error code, as Halo would be answered
 
@@ -217,6 +221,7 @@ def preview_event(
         "halo_event": event.event,
         "shape": event.shape,
         "escalation": page.escalation,
+        "incomplete": _incomplete(event, settings),
     }
     if previous is not None:
         common["previous"] = previous.summary if mine else _not_previous(previous)
@@ -231,6 +236,19 @@ def preview_event(
         payload=page.payload,
         **common,
     )
+
+
+def _incomplete(event: HaloEvent, settings: RelaySettings) -> str | None:
+    """What the payload lacks for its decision, and what the relay does about it."""
+    lacks = [name for name in missing_fields(event, settings) if name != "summary"]
+    if not lacks:
+        return None
+    how = (
+        "the relay reads them from Halo (GET /api/Tickets/{id}); preview does not"
+        if settings.two_way
+        else "without HALO_CLIENT_ID and HALO_CLIENT_SECRET the relay judges it as shown"
+    )
+    return f"the payload has no {', '.join(lacks)}: {how}"
 
 
 def _not_previous(previous: Previous) -> str:
@@ -356,6 +374,8 @@ def _event_lines(event: EventPreview) -> list[str]:
     lines.append(f"  Reason: {event.reason}")
     if event.escalation:
         lines.append(f"  Escalation: {event.escalation}")
+    if event.incomplete:
+        lines.append(f"  Incomplete: {event.incomplete}")
     if event.scenario:
         lines.append(f"  Scenario: {event.scenario} (X-S4-AlertingScenario)")
     if event.route:

@@ -172,3 +172,23 @@ def test_a_previous_body_the_relay_refuses_or_of_several_events_is_an_error() ->
         previous_state(b"[" + LOGGED_AT_4 + b"," + LOGGED_AT_4 + b"]", P1_ONLY)
     one = previous_state(b"[" + LOGGED_AT_4 + b"]", P1_ONLY)  # a batch of one is that event
     assert one == previous_state(LOGGED_AT_4, P1_ONLY)
+
+
+def test_a_payload_lacking_what_its_decision_needs_says_so() -> None:
+    event_only = json.dumps({"event": "ticket status changed", "object_id": TID}).encode()
+    without = preview_body(event_only, P1_ONLY)
+    (event,) = without.events
+    assert event.incomplete == (
+        "the payload has no status, priority: without HALO_CLIENT_ID and HALO_CLIENT_SECRET "
+        "the relay judges it as shown"
+    )
+    assert "  Incomplete: the payload has no status, priority" in render_text(without)
+    two_way = P1_ONLY.model_copy(
+        update={"halo_client_id": "id", "halo_client_secret": "s", "halo_base_url": "https://h"}
+    )
+    (read,) = preview_body(event_only, two_way).events
+    assert read.incomplete is not None and "reads them from Halo" in read.incomplete
+    (full,) = preview_body(
+        json.dumps(webhook(TID, "ticket updated", priority_id=1)).encode(), P1_ONLY
+    ).events
+    assert full.incomplete is None
