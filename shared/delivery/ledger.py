@@ -91,10 +91,20 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         target=entity.get("Target") or "",  # rows written before routing: the default team
         raised_event_id=_anchor(entity, status),
         learned=entity.get("Learned") is True,
+        opened_at=_utc(entity.get("OpenedUtc")),
+        basis=str(entity.get("Basis") or ""),
+        downgraded=entity.get("Downgraded") is True,
         exists=True,
         version=row.etag,
         mailbox=mailbox,
     )
+
+
+def _utc(value: Any) -> datetime | None:
+    """A stored time, aware (a store may give it back naive: it was written in UTC)."""
+    if not isinstance(value, datetime):
+        return None  # absent (rows written before) or unreadable: not recorded
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
@@ -117,7 +127,10 @@ def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
 # routing target (absent: the default team, and rows written before routing); `RaisedEventId`
 # the event id SIGNL4 answered to the accepted `new` that raised the current alert (the anchor
 # notifications are verified against; absent in rows written before it existed: `_anchor`);
-# `Learned` (absent: false) the status is the other side's own, not seen from this side since.
+# `Learned` (absent: false) the status is the other side's own, not seen from this side since;
+# `OpenedUtc`/`Basis` when the current (or last) alert's opening was claimed and the fields its
+# page rested on (absent in rows from before: not recorded); `Downgraded` (absent: false) the
+# last alert was resolved because the ticket no longer qualified.
 # Rows `pending-<seq>`: `Seq`, `Status`, `Payload` (fitted to signl4.PAYLOAD_MAX_BYTES, below a
 # string property's limit), `Reason` (cut at REASON_MAX_CHARS), `QueuedUtc`.
 def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
@@ -137,6 +150,12 @@ def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
         entity["Target"] = state.target
     if state.learned:
         entity["Learned"] = True
+    if state.opened_at is not None:
+        entity["OpenedUtc"] = state.opened_at
+    if state.basis:
+        entity["Basis"] = state.basis
+    if state.downgraded:
+        entity["Downgraded"] = True
     if state.sending_seq and state.sending_since:
         entity["SendingUtc"] = state.sending_since
     if state.inflight_seq and state.inflight_since:
