@@ -322,17 +322,18 @@ def known_states(store: PartitionStore, status_type: object) -> KnownStates:
 
 
 class Ledger:
-    """Conversations in a PartitionStore. `clock` gives "now" (the tests' is fake)."""
+    """Conversations in a PartitionStore. `clock` gives "now" (the tests' is fake; without
+    one, `_now` as the module has it when the ledger is built: the HTTP route's tests fix it)."""
 
     def __init__(
         self,
         store: PartitionStore,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] | None = None,
         status_type: Callable[[str], Hashable] = AlertStatus,
     ) -> None:
         self.store = store
-        self.clock = clock
+        self.clock = clock or _now
         self._status_type = status_type
         self.known = known_states(store, status_type)
 
@@ -605,10 +606,18 @@ class Ledger:
     # -- pages held back by a window: partition `suppressed`, row = external id --
 
     def hold(
-        self, external_id: str, *, rule: str, window: str, target: str, payload: dict[str, Any]
+        self,
+        external_id: str,
+        *,
+        rule: str,
+        window: str,
+        target: str,
+        payload: dict[str, Any],
+        basis: str = "",
     ) -> None:
         """Keep the ticket's page. Raises Conflict when it is held already (the first stays)."""
         entity = {
+            "Basis": basis,
             "Rule": rule[:HELD_LABEL_MAX_CHARS],
             "Window": window[:HELD_LABEL_MAX_CHARS],
             "Target": target,
@@ -631,6 +640,7 @@ class Ledger:
                 target=str(row.entity.get("Target") or ""),
                 payload=json.loads(row.entity.get("Payload") or "{}"),
                 etag=row.etag,
+                basis=str(row.entity.get("Basis") or ""),
             )
             for key, row in sorted(self.store.read(HELD_PARTITION).items())
         ]
@@ -650,6 +660,7 @@ class HeldPage:
     target: str
     payload: dict[str, Any]
     etag: str | None = None
+    basis: str = ""  # what the page rests on (absent in rows from before: not recorded)
 
 
 def _older(row: Row, cutoff: datetime) -> bool:
