@@ -22,7 +22,9 @@ from urllib.parse import quote
 
 from shared.adapters.http import (
     RETRY_STATUSES,
+    AnswerTooLarge,
     RetryBudgetSpent,
+    capped_content,
     describe_request_failure,
     request_timeout,
     retrying,
@@ -47,6 +49,12 @@ BUDGET_WINDOW_SECONDS = 300.0
 OUTCOME_RECHECK_SECONDS = 300.0
 OFFERED_MAX_NAMES, OFFERED_NAME_MAX_CHARS = 15, 40
 TENANT_MAX_CHARS = 100
+# Reading a ticket happens while Halo waits for the relay's answer: one short try and one retry
+# within a small budget; a read that fails is decided without (shared/delivery/ticket_reads.py).
+TICKET_READ_TIMEOUT_SECONDS = 5.0
+TICKET_READ_ATTEMPTS = 2
+TICKET_READ_BUDGET_SECONDS = 2.0
+TICKET_MAX_BYTES = 1024 * 1024  # Halo's Fault has over 800 fields; an answer past this is refused
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +144,28 @@ def write_back(payload: dict[str, Any], settings: RelaySettings) -> SendResult:
     return SendResult(status_code=200, event_id=_action_id(created), attempts=client.calls)
 
 
+def read_ticket(ticket_id: int, settings: RelaySettings) -> dict[str, Any]:
+    """GET /api/Tickets/{id}: Halo's ticket as a JSON object (the ticket-reader port,
+    shared/adapters/ticket_source.py). Short: Halo waits for the relay's answer meanwhile.
+    HaloUnavailable or HaloRejected when it cannot be had; the caller decides without it."""
+    client = HaloClient(settings)
+    client.http = client.http.model_copy(
+        update={
+            "signl4_timeout_seconds": min(
+                client.http.signl4_timeout_seconds, TICKET_READ_TIMEOUT_SECONDS
+            ),
+            "signl4_max_attempts": min(client.http.signl4_max_attempts, TICKET_READ_ATTEMPTS),
+            "signl4_retry_budget_seconds": min(
+                client.http.signl4_retry_budget_seconds, TICKET_READ_BUDGET_SECONDS
+            ),
+        }
+    )
+    record = client.call("GET", f"/api/Tickets/{int(ticket_id)}", limit=TICKET_MAX_BYTES)
+    if not isinstance(record, dict):
+        raise HaloRejected(f"Halo answered GET /api/Tickets/{ticket_id} without a ticket", 200)
+    return record
+
+
 def halo_http_settings(settings: RelaySettings) -> RelaySettings:
     """The settings the shared retry policy reads (SIGNL4_*), with Halo's own HALO_* values
     where they are set: unset, Halo is retried as SIGNL4 is."""
@@ -167,8 +197,10 @@ class HaloClient:
         *,
         body: Any = None,
         params: dict[str, str] | None = None,
+        limit: int | None = None,
     ) -> Any:
-        """One API call; a 401 (an expired or revoked token) fetches a new token once."""
+        """One API call; a 401 (an expired or revoked token) fetches a new token once.
+        `limit`: the most bytes of answer read (past it: HaloRejected)."""
         for attempt in range(2):
             token = self._token(renew=attempt > 0)
             status, data = self._send(
@@ -178,6 +210,7 @@ class HaloClient:
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 json_body=body,
                 params=params,
+                limit=limit,
             )
             if status != 401:
                 break
@@ -403,6 +436,7 @@ class HaloClient:
         json_body: Any = None,
         form: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        limit: int | None = None,
     ) -> tuple[int, bytes]:
         from requests import RequestException
 
@@ -428,12 +462,13 @@ class HaloClient:
                     headers=sent_headers,
                     timeout=request_timeout(self.http),
                     allow_redirects=False,
+                    stream=limit is not None,
                 ) as response,
             ):
                 retries = getattr(response.raw, "retries", None)
                 if retries is not None and retries.history:  # Halo counts retries too
                     _budget.take(len(retries.history), force=True)
-                return response.status_code, response.content
+                return response.status_code, _content(response, limit, what)
         except RetryBudgetSpent as spent:
             raise HaloUnavailable(
                 f"Halo asked to wait {spent.wait:.1f}s (HTTP {spent.status}) for {what}, past "
@@ -478,10 +513,20 @@ def fresh_for(expires_in: Any) -> float:
     return max(0.0, lifetime - min(60.0, lifetime / 10))
 
 
+def _content(response: Any, limit: int | None, what: str) -> bytes:
+    """The answer's body; with a `limit`, read no further than it (HaloRejected past it)."""
+    if limit is None:
+        return bytes(response.content)
+    try:
+        return capped_content(response, limit)
+    except AnswerTooLarge:
+        raise HaloRejected(f"Halo's answer to {what} is larger than {limit} bytes", None) from None
+
+
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data) if data else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python parses
         return None
 
 

@@ -35,6 +35,25 @@ class RetryBudgetSpent(Exception):
         self.status = status
 
 
+class AnswerTooLarge(Exception):
+    """A remote's answer was longer than the caller reads (`capped_content`)."""
+
+
+def capped_content(response: requests.Response, limit: int) -> bytes:
+    """A streamed answer's body, read no further than `limit` bytes (AnswerTooLarge past it).
+    A failure while reading is a requests ConnectionError, as an unstreamed read's would be."""
+    import requests
+    from urllib3.exceptions import HTTPError
+
+    try:
+        data = response.raw.read(limit + 1, decode_content=True)
+    except HTTPError as error:
+        raise requests.ConnectionError(error) from None
+    if len(data) > limit:
+        raise AnswerTooLarge(f"the answer is larger than {limit} bytes")
+    return bytes(data)
+
+
 _session: requests.Session | None = None
 _session_lock = threading.Lock()
 _retry_class: type | None = None

@@ -20,11 +20,13 @@ from typing import Any, Literal
 from shared import TIMING
 from shared.adapters.sender import Sender, SendResult
 from shared.adapters.store import Conflict, Op, Unavailable
+from shared.adapters.ticket_source import TicketReader
 from shared.delivery import conversation as core
 from shared.delivery import held
 from shared.delivery.conversation import Arrival, Conversation, Pending
 from shared.delivery.ledger import Ledger
 from shared.delivery.outbox import EventStatus, OutboxMessage
+from shared.delivery.ticket_reads import ReadEvent, read_in_full
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import HaloEvent
 from shared.domain.page import PagePlan, Prior, Triage, plan_page
@@ -61,6 +63,9 @@ class Delivery:
     clock: Callable[[], datetime] | None = None
     # Record SIGNL4's acceptance after answering (the HTTP path: Halo waits for the answer).
     confirm_after_answer: bool = False
+    # Reads a ticket a payload carries too little of (event-only, small object); None: no
+    # Halo API credentials, such events are judged on their payload and the answer says so.
+    tickets: TicketReader | None = None
 
     def now(self) -> datetime:
         if self.clock is not None:
@@ -130,18 +135,30 @@ class Outcome:
     route: str | None = None  # the RELAY_ROUTES rule that matched (SIGNL4 events only)
     window: str | None = None  # suppressed: the quiet hours or maintenance window
     escalation: str | None = None  # sent/queued: why a ticket that did not page now does
+    # Why the event was judged on its payload though it lacked a field the decision needs.
+    incomplete: str = ""
 
 
 # --- the HTTP path ---
 
 
 def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) -> Outcome:
-    """Deliver one Halo event. A read costs a round trip before the page goes out, so the first
-    round claims against a guess instead: the ticket as this process last saw it, or absent (a
-    ticket's first event: create-if-absent). The claim is conditional on that state, so a wrong
-    guess only conflicts and the next round reads. A decision that writes nothing (skip,
-    duplicate, suppressed, dry-run) is never taken on a guess: it reads first."""
-    ledger = delivery.ledger
+    """Deliver one Halo event, read in full first when its payload lacks what the decision
+    needs (ticket_reads.py); the answer says when it was judged on less."""
+    read = read_in_full(event, delivery.settings, delivery.tickets)
+    outcome = _deliver_read(read, event, delivery, trace)
+    return replace(outcome, incomplete=read.note) if read.note else outcome
+
+
+def _deliver_read(
+    read: ReadEvent, payload: HaloEvent, delivery: Delivery, trace: EventTrace
+) -> Outcome:
+    """Deliver the event as read. A read costs a round trip before the page goes out, so the
+    first round claims against a guess instead: the ticket as this process last saw it, or
+    absent (a ticket's first event: create-if-absent). The claim is conditional on that state,
+    so a wrong guess only conflicts and the next round reads. A decision that writes nothing
+    (skip, duplicate, suppressed, dry-run) is never taken on a guess: it reads first."""
+    ledger, event = delivery.ledger, read.event
     external_id = event.ticket.external_id
     guesses = 1 if ledger is not None else 0
     envelope: Envelope | None = None
@@ -153,7 +170,8 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
         else:
             state, ledger_ok = read_state(ledger, external_id)
             memory = _read_memory(ledger if ledger_ok else None, state)
-        page = _plan(event, delivery, state, memory[0])
+        read, page = _plan_read(read, payload, delivery, state, triage=memory[0])
+        event = read.event
         arrival = _arrival(event, page, delivery)
         if guessed and not _claims_on_guess(page, state, arrival, delivery.settings):
             continue
@@ -183,6 +201,26 @@ def deliver_halo_event(event: HaloEvent, delivery: Delivery, trace: EventTrace) 
 
 # A ticket's remembered triage and its row's ETag ((None, None): none remembered).
 Memory = tuple[Triage | None, str | None]
+
+
+def _plan_read(
+    read: ReadEvent,
+    payload: HaloEvent,
+    delivery: Delivery,
+    state: Conversation,
+    *,
+    triage: Triage | None,
+) -> tuple[ReadEvent, PagePlan]:
+    """The plan for the event as read. A `new` planned on cached fields reads the ticket again
+    (it may have closed since); an event judged on a payload lacking fields remembers nothing
+    (its unknown fields are no transition to escalate on later)."""
+    page = _plan(read.event, delivery, state, triage)
+    if read.cached and page.status is AlertStatus.NEW:
+        read = read_in_full(payload, delivery.settings, delivery.tickets, fresh=True)
+        page = _plan(read.event, delivery, state, triage)
+    if read.note:
+        page = replace(page, triage=None)
+    return read, page
 
 
 def _read_memory(ledger: Ledger | None, state: Conversation) -> Memory:

@@ -426,6 +426,16 @@ def _parse_webhook(env: dict[str, Any]) -> HaloEvent:
     )
 
 
+def ticket_from_record(record: dict[str, Any], ticket_id: int) -> Ticket:
+    """Halo's answer to GET /api/Tickets/{id} as a Ticket; UnsupportedPayload when it is the
+    record of another ticket (never judge a ticket by another one's fields)."""
+    folded = _fold_keys(record, "HaloPSA's ticket read")
+    read_id = _int(folded.get("id"))
+    if read_id != ticket_id:
+        raise UnsupportedPayload(f"Halo answered with ticket {read_id}, not {ticket_id}")
+    return _ticket_from_halo(folded, ticket_id)
+
+
 def _ticket_from_halo(t: dict[str, Any], ticket_id: int | None) -> Ticket:
     """A Halo ticket object (small or full, keys already case-folded)."""
     if ticket_id is None:

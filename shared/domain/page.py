@@ -23,6 +23,7 @@ TRIAGE_FIELD_MAX_CHARS = 200  # each remembered field (a stored row's bound, com
 # sooner after the opening of the alert a downgrade resolved is skipped (docs/when-it-pages.md).
 FLAP_LIMIT = timedelta(minutes=15)
 _OPEN = (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED)
+UNKNOWABLE = ("priority", "team", "client")  # remembered fields a payload may leave out
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,9 @@ def _downgrade(
         return None
     filters = page_filters(event, settings, "")
     now = triage_of(event, settings)
-    if not filters.filtered or (now.priority, now.team) == (basis.priority, basis.team):
+    # A field the payload leaves out is unknown, not changed (as for an escalation).
+    fields = (now.priority != basis.priority and now.priority, now.team != basis.team and now.team)
+    if not filters.filtered or not any(fields):
         return None
     reason = f"Downgraded: {filters.reason}"
     return Decision(action="send", status=AlertStatus.RESOLVED, reason=reason, filtered=True)
@@ -217,6 +220,8 @@ def _escalation(
         return None
     if decision.action != "skip" or event.ticket.closed or event.event == NEW_TICKET_EVENT:
         return None
+    if any(getattr(before, name) and not getattr(now, name) for name in UNKNOWABLE):
+        return None  # a field the payload no longer says is unknown, not changed: no guess
     changes = []
     if now.priority != before.priority:
         changes.append(f"Escalated: priority {before.priority or '?'} → {now.priority or '?'}")

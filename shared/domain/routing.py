@@ -263,6 +263,16 @@ class Routes(BaseModel):
     def named(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
 
+    def fields_matched(self) -> frozenset[str]:
+        """The ticket fields some rule matches on (client, site, team, priority, type): what a
+        payload must carry, or the ticket must be read for, to be routed as the rules say."""
+        return frozenset(
+            name
+            for rule in self.rules
+            for name in Match.model_fields
+            if getattr(rule.when, name) is not None
+        )
+
     def targets(self) -> list[tuple[int, Rule]]:
         """(index, rule) of every rule with a named target (one needing its own secret)."""
         return [(i, rule) for i, rule in enumerate(self.rules) if rule.target != DEFAULT_TARGET]

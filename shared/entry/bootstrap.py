@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
+from typing import Any
 
 from shared.adapters.signl4 import send_event
+from shared.adapters.ticket_source import TicketReader
 from shared.delivery.ledger import Ledger
 from shared.delivery.pages import Delivery, Sender
 from shared.domain.alert import AlertStatus
@@ -40,8 +42,12 @@ def open_ledger_or_none(
         return None  # a dry run must not claim anything a live run would then call a duplicate
     try:
         return open_ledger(settings, status_type=status_type)
-    except Exception:
-        logger.exception("relay: the ledger could not be opened; delivering without it")
+    except Exception as error:
+        # The kind only: the SDK's text and traceback may hold parts of the connection string.
+        logger.error(
+            "relay: the ledger could not be opened (%s); delivering without it",
+            type(error).__name__,
+        )
         return None
 
 
@@ -77,7 +83,22 @@ def page_delivery(
         sender=sender or signl4_sender(),
         clock=clock,
         confirm_after_answer=confirm_after_answer,
+        tickets=ticket_reader(settings),
     )
+
+
+def ticket_reader(settings: RelaySettings) -> TicketReader | None:
+    """Halo's ticket reader when the API credentials are set (its client loads on the first
+    read, not at cold start); None without them."""
+    if not settings.two_way:
+        return None
+
+    def read(ticket_id: int, with_settings: RelaySettings) -> dict[str, Any]:
+        from shared.adapters.halo import read_ticket
+
+        return read_ticket(ticket_id, with_settings)
+
+    return read
 
 
 def writeback_delivery(settings: RelaySettings, outbox: list[str] | None) -> Delivery:

@@ -150,6 +150,8 @@ def relay_event(obj: Any, delivery: Delivery) -> RelayResponse:
 def halo_answer(outcome: Outcome) -> RelayResponse:
     """An event's outcome as the JSON answer Halo gets."""
     body: dict[str, Any] = {"result": outcome.result, "externalId": outcome.external_id}
+    if outcome.incomplete:
+        body["incomplete"] = outcome.incomplete  # judged on a payload lacking a field it needs
     if outcome.result == "skipped":
         body["reason"] = outcome.reason
         return RelayResponse(200, body)

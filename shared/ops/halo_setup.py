@@ -147,7 +147,9 @@ Use one of A or B, not both.
 A. Webhook (Configuration > Integrations > Webhooks)
    URL:      {webhook_url(base)}
    Method:   POST
-   Payload:  small object (full object and "event information only" work too)
+   Payload:  full object (small object has no priority, "event information only" no ticket:
+             then priority filters and status changes need HALO_CLIENT_ID/SECRET, so the
+             relay reads the ticket; see docs/setup-halo.md, Which payload)
    Events:   {", ".join(WEBHOOK_EVENTS)}
    Auth:     Basic with HALO_WEBHOOK_USERNAME / HALO_WEBHOOK_PASSWORD when set, else none
    Batching: off, or by Count with at most RELAY_MAX_BATCH (100) events

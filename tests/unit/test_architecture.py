@@ -35,7 +35,7 @@ ANY = "shared."  # every module of ours
 ALLOWED: dict[str, tuple[str, ...]] = {
     "base": (*BASE, PACKAGE),
     "domain": (*BASE, PACKAGE, "shared.domain"),
-    # The two ports' types only: which store and which client stand behind them is entry's choice.
+    # The ports' types only: which store and which clients stand behind them is entry's choice.
     "delivery": (
         *BASE,
         PACKAGE,
@@ -43,6 +43,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "shared.delivery",
         "shared.adapters.store",
         "shared.adapters.sender",
+        "shared.adapters.ticket_source",
     ),
     "adapters": (*BASE, PACKAGE, "shared.domain", "shared.adapters"),
     # The composition root wires ledger + adapters + clients; it never needs an operator command.
@@ -185,6 +186,8 @@ def test_the_table_says_who_may_import_what() -> None:
     assert not allows("domain", "shared.delivery.ledger")
     assert not allows("domain", "shared.adapters.store")
     assert allows("delivery", "shared.adapters.store")
+    assert allows("delivery", "shared.adapters.ticket_source")
+    assert not allows("delivery", "shared.adapters.halo")
     assert not allows("delivery", "shared.adapters.table_sdk")
     assert not allows("delivery", "shared.entry.timers") and not allows("delivery", "shared.ops")
     assert not allows("adapters", "shared.delivery.ledger")

@@ -120,6 +120,17 @@ def test_no_downgrade_when_off_unknown_unchanged_or_never_through_the_filters() 
     # An SLA page past the filters never qualified: a later update does not resolve it.
     sla = Prior(AlertStatus.NEW, basis=Triage(priority="1", qualified=False))
     assert plan_page(lowered, DOWNGRADING, sla, now=NOW).status is None
+    # Team left out of the payload, priority as paged: new settings, not a changed ticket.
+    teams = RelaySettings.from_env(
+        {
+            "SIGNL4_TEAM_SECRET": "s",
+            "RELAY_PAGE_TEAMS": "Network",
+            "RELAY_RESOLVE_ON_DOWNGRADE": "1",
+        }
+    )
+    as_paged = Prior(AlertStatus.NEW, basis=Triage(priority="1", team="Servers", qualified=True))
+    same_team = parse_event(webhook(7, "ticket updated", team="Servers"))
+    assert plan_page(same_team, teams, as_paged, now=NOW).status is None
     # A row from before the alert recorded its fields: not known to have changed.
     assert plan_page(lowered, DOWNGRADING, Prior(AlertStatus.NEW), now=NOW).status is None
     # Resolved already (by Halo, or by SIGNL4 with the ticket open): nothing to resolve.
@@ -158,3 +169,21 @@ def test_a_downgraded_ticket_is_judged_from_its_triage_never_open_again() -> Non
     still_low = parse_event(webhook(7, "ticket updated", priority_id=4, summary="more"))
     page = plan_page(still_low, DOWNGRADING, _downgraded(NOW - timedelta(hours=1)), now=NOW)
     assert page.status is None and "open again" not in page.decision.reason
+
+
+def test_a_field_the_payload_no_longer_says_is_no_escalation() -> None:
+    """Remembered at priority 4, then an update without a priority (a small-object payload
+    whose ticket could not be read): unknown pages a ticket never seen, but for a remembered
+    one it is no transition, so it does not escalate on a guess."""
+    settings = RelaySettings.from_env({"SIGNL4_TEAM_SECRET": "s", "RELAY_PAGE_PRIORITIES": "1"})
+    logged = plan_page(
+        parse_event(webhook(42, "new ticket logged", priority_id=4)), settings, now=NOW
+    )
+    assert logged.decision.filtered and logged.triage is not None
+    prior = Prior(triage=logged.triage)
+    unknown = plan_page(parse_event(webhook(42, "ticket updated")), settings, prior, now=NOW)
+    raised = plan_page(
+        parse_event(webhook(42, "ticket updated", priority_id=1)), settings, prior, now=NOW
+    )
+    assert (unknown.status, unknown.escalation) == (None, None)
+    assert (raised.status, raised.escalation) == (AlertStatus.NEW, "Escalated: priority 4 → 1")

@@ -36,7 +36,8 @@ def test_the_text_names_every_url_to_configure() -> None:
     code, text = run(["halo-setup", "--url", BASE + "/"])
     assert code == 0
     assert f"{BASE}/api/halopsa?code=<function key>" in text
-    assert "New Ticket Logged, Ticket Status Changed, Closed" in text and "small object" in text
+    assert "New Ticket Logged, Ticket Status Changed, Closed" in text
+    assert "Payload:  full object" in text and "HALO_CLIENT_ID/SECRET" in text
     assert f"Base URL:    {BASE}/api/webhook/" in text
     assert f"{TOKEN_PLACEHOLDER}?{QUERY}" in text
     assert '"X-S4-ExternalID" : "HaloPSA-<<ticket^id>>"' in text
