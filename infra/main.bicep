@@ -134,6 +134,9 @@ param relayPageTeams string = ''
 param relayEmergencyPriorities string = ''
 @description('Comma-separated Halo event names (SLA warnings) that page an open ticket without an open alert.')
 param relayPageOnEvents string = ''
+@description('true: a paged ticket whose priority or team no longer passes the paging filters resolves its alert.')
+@allowed(['true', 'false'])
+param relayResolveOnDowngrade string = 'false'
 @description('Routing rules (JSON array): which SIGNL4 team each ticket pages, with its category, quiet hours and maintenance windows (README.md, Routing). Empty: every ticket pages the default team. Each named target needs its secret in signl4TeamSecrets.')
 param relayRoutes string = ''
 @description('true: build and log the SIGNL4 payload but do not send it.')
@@ -274,6 +277,7 @@ module settings './modules/appsettings.bicep' = {
     relayPagePriorities: relayPagePriorities
     relayPageTeams: relayPageTeams
     relayPageOnEvents: relayPageOnEvents
+    relayResolveOnDowngrade: relayResolveOnDowngrade
     relayEmergencyPriorities: relayEmergencyPriorities
     relayRoutes: relayRoutes
     relayDryRun: relayDryRun

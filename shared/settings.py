@@ -178,6 +178,9 @@ class RelaySettings(BaseModel):
     # Halo event names (SLA warnings) that page an open ticket without an open alert, past the
     # paging filters; routing and windows still apply.
     relay_page_on_events: CaseFoldedSet = Field(frozenset(), alias="RELAY_PAGE_ON_EVENTS")
+    # A paged ticket whose priority or team changes so the paging filters skip it resolves its
+    # alert (issue 22 item 4); off: only a close resolves.
+    relay_resolve_on_downgrade: bool = Field(False, alias="RELAY_RESOLVE_ON_DOWNGRADE")
     relay_dry_run: bool = Field(False, alias="RELAY_DRY_RUN")
     # Routing to several SIGNL4 teams (shared/domain/routing.py): rules, each target's secret in
     # SIGNL4_TEAM_SECRET_<NAME>. Unset: every ticket goes to SIGNL4_TEAM_SECRET's team.

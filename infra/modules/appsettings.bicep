@@ -39,6 +39,7 @@ param relayAckStatuses string
 param relayPagePriorities string
 param relayPageTeams string
 param relayPageOnEvents string
+param relayResolveOnDowngrade string
 param relayEmergencyPriorities string
 param relayRoutes string
 param relayDryRun string
@@ -133,6 +134,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RELAY_PAGE_PRIORITIES: relayPagePriorities
     RELAY_PAGE_TEAMS: relayPageTeams
     RELAY_PAGE_ON_EVENTS: relayPageOnEvents
+    RELAY_RESOLVE_ON_DOWNGRADE: relayResolveOnDowngrade
     RELAY_EMERGENCY_PRIORITIES: relayEmergencyPriorities
     RELAY_DRY_RUN: relayDryRun
     RELAY_ROUTES: relayRoutes

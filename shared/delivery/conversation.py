@@ -57,6 +57,13 @@ class Conversation:
     # The last status is the other side's own (`learned`: SIGNL4 closed the alert), not seen
     # from this side since: a Halo ticket still open is not "open again" then.
     learned: bool = False
+    # When the claim that opened the current (or last) alert was made, and what its page rested
+    # on (opaque here: the page service encodes it). None/"": not recorded (rows from before).
+    opened_at: datetime | None = None
+    basis: str = ""
+    # The last alert was resolved because the ticket no longer qualified (a downgrade): kept
+    # until the next opening, so the ticket is judged as one held back, not as "open again".
+    downgraded: bool = False
     version: str | None = None  # the stored state row's ETag
     # The mailbox, oldest first, when it was read with the state (else empty).
     mailbox: tuple[Pending, ...] = field(default=(), compare=False)
@@ -177,6 +184,8 @@ class Arrival:
     can_queue: bool = True  # there is an outbox to nudge
     target: str | None = None  # the routing target to record with the claim (None: keep)
     opens: bool = False  # it raises a new alert: the old alert's anchor no longer holds
+    basis: str = ""  # an opening: what its page rested on, recorded with the alert
+    downgrade: bool = False  # a resolve because the ticket no longer qualifies
 
 
 def is_repeat(state: Conversation, arrival: Arrival) -> bool:
@@ -223,6 +232,9 @@ def claim(state: Conversation, arrival: Arrival, wait_reason: str, now: datetime
         target=state.target if arrival.target is None else arrival.target,
         raised_event_id=None if arrival.opens else state.raised_event_id,
         learned=False,
+        opened_at=now if arrival.opens else state.opened_at,
+        basis=arrival.basis if arrival.opens else state.basis,
+        downgraded=arrival.downgrade or (state.downgraded and not arrival.opens),
     )
     reason = wait_reason
     if reason and arrival.can_queue:
@@ -272,6 +284,9 @@ def refused(state: Conversation, seq: int, previous: Conversation) -> Step:
             raised_event_id=(
                 previous.raised_event_id if previous.exists else state.raised_event_id
             ),
+            opened_at=previous.opened_at if previous.exists else state.opened_at,
+            basis=previous.basis if previous.exists else state.basis,
+            downgraded=previous.downgraded if previous.exists else state.downgraded,
             failed_reason=None,
             inflight_seq=0,
             inflight_since=None,

@@ -30,10 +30,14 @@ def hold(
     window: str,
     target: str,
     payload: dict[str, Any],
+    basis: str = "",
 ) -> None:
-    """Remember the ticket's page until its window ends (a repeat keeps the first payload)."""
+    """Remember the ticket's page until its window ends (a repeat keeps the first payload).
+    `basis`: what the page rests on, recorded with the alert when it opens."""
     try:
-        ledger.hold(external_id, rule=rule, window=window, target=target, payload=payload)
+        ledger.hold(
+            external_id, rule=rule, window=window, target=target, payload=payload, basis=basis
+        )
     except Conflict:
         return  # held already
     except Unavailable as error:

@@ -91,10 +91,20 @@ def load(key: str, rows: dict[str, Row], status_type: Callable[[str], Hashable])
         target=entity.get("Target") or "",  # rows written before routing: the default team
         raised_event_id=_anchor(entity, status),
         learned=entity.get("Learned") is True,
+        opened_at=_utc(entity.get("OpenedUtc")),
+        basis=str(entity.get("Basis") or ""),
+        downgraded=entity.get("Downgraded") is True,
         exists=True,
         version=row.etag,
         mailbox=mailbox,
     )
+
+
+def _utc(value: Any) -> datetime | None:
+    """A stored time, aware (a store may give it back naive: it was written in UTC)."""
+    if not isinstance(value, datetime):
+        return None  # absent (rows written before) or unreadable: not recorded
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
@@ -117,7 +127,10 @@ def _anchor(entity: dict[str, Any], status: Hashable) -> str | None:
 # routing target (absent: the default team, and rows written before routing); `RaisedEventId`
 # the event id SIGNL4 answered to the accepted `new` that raised the current alert (the anchor
 # notifications are verified against; absent in rows written before it existed: `_anchor`);
-# `Learned` (absent: false) the status is the other side's own, not seen from this side since.
+# `Learned` (absent: false) the status is the other side's own, not seen from this side since;
+# `OpenedUtc`/`Basis` when the current (or last) alert's opening was claimed and the fields its
+# page rested on (absent in rows from before: not recorded); `Downgraded` (absent: false) the
+# last alert was resolved because the ticket no longer qualified.
 # Rows `pending-<seq>`: `Seq`, `Status`, `Payload` (fitted to signl4.PAYLOAD_MAX_BYTES, below a
 # string property's limit), `Reason` (cut at REASON_MAX_CHARS), `QueuedUtc`.
 def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
@@ -137,6 +150,12 @@ def _state_entity(state: Conversation, now: datetime) -> dict[str, Any]:
         entity["Target"] = state.target
     if state.learned:
         entity["Learned"] = True
+    if state.opened_at is not None:
+        entity["OpenedUtc"] = state.opened_at
+    if state.basis:
+        entity["Basis"] = state.basis
+    if state.downgraded:
+        entity["Downgraded"] = True
     if state.sending_seq and state.sending_since:
         entity["SendingUtc"] = state.sending_since
     if state.inflight_seq and state.inflight_since:
@@ -303,17 +322,18 @@ def known_states(store: PartitionStore, status_type: object) -> KnownStates:
 
 
 class Ledger:
-    """Conversations in a PartitionStore. `clock` gives "now" (the tests' is fake)."""
+    """Conversations in a PartitionStore. `clock` gives "now" (the tests' is fake; without
+    one, `_now` as the module has it when the ledger is built: the HTTP route's tests fix it)."""
 
     def __init__(
         self,
         store: PartitionStore,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] | None = None,
         status_type: Callable[[str], Hashable] = AlertStatus,
     ) -> None:
         self.store = store
-        self.clock = clock
+        self.clock = clock or _now
         self._status_type = status_type
         self.known = known_states(store, status_type)
 
@@ -586,10 +606,18 @@ class Ledger:
     # -- pages held back by a window: partition `suppressed`, row = external id --
 
     def hold(
-        self, external_id: str, *, rule: str, window: str, target: str, payload: dict[str, Any]
+        self,
+        external_id: str,
+        *,
+        rule: str,
+        window: str,
+        target: str,
+        payload: dict[str, Any],
+        basis: str = "",
     ) -> None:
         """Keep the ticket's page. Raises Conflict when it is held already (the first stays)."""
         entity = {
+            "Basis": basis,
             "Rule": rule[:HELD_LABEL_MAX_CHARS],
             "Window": window[:HELD_LABEL_MAX_CHARS],
             "Target": target,
@@ -612,6 +640,7 @@ class Ledger:
                 target=str(row.entity.get("Target") or ""),
                 payload=json.loads(row.entity.get("Payload") or "{}"),
                 etag=row.etag,
+                basis=str(row.entity.get("Basis") or ""),
             )
             for key, row in sorted(self.store.read(HELD_PARTITION).items())
         ]
@@ -631,6 +660,7 @@ class HeldPage:
     target: str
     payload: dict[str, Any]
     etag: str | None = None
+    basis: str = ""  # what the page rests on (absent in rows from before: not recorded)
 
 
 def _older(row: Row, cutoff: datetime) -> bool:

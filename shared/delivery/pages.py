@@ -9,6 +9,7 @@ held pages a window let go (deliver_held). Ports: a Ledger, a sender, the outbox
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -223,9 +224,10 @@ def _plan_read(
 
 
 def _read_memory(ledger: Ledger | None, state: Conversation) -> Memory:
-    """The triage remembered of a ticket without an alert (only read then: with an alert,
-    nothing escalates). Unreadable: none, so the ticket is judged as one never seen."""
-    if ledger is None or state.exists:
+    """The triage remembered of a ticket without an alert, or whose alert a downgrade resolved
+    (only read then: with an alert, nothing escalates). Unreadable: none, so the ticket is
+    judged as one never seen."""
+    if ledger is None or (state.exists and not state.downgraded):
         return None, None
     try:
         return ledger.read_triage(state.key)
@@ -238,6 +240,8 @@ def _remember(ledger: Ledger | None, external_id: str, page: PagePlan, memory: M
     """Remember the fields a decision not to page rested on: a ticket the filters held back, or
     one remembered already whose fields changed. Only when they change; never for a page sent
     (its alert row speaks for it: nothing escalates while an alert is open)."""
+    if ledger is not None and page.downgrade and memory[1] is None:
+        memory = _read_memory(ledger, core.absent(external_id))  # its row from before, if any
     triage, before = page.triage, memory[0]
     if ledger is None or triage is None or triage == before:
         return
@@ -249,8 +253,13 @@ def _remember(ledger: Ledger | None, external_id: str, page: PagePlan, memory: M
 
 
 def _escalated(outcome: Outcome, page: PagePlan) -> Outcome:
-    """An escalation's answer says why, and so does a log line."""
-    if page.escalation is None or outcome.result not in ("sent", "queued"):
+    """An escalation's answer says why, and so does a log line; a downgrade's log line too."""
+    if outcome.result not in ("sent", "queued"):
+        return outcome
+    if page.downgrade:
+        reason = log_safe(page.decision.reason)
+        logger.info("relay: %s resolved: %s", log_safe(outcome.external_id), reason)
+    if page.escalation is None:
         return outcome
     logger.info("relay: %s escalated: %s", log_safe(outcome.external_id), log_safe(page.escalation))
     return replace(outcome, escalation=page.escalation)
@@ -264,7 +273,15 @@ def _plan(
     if state.exists:
         last = state.status if isinstance(state.status, AlertStatus) else None
         learned = state.learned and last is AlertStatus.RESOLVED
-        prior = Prior(last, state.target or DEFAULT_TARGET, closed_in_signl4=learned)
+        prior = Prior(
+            last,
+            state.target or DEFAULT_TARGET,
+            triage if state.downgraded else None,
+            closed_in_signl4=learned,
+            opened=state.opened_at,
+            basis=_basis_of(state.basis),
+            downgraded=state.downgraded,
+        )
     if not TIMING:
         return plan_page(
             event, delivery.settings, prior, now=delivery.now(), params=delivery.params
@@ -289,7 +306,29 @@ def _arrival(event: HaloEvent, page: PagePlan, delivery: Delivery) -> Arrival | 
         can_queue=delivery.outbox is not None,
         target=page.send_target,
         opens=page.status is AlertStatus.NEW,
+        basis=_basis_text(page.basis),
+        downgrade=page.downgrade,
     )
+
+
+def _basis_text(basis: Triage | None) -> str:
+    """The fields a `new` rests on, as the alert row keeps them (the core holds them opaque)."""
+    if basis is None:
+        return ""
+    fields = {"priority": basis.priority, "team": basis.team, "qualified": basis.qualified}
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def _basis_of(text: str) -> Triage | None:
+    """The fields the alert's page rested on; None when not recorded (or unreadable)."""
+    try:
+        fields = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    priority, team = str(fields.get("priority") or ""), str(fields.get("team") or "")
+    return Triage(priority=priority, team=team, qualified=fields.get("qualified") is True)
 
 
 def _claims_on_guess(
@@ -346,6 +385,7 @@ def _answer_unsent(
                 window=page.window,
                 target=page.send_target,
                 payload=arrival.payload,
+                basis=arrival.basis,
             )
         return Outcome("suppressed", external_id, status, route=route, window=page.window)
     holds_back = delivery.settings.relay_routes.holds_back_pages
@@ -406,7 +446,9 @@ def deliver_held(page: held.HeldPage, delivery: Delivery, trace: EventTrace) -> 
             reason=f"the ticket was {value_of(state.status)} during the window",
             route=page.rule,
         )
-    arrival = Arrival(AlertStatus.NEW, page.payload, can_queue=False, target=target, opens=True)
+    arrival = Arrival(
+        AlertStatus.NEW, page.payload, can_queue=False, target=target, opens=True, basis=page.basis
+    )
     if core.is_repeat(state, arrival):
         trace.decision += " (duplicate)"
         return Outcome("duplicate", external_id, AlertStatus.NEW, event_id=state.event_id)

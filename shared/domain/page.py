@@ -8,7 +8,7 @@ where its alert went) are inputs, so the relay (shared/delivery/pages.py) and `p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.domain.alert import AlertStatus, build_payload, fit_payload
@@ -19,6 +19,10 @@ from shared.domain.signl4_params import NO_PARAMS, SignalParams
 from shared.settings import RelaySettings
 
 TRIAGE_FIELD_MAX_CHARS = 200  # each remembered field (a stored row's bound, compared as cut)
+# A ticket pages at most once per this long through downgrade/escalation cycles: an escalation
+# sooner after the opening of the alert a downgrade resolved is skipped (docs/when-it-pages.md).
+FLAP_LIMIT = timedelta(minutes=15)
+_OPEN = (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED)
 UNKNOWABLE = ("priority", "team", "client")  # remembered fields a payload may leave out
 
 
@@ -44,6 +48,13 @@ class Prior:
     target: str | None = None
     triage: Triage | None = None
     closed_in_signl4: bool = False  # SIGNL4 closed the alert; Halo has not closed the ticket
+    # When the (last) alert was opened, and the fields its page rested on (None: not recorded,
+    # rows from before: no flap limit, and no downgrade, since nothing is known to have changed).
+    opened: datetime | None = None
+    basis: Triage | None = None
+    # The relay resolved the alert by a downgrade: the ticket is judged as one held back by the
+    # filters (its `triage`), so raising it again is an escalation, never "open again".
+    downgraded: bool = False
 
 
 NEVER_PAGED = Prior()
@@ -60,6 +71,8 @@ class PagePlan:
     window: str | None = None  # a `new` held back now by this quiet-hours schedule or window
     triage: Triage | None = None  # the ticket's fields now, to remember (None: nothing to)
     escalation: str | None = None  # why a ticket that did not page now does
+    downgrade: bool = False  # a resolve because the filters skip the ticket now
+    basis: Triage | None = None  # a `new`: the fields it rests on, recorded with the alert
 
     @property
     def status(self) -> AlertStatus | None:
@@ -81,19 +94,13 @@ def plan_page(
 ) -> PagePlan:
     """Plan the page for `event`. The payload's text is cleaned after routing, so a route's own
     fields (X-S4-Service, ...) reach SIGNL4 as clean as the stored copy (fit_payload)."""
-    decision = decide(
-        event,
-        settings,
-        last_sent=prior.status,
-        params=params,
-        closed_in_signl4=prior.closed_in_signl4,
-    )
-    triage = triage_of(event, settings) if prior.status is None else None
-    escalation = _escalation(event, decision, prior.triage, triage)
-    if escalation is not None:
-        decision = page_filters(event, settings, escalation)
-    elif decision.status is AlertStatus.NEW and event.event in settings.relay_page_on_events:
-        escalation = f"Halo event '{event.event}'"  # an SLA warning: the page says which
+    decision, triage, escalation = _decision(event, settings, prior, params)
+    downgrade = _downgrade(event, settings, decision, prior)
+    if downgrade is not None:
+        decision, triage = downgrade, triage_of(event, settings)
+    held_back = _flap_limited(decision, prior, now)
+    if held_back is not None:
+        return PagePlan(held_back)  # nothing remembered: the next event escalates again
     status = decision.status
     if decision.action == "skip" or status is None:
         return PagePlan(decision, triage=triage)
@@ -106,8 +113,87 @@ def plan_page(
     payload = built if routed is built else fit_payload(routed)  # the rule's own text too
     if escalation is not None:
         payload = _escalated(payload, escalation)
-    window = rule.window_at(now) if status is AlertStatus.NEW else None
-    return PagePlan(decision, rule, target, payload, window, triage, escalation)
+    elif downgrade is not None:
+        payload = _said(payload, downgrade.reason)
+    opens = status is AlertStatus.NEW
+    window = rule.window_at(now) if opens else None
+    basis = triage_of(event, settings) if opens else None
+    return PagePlan(
+        decision,
+        rule,
+        target,
+        payload,
+        window,
+        triage,
+        escalation,
+        downgrade=downgrade is not None,
+        basis=basis,
+    )
+
+
+def _decision(
+    event: HaloEvent, settings: RelaySettings, prior: Prior, params: SignalParams
+) -> tuple[Decision, Triage | None, str | None]:
+    """The decision, the triage to remember and the escalation. A ticket whose alert a downgrade
+    resolved is judged as one the filters held back: from its remembered triage."""
+    last = None if prior.downgraded else prior.status
+    decision = decide(
+        event,
+        settings,
+        last_sent=last,
+        params=params,
+        closed_in_signl4=prior.closed_in_signl4,
+    )
+    triage = triage_of(event, settings) if last is None else None
+    escalation = _escalation(event, decision, prior.triage, triage)
+    if escalation is not None:
+        decision = page_filters(event, settings, escalation)
+    elif decision.status is AlertStatus.NEW and event.event in settings.relay_page_on_events:
+        escalation = f"Halo event '{event.event}'"  # an SLA warning: the page says which
+    return decision, triage, escalation
+
+
+def _downgrade(
+    event: HaloEvent, settings: RelaySettings, decision: Decision, prior: Prior
+) -> Decision | None:
+    """RELAY_RESOLVE_ON_DOWNGRADE: an open alert whose ticket changed priority or team so the
+    filters skip it now, on a known value, resolves (None: it does not). Only an alert opened
+    through the filters (not an SLA page past them), and only a change of the ticket: new
+    settings alone resolve nothing. A close, or an explicit X-S4-Status, wins."""
+    basis = prior.basis
+    if not settings.relay_resolve_on_downgrade or prior.downgraded or prior.status not in _OPEN:
+        return None
+    if basis is None or not basis.qualified or prior.closed_in_signl4:
+        return None
+    if decision.status is AlertStatus.RESOLVED or event.requested_status is not None:
+        return None
+    filters = page_filters(event, settings, "")
+    now = triage_of(event, settings)
+    # A field the payload leaves out is unknown, not changed (as for an escalation).
+    fields = (now.priority != basis.priority and now.priority, now.team != basis.team and now.team)
+    if not filters.filtered or not any(fields):
+        return None
+    reason = f"Downgraded: {filters.reason}"
+    return Decision(action="send", status=AlertStatus.RESOLVED, reason=reason, filtered=True)
+
+
+def _flap_limited(decision: Decision, prior: Prior, now: datetime) -> Decision | None:
+    """A `new` sooner than FLAP_LIMIT after the opening of the alert a downgrade resolved: a
+    skip saying when it may page (None: it may page now). Rows without the time: no limit."""
+    if decision.status is not AlertStatus.NEW or not prior.downgraded or prior.opened is None:
+        return None
+    may_page = prior.opened + FLAP_LIMIT
+    if now >= may_page:
+        return None
+    minutes = int(FLAP_LIMIT.total_seconds() // 60)
+    return Decision(
+        action="skip",
+        reason=(
+            f"{decision.reason}; not paged: a ticket pages at most once per {minutes} minutes "
+            f"through downgrades and escalations, and its last alert opened at "
+            f"{_utc(prior.opened)}; it may page from {_utc(may_page)}, at its next event"
+        ),
+    )
 
 
 def prior_after(plan: PagePlan, remembered: Triage | None = None) -> Prior:
@@ -165,6 +251,16 @@ def _escalated(payload: dict[str, Any], escalation: str) -> dict[str, Any]:
     """The payload saying why: the message opens with it, and a plain `Escalation` parameter."""
     message = str(payload.get("Message") or "")
     return fit_payload({**payload, "Message": f"{escalation}. {message}", "Escalation": escalation})
+
+
+def _said(payload: dict[str, Any], why: str) -> dict[str, Any]:
+    """The payload's message opening with why it is sent (a downgrade's resolve)."""
+    message = str(payload.get("Message") or "")
+    return fit_payload({**payload, "Message": f"{why}. {message}"})
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _text(number: int | None) -> str:

@@ -8,7 +8,10 @@ whether one holds is never a question of the machine's clock."""
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -202,3 +205,117 @@ def test_an_open_alert_raised_into_emergency_or_moved_is_not_paged_again(
     # The alert stayed with the team it went to, and it was never paged again.
     assert teams(network_team, f"HaloPSA-{tid}") == [("new", "default"), ("resolved", "default")]
     assert "X-S4-AlertingScenario" not in events_of(network_team, tid)[0]
+
+
+# --- RELAY_RESOLVE_ON_DOWNGRADE (issue 22 item 4) ---
+# The ledger's clock is fixed (the Ledger the route builds reads shared.delivery.ledger._now)
+# and moved by the test: whether 15 minutes have passed is never a question of the machine's.
+
+T0 = datetime(2030, 1, 1, 9, 0, tzinfo=timezone.utc)  # inside the suites' windows' span
+LOWERED = "Downgraded: priority 4 is not in RELAY_PAGE_PRIORITIES"
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, minutes: float) -> None:
+        self.now = T0 + timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fixed = Clock()
+    monkeypatch.setattr("shared.delivery.ledger._now", fixed)
+    return fixed
+
+
+@pytest.fixture
+def downgrading(monkeypatch: pytest.MonkeyPatch, p1_only: None) -> None:
+    monkeypatch.setenv("RELAY_RESOLVE_ON_DOWNGRADE", "true")
+
+
+def test_a_downgrade_resolves_the_alert_at_the_team_recorded_with_it(
+    harness: Harness,
+    network_team: Signl4Fake,
+    downgrading: None,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="shared")
+    set_rules(monkeypatch, network_rules())
+    tid = new_ticket_id()
+    key = f"HaloPSA-{tid}"
+    harness.post(webhook(tid, "new ticket logged", priority_id=1, team="Network"))
+    clock.at(1)
+    # Lowered, and moved to a team the rules send elsewhere: the resolve follows the alert.
+    lowered = harness.post(webhook(tid, "ticket updated", priority_id=4, team="Servers"))
+    assert (lowered[0], lowered[1]["result"], lowered[1]["status"]) == (200, "sent", "resolved")
+    assert "escalation" not in lowered[1]
+    assert teams(network_team, key) == [("new", "network"), ("resolved", "network")]
+    resolve = events_of(network_team, tid)[-1]
+    assert resolve["Message"].startswith(LOWERED + ". ")
+    assert f"relay: {key} resolved: {LOWERED}" in caplog.messages
+    assert rows(tid)[TRIAGE_ROW].entity["Priority"] == "4"  # remembered like a filtered ticket
+    # Still low: nothing, and not "open again". Closed in Halo: its alert is resolved already.
+    still = harness.post(webhook(tid, "ticket updated", priority_id=4, summary="more"))
+    assert still[1]["result"] == "skipped" and "open again" not in still[1]["reason"]
+    closed = harness.post(webhook(tid, "closed", priority_id=4, hasbeenclosed=True, status_id=9))
+    assert closed[1]["result"] == "duplicate"
+    assert sent(network_team, key) == ["new", "resolved"]
+
+
+def test_without_the_setting_a_lowered_ticket_keeps_its_alert(
+    harness: Harness, signl4: Signl4Fake, p1_only: None, clock: Clock
+) -> None:
+    tid = new_ticket_id()
+    harness.post(webhook(tid, "new ticket logged", priority_id=1))
+    clock.at(1)
+    assert harness.post(webhook(tid, "ticket updated", priority_id=4))[1]["result"] == "skipped"
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
+    assert TRIAGE_ROW not in rows(tid)
+
+
+def test_an_unknown_priority_never_resolves(
+    harness: Harness, signl4: Signl4Fake, downgrading: None, clock: Clock
+) -> None:
+    tid = new_ticket_id()
+    harness.post(webhook(tid, "new ticket logged", priority_id=1))
+    clock.at(1)
+    unknown = harness.post(webhook(tid, "ticket updated"))  # no priority in the payload
+    assert unknown[1]["result"] == "skipped"
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
+
+
+def test_flapping_pages_once_in_15_minutes_and_the_next_event_after_escalates(
+    harness: Harness, signl4: Signl4Fake, downgrading: None, clock: Clock
+) -> None:
+    tid = new_ticket_id()
+    key = f"HaloPSA-{tid}"
+    harness.post(webhook(tid, "new ticket logged", priority_id=1))  # opened at T0
+    clock.at(1)
+    assert harness.post(webhook(tid, "ticket updated", priority_id=4))[1]["status"] == "resolved"
+    for minute in (5, 14.9):  # raised again, twice, within 15 minutes of the opening
+        clock.at(minute)
+        raised = harness.post(webhook(tid, "ticket updated", priority_id=1))
+        assert raised[1]["result"] == "skipped"
+        assert raised[1]["reason"].startswith(ESCALATED + "; not paged: ")
+        assert "it may page from 2030-01-01 09:15:00 UTC" in raised[1]["reason"]
+    assert sent(signl4, key) == ["new", "resolved"]
+    assert rows(tid)[TRIAGE_ROW].entity["Priority"] == "4"  # the skip left the memory as it was
+    clock.at(15)
+    again = harness.post(webhook(tid, "ticket updated", priority_id=1))
+    assert (again[1]["result"], again[1]["status"]) == ("sent", "new")
+    assert again[1]["escalation"] == ESCALATED
+    assert sent(signl4, key) == ["new", "resolved", "new"]
+    # The new alert is counted from its own opening: down and up again soon is held back again.
+    clock.at(16)
+    assert harness.post(webhook(tid, "ticket updated", priority_id=4))[1]["status"] == "resolved"
+    clock.at(29)
+    held = harness.post(webhook(tid, "ticket updated", priority_id=1))
+    assert "it may page from 2030-01-01 09:30:00 UTC" in held[1]["reason"]
+    assert sent(signl4, key) == ["new", "resolved", "new", "resolved"]

@@ -361,6 +361,31 @@ def test_a_row_from_before_anchors_has_one_only_while_its_new_was_the_last_send(
     assert entry.exists and entry.raised_event_id == anchor
 
 
+def test_an_opening_keeps_its_time_and_basis_and_a_downgrade_its_mark(ledger: Ledger) -> None:
+    """Both adapters give the opening's time back as an aware datetime, the same instant."""
+    key = f"HaloPSA-{new_ticket_id()}"
+    opened_at = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+    fixed = Ledger(ledger.store, clock=lambda: opened_at)
+    arrival = Arrival(AlertStatus.NEW, {}, opens=True, basis='{"priority": "1"}')
+    opened = fixed.apply(absent(key), core.claim(absent(key), arrival, "", opened_at))
+    down = Arrival(AlertStatus.RESOLVED, {}, downgrade=True)
+    fixed.apply(opened, core.claim(opened, down, "", opened_at + timedelta(minutes=3)))
+    entry = Ledger(ledger.store).read(key)
+    assert (entry.opened_at, entry.basis, entry.downgraded) == (
+        opened_at,
+        '{"priority": "1"}',
+        True,
+    )
+    assert entry.opened_at is not None and entry.opened_at.tzinfo is not None
+
+
+def test_a_row_from_before_openings_were_recorded_has_none(ledger: Ledger) -> None:
+    key = f"HaloPSA-{new_ticket_id()}"
+    ledger.store.commit(key, [Op("create", "alert", {"Status": "new", "Seq": 1})])
+    entry = Ledger(ledger.store).read(key)
+    assert (entry.opened_at, entry.basis, entry.downgraded) == (None, "", False)
+
+
 # --- every other row of the table goes through the ledger too (issue 20): the write-back's
 # `seen-` and `signl4-alert` rows, the held pages, the health probe ---
 

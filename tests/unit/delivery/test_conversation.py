@@ -987,3 +987,27 @@ def test_a_refused_opening_gives_the_old_anchor_back() -> None:
     previous = known(seq=2, delivered_seq=2, status=RESOLVED, raised_event_id="evt-1")
     claimed = core.claim(previous, Arrival(NEW, PAYLOAD, opens=True), "", NOW).state
     assert core.refused(claimed, claimed.seq, previous).state.raised_event_id == "evt-1"
+
+
+def test_an_opening_records_when_and_on_what_and_other_claims_keep_it() -> None:
+    opened = core.claim(known(), Arrival(NEW, PAYLOAD, opens=True, basis="p1"), "", NOW).state
+    assert (opened.opened_at, opened.basis, opened.downgraded) == (NOW, "p1", False)
+    later = NOW + timedelta(minutes=5)
+    down = core.claim(opened, Arrival(RESOLVED, PAYLOAD, downgrade=True), "", later).state
+    assert (down.opened_at, down.basis, down.downgraded) == (NOW, "p1", True)
+    # Until the next opening, the ticket stays downgraded (an acknowledge does not reopen it).
+    acked = core.claim(down, Arrival(ACK, PAYLOAD), "", later).state
+    assert acked.downgraded
+    again = core.claim(acked, Arrival(NEW, PAYLOAD, opens=True, basis="p1'"), "", later).state
+    assert (again.opened_at, again.basis, again.downgraded) == (later, "p1'", False)
+
+
+def test_a_refused_downgrade_or_opening_gives_the_old_record_back() -> None:
+    previous = known(seq=2, delivered_seq=2, status=NEW, opened_at=NOW, basis="p1")
+    down = core.claim(previous, Arrival(RESOLVED, PAYLOAD, downgrade=True), "", NOW).state
+    assert core.refused(down, down.seq, previous).state.downgraded is False
+    was_down = replace(previous, status=RESOLVED, downgraded=True)
+    later = NOW + timedelta(hours=1)
+    opened = core.claim(was_down, Arrival(NEW, PAYLOAD, opens=True, basis="p2"), "", later).state
+    back = core.refused(opened, opened.seq, was_down).state
+    assert (back.opened_at, back.basis, back.downgraded) == (NOW, "p1", True)

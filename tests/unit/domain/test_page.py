@@ -4,11 +4,11 @@ with the ticket's prior state as an input, as both the relay and `preview` use i
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import parse_event
-from shared.domain.page import NEVER_PAGED, Prior, plan_page
+from shared.domain.page import NEVER_PAGED, Prior, Triage, plan_page
 from shared.domain.routing import DEFAULT_TARGET
 from shared.ops import preview
 from shared.settings import RelaySettings
@@ -76,6 +76,99 @@ def test_preview_shows_the_decision_for_a_given_prior_state() -> None:
     ).events
     assert (reopened.decision, reopened.route, reopened.target) == ("new", "network", "network")
     assert reopened.payload is not None and reopened.payload["X-S4-Service"] == "Networks"
+
+
+# --- RELAY_RESOLVE_ON_DOWNGRADE (issue 22 item 4) ---
+
+DOWNGRADING = RelaySettings.from_env(
+    {
+        "SIGNL4_TEAM_SECRET": "s",
+        "SIGNL4_TEAM_SECRET_NETWORK": "n",
+        "RELAY_PAGE_PRIORITIES": "1",
+        "RELAY_RESOLVE_ON_DOWNGRADE": "true",
+    }
+)
+PAGED_AT_1 = Prior(AlertStatus.NEW, "network", basis=Triage(priority="1", qualified=True))
+LOWERED = "Downgraded: priority 4 is not in RELAY_PAGE_PRIORITIES"
+
+
+def test_a_paged_ticket_lowered_past_the_filters_resolves_to_its_recorded_team() -> None:
+    event = parse_event(webhook(7, "ticket updated", priority_id=4))
+    page = plan_page(event, DOWNGRADING, PAGED_AT_1, now=NOW)
+    assert (page.status, page.decision.reason, page.downgrade) == (
+        AlertStatus.RESOLVED,
+        LOWERED,
+        True,
+    )
+    assert page.send_target == "network"  # the team recorded with the alert, not the rules'
+    assert page.payload is not None and page.payload["X-S4-Status"] == "resolved"
+    assert page.payload["Message"].startswith(LOWERED + ". ")
+    assert page.triage == Triage(priority="4", route="default", qualified=False)  # remembered
+    acked = Prior(AlertStatus.ACKNOWLEDGED, "network", basis=PAGED_AT_1.basis)
+    assert plan_page(event, DOWNGRADING, acked, now=NOW).status is AlertStatus.RESOLVED
+
+
+def test_no_downgrade_when_off_unknown_unchanged_or_never_through_the_filters() -> None:
+    lowered = parse_event(webhook(7, "ticket updated", priority_id=4))
+    off = RelaySettings.from_env({"SIGNL4_TEAM_SECRET": "s", "RELAY_PAGE_PRIORITIES": "1"})
+    assert plan_page(lowered, off, PAGED_AT_1, now=NOW).status is None
+    unknown = parse_event(webhook(7, "ticket updated"))  # no priority in the payload
+    assert plan_page(unknown, DOWNGRADING, PAGED_AT_1, now=NOW).status is None
+    # Paged at 4 under other settings: the ticket did not change, so nothing resolves.
+    at_4 = Prior(AlertStatus.NEW, basis=Triage(priority="4", qualified=True))
+    assert plan_page(lowered, DOWNGRADING, at_4, now=NOW).status is None
+    # An SLA page past the filters never qualified: a later update does not resolve it.
+    sla = Prior(AlertStatus.NEW, basis=Triage(priority="1", qualified=False))
+    assert plan_page(lowered, DOWNGRADING, sla, now=NOW).status is None
+    # Team left out of the payload, priority as paged: new settings, not a changed ticket.
+    teams = RelaySettings.from_env(
+        {
+            "SIGNL4_TEAM_SECRET": "s",
+            "RELAY_PAGE_TEAMS": "Network",
+            "RELAY_RESOLVE_ON_DOWNGRADE": "1",
+        }
+    )
+    as_paged = Prior(AlertStatus.NEW, basis=Triage(priority="1", team="Servers", qualified=True))
+    same_team = parse_event(webhook(7, "ticket updated", team="Servers"))
+    assert plan_page(same_team, teams, as_paged, now=NOW).status is None
+    # A row from before the alert recorded its fields: not known to have changed.
+    assert plan_page(lowered, DOWNGRADING, Prior(AlertStatus.NEW), now=NOW).status is None
+    # Resolved already (by Halo, or by SIGNL4 with the ticket open): nothing to resolve.
+    closed = Prior(AlertStatus.RESOLVED, basis=PAGED_AT_1.basis)
+    assert plan_page(lowered, DOWNGRADING, closed, now=NOW).status is not AlertStatus.RESOLVED
+
+
+def test_a_close_of_a_lowered_ticket_is_a_close_not_a_downgrade() -> None:
+    event = parse_event(webhook(7, "closed", priority_id=4, hasbeenclosed=True, status_id=9))
+    page = plan_page(event, DOWNGRADING, PAGED_AT_1, now=NOW)
+    assert (page.status, page.downgrade) == (AlertStatus.RESOLVED, False)
+    assert page.decision.reason == "the ticket has been closed"
+
+
+def _downgraded(opened: datetime | None) -> Prior:
+    held = Triage(priority="4", route="default", qualified=False)
+    return Prior(AlertStatus.RESOLVED, "network", held, opened=opened, downgraded=True)
+
+
+def test_raised_again_after_a_downgrade_is_an_escalation_at_most_once_per_15_minutes() -> None:
+    raised = parse_event(webhook(7, "ticket updated", priority_id=1))
+    soon = plan_page(raised, DOWNGRADING, _downgraded(NOW - timedelta(minutes=14)), now=NOW)
+    assert (soon.status, soon.payload, soon.triage) == (None, None, None)  # memory unchanged
+    assert soon.decision.reason.startswith("Escalated: priority 4 \u2192 1; not paged: ")
+    assert "opened at 2049-12-31 23:46:00 UTC; it may page from 2050-01-01 00:01:00 UTC" in (
+        soon.decision.reason
+    )
+    later = plan_page(raised, DOWNGRADING, _downgraded(NOW - timedelta(minutes=15)), now=NOW)
+    assert (later.status, later.escalation) == (AlertStatus.NEW, "Escalated: priority 4 \u2192 1")
+    assert later.basis is not None and later.basis.qualified  # recorded with the new alert
+    # A row from before the opening time was recorded: no limit.
+    assert plan_page(raised, DOWNGRADING, _downgraded(None), now=NOW).status is AlertStatus.NEW
+
+
+def test_a_downgraded_ticket_is_judged_from_its_triage_never_open_again() -> None:
+    still_low = parse_event(webhook(7, "ticket updated", priority_id=4, summary="more"))
+    page = plan_page(still_low, DOWNGRADING, _downgraded(NOW - timedelta(hours=1)), now=NOW)
+    assert page.status is None and "open again" not in page.decision.reason
 
 
 def test_a_field_the_payload_no_longer_says_is_no_escalation() -> None:
