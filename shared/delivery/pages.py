@@ -218,7 +218,7 @@ def _plan_read(
     if read.cached and page.status is AlertStatus.NEW:
         read = read_in_full(payload, delivery.settings, delivery.tickets, fresh=True)
         page = _plan(read.event, delivery, state, triage)
-    if read.note:
+    if read.note and not page.downgrade:  # a downgrade rests on known fields: it remembers
         page = replace(page, triage=None)
     return read, page
 

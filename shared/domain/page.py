@@ -202,10 +202,17 @@ def prior_after(plan: PagePlan, remembered: Triage | None = None) -> Prior:
     when a filter held it back or one was remembered (pages.py's _remember); else nothing. The
     plan for its next event starts from it: preview --previous and its tests share this."""
     if plan.status is not None and plan.window is None:
-        return Prior(plan.status, plan.target)
+        return Prior(plan.status, plan.target, basis=recorded_basis(plan.basis))
     if plan.triage is not None and (remembered is not None or plan.decision.filtered):
         return Prior(triage=plan.triage)
     return NEVER_PAGED
+
+
+def recorded_basis(basis: Triage | None) -> Triage | None:
+    """What the alert row keeps of an opening's basis: the fields a downgrade compares."""
+    if basis is None:
+        return None
+    return Triage(priority=basis.priority, team=basis.team, qualified=basis.qualified)
 
 
 def triage_of(event: HaloEvent, settings: RelaySettings) -> Triage:

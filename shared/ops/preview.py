@@ -100,13 +100,17 @@ class Previous(BaseModel):
     alert_given: bool = False  # the alert is --alert's, not derived
     target: str | None = None  # where its alert went (None: none recorded, the rules choose)
     triage: PreviousTriage | None = None
+    # What the alert's page rested on (a paged previous body): a downgrade compares with it.
+    basis: PreviousTriage | None = None
     summary: str
 
     def prior(self) -> Prior:
         """The Prior plan_page takes: the alert (with its target), else the triage."""
         if self.alert is not None:
             closed = self.alert == "closed-in-signl4"
-            return Prior(ALERT_STATES[self.alert], self.target, closed_in_signl4=closed)
+            basis = None if self.basis is None else Triage(**self.basis.model_dump())
+            state = ALERT_STATES[self.alert]
+            return Prior(state, self.target, closed_in_signl4=closed, basis=basis)
         if self.triage is None:
             return NEVER_PAGED
         return Prior(triage=Triage(**self.triage.model_dump()))
@@ -279,7 +283,10 @@ def previous_state(
     prior = prior_after(plan)
     if alert is not None:  # with an alert, the relay never reads the triage
         prior = Prior(
-            ALERT_STATES[alert], prior.target, closed_in_signl4=alert == "closed-in-signl4"
+            ALERT_STATES[alert],
+            prior.target,
+            closed_in_signl4=alert == "closed-in-signl4",
+            basis=prior.basis,
         )
     return _previous(event, plan, prior, alert_given=alert is not None)
 
@@ -290,6 +297,7 @@ def _previous(event: HaloEvent, plan: PagePlan, prior: Prior, *, alert_given: bo
     if prior.status is not None:
         alert = "closed-in-signl4" if prior.closed_in_signl4 else _ALERT_OF[prior.status]
     triage = None if prior.triage is None else PreviousTriage(**vars(prior.triage))
+    basis = None if prior.basis is None else PreviousTriage(**vars(prior.basis))
     fields = {
         "external_id": event.ticket.external_id,
         "halo_event": event.event,
@@ -300,6 +308,7 @@ def _previous(event: HaloEvent, plan: PagePlan, prior: Prior, *, alert_given: bo
         "alert_given": alert_given,
         "target": prior.target,
         "triage": triage,
+        "basis": basis,
     }
     return Previous(summary=_summary(alert, prior, plan.window, alert_given=alert_given), **fields)
 

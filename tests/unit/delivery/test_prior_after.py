@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.delivery.pages import _basis_of
 from shared.domain.halo import parse_event
 from shared.domain.page import NEVER_PAGED, Prior, plan_page, prior_after
 from shared.domain.routing import DEFAULT_TARGET
@@ -45,6 +46,12 @@ CASES = {
         P1_ONLY, [("new ticket logged", {"priority_id": 4})], expect="triage"
     ),
     "paged": Case(P1_ONLY, [("new ticket logged", {"priority_id": 1})], expect="alert open"),
+    "paged, then lowered with downgrades on": Case(
+        {**P1_ONLY, "RELAY_RESOLVE_ON_DOWNGRADE": "true"},
+        [("new ticket logged", {"priority_id": 1})],
+        then=("ticket updated", {"priority_id": 4}),
+        expect="alert open, resting on priority 1: the update resolves it",
+    ),
     "an update, never held back": Case({}, [("ticket updated", {})], expect="nothing"),
     "closed": Case({}, [("closed", {"hasbeenclosed": True, "status_id": 9})], expect="resolved"),
     "acknowledged": Case(
@@ -95,7 +102,9 @@ def relay_prior(external_id: str) -> Prior:
     state = ledger.read(external_id)
     if state.exists:
         learned = state.learned and state.status is not None and state.status.value == "resolved"
-        return Prior(state.status, state.target or DEFAULT_TARGET, closed_in_signl4=learned)
+        target = state.target or DEFAULT_TARGET
+        basis = _basis_of(state.basis)  # as pages._plan reads it
+        return Prior(state.status, target, closed_in_signl4=learned, basis=basis)
     return Prior(triage=ledger.read_triage(external_id)[0])
 
 

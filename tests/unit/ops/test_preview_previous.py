@@ -100,7 +100,8 @@ def test_a_previous_page_is_an_open_alert_at_its_routing_target() -> None:
     state = previous_state(logged, ROUTED)
     assert (state.alert, state.target, state.decision) == ("open", "network", "new")
     assert state.summary == "alert open (new) at team network"
-    assert state.prior() == Prior(AlertStatus.NEW, "network")
+    basis = Triage(priority="", team="Network", qualified=True)  # what a downgrade compares
+    assert state.prior() == Prior(AlertStatus.NEW, "network", basis=basis)
     # An update with the alert open pages nothing new; a close goes to the alert's team.
     [update] = preview_body(body("ticket updated", team="Servers"), ROUTED, previous=state).events
     assert update.decision == "skip"
