@@ -366,6 +366,10 @@ def _answer_unsent(
         return Outcome("skipped", external_id, reason=page.decision.reason)
     status, route = AlertStatus(arrival.status), page.rule.name
     trace.decision, trace.route = status.value, route
+    ledger = delivery.ledger if ledger_ok else None
+    holds_back = delivery.settings.relay_routes.holds_back_pages
+    if status is AlertStatus.RESOLVED and holds_back and ledger is not None:
+        held.release(ledger, external_id)  # closed, even again: nothing to page when windows end
     if core.is_repeat(state, arrival):
         trace.decision += " (duplicate)"
         if state.pending_count and outbox is not None:
@@ -374,7 +378,6 @@ def _answer_unsent(
         if ledger_ok and delivery.ledger is not None:
             _confirm_learned(delivery.ledger, state)
         return Outcome("duplicate", external_id, status, event_id=state.event_id, route=route)
-    ledger = delivery.ledger if ledger_ok else None
     if page.window is not None:
         trace.decision += " (suppressed)"
         if page.rule.page_after_window and ledger is not None:
@@ -388,9 +391,6 @@ def _answer_unsent(
                 basis=arrival.basis,
             )
         return Outcome("suppressed", external_id, status, route=route, window=page.window)
-    holds_back = delivery.settings.relay_routes.holds_back_pages
-    if status is AlertStatus.RESOLVED and holds_back and ledger is not None:
-        held.release(ledger, external_id)  # closed: nothing to page when windows end
     if delivery.settings.dry_run:
         trace.decision += " (dry-run)"
         return Outcome("dry-run", external_id, status, payload=arrival.payload, route=route)
@@ -430,7 +430,8 @@ def read_state(ledger: Ledger | None, external_id: str) -> tuple[Conversation, b
 
 def deliver_held(page: held.HeldPage, delivery: Delivery, trace: EventTrace) -> Outcome:
     """Page a ticket whose `new` a window held back, now the window has ended: unless the ticket
-    was acknowledged, resolved or paged meanwhile. Sent inline (no outbox); SIGNL4 unavailable
+    was acknowledged or paged meanwhile (a close drops the hold: a resolved alert is one from
+    before it, which the held `new` reopens). Sent inline (no outbox); SIGNL4 unavailable
     raises, and the page stays held for the next run. The caller releases the hold otherwise."""
     ledger = delivery.ledger
     external_id = page.external_id
@@ -438,7 +439,7 @@ def deliver_held(page: held.HeldPage, delivery: Delivery, trace: EventTrace) -> 
     target = "" if page.target == DEFAULT_TARGET else page.target
     envelope = Envelope(external_id, AlertStatus.NEW, page.payload, target)
     state, ledger_ok = read_state(ledger, external_id)
-    if state.exists and state.status is not AlertStatus.NEW:
+    if state.exists and state.status is AlertStatus.ACKNOWLEDGED:
         trace.decision = "skip"
         return Outcome(
             "skipped",

@@ -186,6 +186,28 @@ def test_a_held_ticket_acknowledged_meanwhile_does_not_page(
     assert f"HaloPSA-{tid}" not in held_rows()
 
 
+def test_a_ticket_reopened_in_a_window_pages_after_it_unless_closed_again(
+    harness: Harness, network_team: Signl4Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reopen held by a window pages when it ends, though the ticket's last alert was
+    resolved; a close during the window drops the hold, even one that repeats the last close."""
+    set_rules(monkeypatch, network_rules(windows=[ALWAYS], page_after_window=True))
+    stays_open, closed_again = new_ticket_id(), new_ticket_id()
+    for tid in (stays_open, closed_again):
+        harness.post(webhook(tid, "new ticket logged", team="Network"))
+        release_held_pages(os.environ, now=lambda: AFTER)  # paged after the first window
+        harness.post(webhook(tid, "closed", team="Network", hasbeenclosed=True, status_id=9))
+        reopened = harness.post(webhook(tid, "ticket status changed", team="Network"))
+        assert reopened[1]["result"] == "suppressed", reopened
+    closed = webhook(closed_again, "closed", team="Network", hasbeenclosed=True, status_id=9)
+    assert harness.post(closed)[1]["result"] == "duplicate"  # its alert is resolved already
+    assert f"HaloPSA-{closed_again}" not in held_rows()
+    release_held_pages(os.environ, now=lambda: AFTER)
+    opened_twice = [("new", "network"), ("resolved", "network"), ("new", "network")]
+    assert teams(network_team, f"HaloPSA-{stays_open}") == opened_twice
+    assert teams(network_team, f"HaloPSA-{closed_again}") == opened_twice[:2]
+
+
 def test_a_parked_batch_keeps_each_events_own_team(
     harness: Harness, network_team: Signl4Fake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
