@@ -603,6 +603,14 @@ class Ledger:
         except (Conflict, Unavailable) as error:
             self._warn(key, "remember the triage of", error)
 
+    def forget_triage(self, key: str, *, etag: str) -> None:
+        """Delete the triage row read with `etag` (the ticket closed: nothing left to escalate,
+        and a reopen is judged from its alert row). Best effort: a failure leaves the row."""
+        try:
+            self._commit(key, [Op("delete", schema.TRIAGE_ROW, etag=etag)])
+        except (Conflict, Unavailable) as error:
+            self._warn(key, "forget the triage of", error)
+
     # -- pages held back by a window: partition `suppressed`, row = external id --
 
     def hold(

@@ -243,6 +243,10 @@ def _remember(ledger: Ledger | None, external_id: str, page: PagePlan, memory: M
     if ledger is not None and page.downgrade and memory[1] is None:
         memory = _read_memory(ledger, core.absent(external_id))  # its row from before, if any
     triage, before = page.triage, memory[0]
+    if page.status is AlertStatus.RESOLVED and not page.downgrade:
+        if ledger is not None and memory[1] is not None:  # closed: nothing left to escalate
+            ledger.forget_triage(external_id, etag=memory[1])
+        return
     if ledger is None or triage is None or triage == before:
         return
     if before is None and not page.decision.filtered:

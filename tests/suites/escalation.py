@@ -66,6 +66,20 @@ def test_logged_at_4_then_raised_to_1_pages_once_then_closes(
     assert sent(signl4, f"HaloPSA-{tid}") == ["new", "resolved"]
 
 
+def test_a_filtered_ticket_closed_leaves_no_memory_and_a_reopen_is_judged_as_today(
+    harness: Harness, signl4: Signl4Fake, p1_only: None
+) -> None:
+    tid = new_ticket_id()
+    harness.post(webhook(tid, "new ticket logged", priority_id=4))
+    assert TRIAGE_ROW in rows(tid)
+    closed = harness.post(webhook(tid, "closed", priority_id=4, hasbeenclosed=True, status_id=9))
+    assert closed[1]["status"] == "resolved"
+    assert TRIAGE_ROW not in rows(tid)  # closed: nothing left to escalate, the row goes
+    reopened = harness.post(webhook(tid, "ticket status changed", priority_id=1, status_id=2))
+    assert (reopened[1]["result"], reopened[1]["status"]) == ("sent", "new")
+    assert "escalation" not in reopened[1]  # open again, as a closed ticket reopened always was
+
+
 def test_a_filtered_ticket_updated_again_unqualified_pages_nothing(
     harness: Harness, signl4: Signl4Fake, p1_only: None
 ) -> None:
