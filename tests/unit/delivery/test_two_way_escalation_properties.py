@@ -14,7 +14,7 @@ With RELAY_PAGE_PRIORITIES=1 and RELAY_PAGE_TEAMS=Network, after draining both q
 - a ticket open and qualifying at its last Halo event, never closed in SIGNL4 since its last
   opening (logged or reopened in Halo), has exactly one open alert in SIGNL4;
 - after a SIGNL4-side close with the Halo ticket still open, no `new` reaches SIGNL4 until Halo
-  closes the ticket (and reopens it);
+  closes the ticket (and reopens it), nor anything else (the updates are skipped);
 - an echo never reaches SIGNL4 as a new page (nor at all: each echo here carries a state
   SIGNL4 reached first).
 """
@@ -193,9 +193,9 @@ class World:
             return
         for alert in alerts:
             alert.status = "acknowledged" if kind == "ack" else "resolved"
+        self.timeline.append(("signl4", kind))
         if kind == "close":
             self.closed_in_signl4 = True
-            self.timeline.append(("signl4", "close"))
             CASES["signl4 closes"] += 1
         body = notification(self.tid, 201, 2 if kind == "ack" else 4, event_id=alerts[-1].event_id)
         self.notified.append(body)
@@ -288,6 +288,7 @@ def check(world: World) -> None:
         elif (kind, status) in (("sent", "resolved"), ("signl4", "close")):
             open_count = 0
     # After a close in SIGNL4 with Halo's ticket open, no `new` until Halo closes the ticket.
+    # (`halo close` comes from Halo's own close or the relay's write-back of status 9.)
     held_closed, halo_open = False, True
     for kind, status in world.timeline:
         if kind == "halo":
@@ -295,7 +296,9 @@ def check(world: World) -> None:
             held_closed = held_closed and halo_open
         elif (kind, status) == ("signl4", "close"):
             held_closed = halo_open
-        elif (kind, status) == ("tried", "new"):
+        elif kind == "tried":
+            assert not (held_closed and status == "new"), world.timeline
+            # Nor anything else: SIGNL4 closed the alert, the ticket's updates are skipped.
             assert not held_closed, world.timeline
         CASES["updates after"] += held_closed and (kind, status) == ("halo", "update")
     closes = [i for i, entry in enumerate(world.timeline) if entry == ("signl4", "close")]
