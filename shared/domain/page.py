@@ -87,6 +87,10 @@ def plan_page(
         params=params,
         closed_in_signl4=prior.closed_in_signl4,
     )
+    if prior.triage is not None and decision.status is AlertStatus.ACKNOWLEDGED:
+        # Held back by the filters, so no alert to acknowledge: judged as any update (it may
+        # escalate), and never an alert row saying `acknowledged` that would block escalation.
+        decision = Decision(action="skip", reason=f"{decision.reason}, but it has no alert")
     triage = triage_of(event, settings) if prior.status is None else None
     escalation = _escalation(event, decision, prior.triage, triage)
     if escalation is not None:

@@ -38,7 +38,7 @@ from tests.suites.delivery import webhook
 from tests.suites.two_way import drain as drain_halo
 from tests.suites.two_way import notification, post_signl4
 
-EXAMPLES = 250  # per configuration
+EXAMPLES = 300  # per configuration
 ACK_STATUS, CLOSED_STATUS, OPEN_STATUS = 22, 9, 2
 _IDS = itertools.count(710_000_001)
 ANY_FIELDS = st.tuples(st.sampled_from([1, 4]), st.sampled_from(["Network", "Servers"]))
@@ -48,6 +48,7 @@ STEP = st.one_of(
     *[st.tuples(st.just("update"), FIELDS)] * 3,
     *[st.tuples(st.just("close"), FIELDS)] * 2,
     *[st.tuples(st.just("reopen"), FIELDS)] * 2,
+    st.tuples(st.just("status"), st.sampled_from([OPEN_STATUS, ACK_STATUS])),  # an agent's
     *[st.tuples(st.just("signl4 ack"), st.booleans())] * 2,  # True: Halo echoes while writing
     *[st.tuples(st.just("signl4 close"), st.booleans())] * 3,
     st.tuples(st.just("signl4 redelivers"), st.none()),
@@ -222,9 +223,23 @@ class World:
 
         self.signl4.script(*[refuse] * calls)
 
+    def halo_status(self, status: int) -> None:
+        """An agent sets the open ticket's status in Halo (the ack status acknowledges)."""
+        if not self.is_open:
+            return
+        self.echo()
+        self.status = status
+        priority, team = self.fields
+        body = webhook(self.tid, "ticket status changed", priority_id=priority, team=team)
+        body["ticket"]["status_id"] = status
+        self.timeline.append(("halo", "status"))
+        self.post(body)
+
     def play(self, kind: str, arg: Any) -> None:
         if kind in ("update", "close", "reopen"):
             self.halo_event(kind, arg)
+        elif kind == "status":
+            self.halo_status(arg)
         elif kind.startswith("signl4 ") and kind != "signl4 fails":
             if kind == "signl4 redelivers":
                 if self.notified:
