@@ -1,7 +1,7 @@
 """Property test of escalation with two-way sync (issue 22) through the HTTP routes, over
 MemoryStore, the loopback SIGNL4 and the loopback Halo: hypothesis generates one ticket's life -
-Halo logs it at some priority and team, updates it (priority and team changes), closes and
-reopens it; SIGNL4's responders acknowledge and close its alert, and SIGNL4 posts each
+Halo logs it at some priority and team, updates it (priority and team changes), sets its
+status (22 is the ack status), closes and reopens it; SIGNL4's responders acknowledge and close its alert, and SIGNL4 posts each
 notification to /api/signl4 as it would (alert.eventId: the id it answered to the relay's
 `new`), or redelivers it; the relay writes back to Halo (ack status 22; the close as status 9,
 or as a note only) and Halo sends its echo: the ticket's webhook with the status written, at
