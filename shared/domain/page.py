@@ -144,6 +144,11 @@ def _decision(
         params=params,
         closed_in_signl4=prior.closed_in_signl4,
     )
+    if prior.triage is not None and decision.status is AlertStatus.ACKNOWLEDGED:
+        # Held back by the filters (or resolved by a downgrade), so no alert to acknowledge:
+        # judged as any update (it may escalate), and never an alert row saying `acknowledged`
+        # that would block the escalation.
+        decision = Decision(action="skip", reason=f"{decision.reason}, but it has no alert")
     triage = triage_of(event, settings) if last is None else None
     escalation = _escalation(event, decision, prior.triage, triage)
     if escalation is not None:

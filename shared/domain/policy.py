@@ -49,7 +49,7 @@ def decide(
 
     `last_sent` is what the relay last sent for this ticket, when known: it lets a ticket
     that was closed and is now open again raise a fresh alert; not when `closed_in_signl4`
-    (SIGNL4 closed the alert and Halo has not closed the ticket since: it never reopened).
+    (SIGNL4 closed the alert and Halo has not closed the ticket since: only a close counts).
     Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
     then an acknowledge status, then reopen, then a body without event information.
     `params` (SIGNL4's query parameters) add status values to the settings' lists; with
@@ -105,13 +105,15 @@ def _paged_on_event(
     closed_in_signl4: bool,
 ) -> Decision | None:
     """A RELAY_PAGE_ON_EVENTS event (an SLA warning): pages an open ticket without an open alert,
-    past the paging filters (their point); with an alert open it adds nothing. None: not one."""
+    past the paging filters (their point); with an alert open it adds nothing. None: not one.
+    First, though: after SIGNL4 closed the alert of a ticket Halo keeps open, every event but a
+    close (decided before) is skipped, this one, an acknowledge status or a NewStatus alike."""
+    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
+        return _reopened(event, settings, closed_in_signl4=True)
     if event.event is None or event.event not in settings.relay_page_on_events:
         return None
     if last_sent in (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED):
         return _skip(f"Halo event '{event.event}': the ticket's alert is open already")
-    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
-        return None  # SIGNL4 closed it and the ticket stays open: judged as any update
     reason = f"Halo event '{event.event}' is in RELAY_PAGE_ON_EVENTS"
     if event.ticket.priority_keys() & settings.relay_emergency_priorities:
         return _send(AlertStatus.NEW, reason + "; emergency priority", scenario="emergency")

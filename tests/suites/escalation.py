@@ -94,6 +94,29 @@ def test_a_filtered_ticket_updated_again_unqualified_pages_nothing(
     assert raised[1]["escalation"] == "Escalated: priority 3 \u2192 1"
 
 
+def test_a_filtered_ticket_set_to_the_ack_status_then_raised_pages_once(
+    harness: Harness, signl4: Signl4Fake, p1_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by tests/unit/delivery/test_two_way_escalation_properties.py: an agent set the
+    held-back ticket to an acknowledge status; the relay sent SIGNL4 `acknowledged` for an alert
+    that never existed, and that alert row kept the later raise to 1 from paging."""
+    monkeypatch.setenv("RELAY_ACK_STATUSES", "22")
+    tid = new_ticket_id()
+    harness.post(webhook(tid, "new ticket logged", priority_id=4))
+    picked = harness.post(webhook(tid, "ticket status changed", priority_id=4, status_id=22))
+    assert picked[1]["result"] == "skipped", picked
+    assert "no alert" in picked[1]["reason"]
+    assert set(rows(tid)) == {TRIAGE_ROW}  # still no alert row
+    raised = harness.post(webhook(tid, "ticket updated", priority_id=1, status_id=22))
+    assert (raised[1]["result"], raised[1]["status"]) == ("sent", "new"), raised
+    assert raised[1]["escalation"] == ESCALATED
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new"]
+    # Now it has an alert: the acknowledge status acknowledges it.
+    again = harness.post(webhook(tid, "ticket status changed", priority_id=1, status_id=22))
+    assert again[1]["status"] == "acknowledged", again
+    assert sent(signl4, f"HaloPSA-{tid}") == ["new", "acknowledged"]
+
+
 def test_first_seen_at_an_update_is_judged_as_today(
     harness: Harness, signl4: Signl4Fake, p1_only: None
 ) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import azure.functions as func
 import pytest
 
 from devhost.functions import OutValue
@@ -25,6 +26,7 @@ from tests.conftest import (
     Harness,
     Signl4Fake,
     answer,
+    call_halopsa,
     http_post,
     new_ticket_id,
 )
@@ -560,6 +562,42 @@ def test_an_update_after_signl4_closed_the_alert_of_an_open_ticket_pages_nothing
     assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "duplicate"
     assert harness.post(_halo_webhook(tid, 2))[1]["status"] == "new"
     assert [e["X-S4-Status"] for e in signl4.events] == ["new", "new"]
+
+
+def test_after_signl4_closed_the_alert_an_ack_status_or_newstatus_update_sends_nothing(
+    harness: Harness,
+    two_way: dict,
+    halo: HaloFake,
+    signl4: Signl4Fake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by tests/unit/delivery/test_two_way_escalation_properties.py: acknowledged in
+    SIGNL4 (Halo set to the ack status), then closed there, the Halo ticket open. Halo's late
+    echo of the ack status, or any update at it, sent SIGNL4 `acknowledged` for the closed
+    alert; with SIGNL4's NewStatus in the query, an update at that status paged it again."""
+    monkeypatch.setenv("RELAY_ACK_STATUSES", "22")
+    tid = raise_alert(harness)
+    assert post_signl4(harness, ack(tid))[1]["result"] == "written"
+    assert post_signl4(harness, close(tid))[1]["result"] == "written"
+    for update in (_halo_webhook(tid, 22), _halo_webhook(tid, 22, "ticket updated")):
+        code, body = harness.post(update)
+        assert (code, body["result"]) == (200, "skipped"), body
+        assert "closed in SIGNL4" in body["reason"]
+    request = http_post(_halo_webhook(tid, 1, "ticket updated"), "/api/halopsa?NewStatus=1")
+    request = func.HttpRequest(
+        method="POST",
+        url=request.url,
+        headers=dict(request.headers),
+        params={"NewStatus": "1"},
+        body=request.get_body(),
+    )
+    response, queued = call_halopsa(harness.functions, request)
+    code, body = answer(response)
+    assert (code, body["result"], queued) == (200, "skipped", []), body
+    assert [e["X-S4-Status"] for e in signl4.events] == ["new"]
+    # Halo closing it is the close SIGNL4 made (nothing sent); reopened, it is news.
+    assert harness.post(_halo_webhook(tid, 9, "closed"))[1]["result"] == "duplicate"
+    assert harness.post(_halo_webhook(tid, 2))[1]["status"] == "new"
 
 
 # --- only a verified notification acts (issue 18): alert.eventId is the id SIGNL4 answered to
