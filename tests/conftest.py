@@ -8,6 +8,7 @@ adapter in unit, over Azure Table on Azurite in integration."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -188,6 +189,15 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_STORY_TICKETS = itertools.count(700_000_001)
+
+
+def story_ticket_id() -> int:
+    """A fresh ticket per property-test story, counted across every module of the session:
+    the in-memory store outlives the examples, and two modules' counters must never meet."""
+    return next(_STORY_TICKETS)
 
 
 def new_ticket_id() -> int:

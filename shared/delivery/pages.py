@@ -176,7 +176,8 @@ def _deliver_read(
         if guessed and not _claims_on_guess(page, state, arrival, delivery.settings):
             continue
         if not delivery.settings.dry_run:
-            _remember(ledger if ledger_ok else None, external_id, page, memory)
+            memo = ledger if ledger_ok else None
+            _remember(memo, external_id, page, memory, downgraded=state.downgraded)
         answered = _answer_unsent(
             event, page, delivery, trace, state=state, arrival=arrival, ledger_ok=ledger_ok
         )
@@ -236,15 +237,18 @@ def _read_memory(ledger: Ledger | None, state: Conversation) -> Memory:
         return None, None
 
 
-def _remember(ledger: Ledger | None, external_id: str, page: PagePlan, memory: Memory) -> None:
+def _remember(
+    ledger: Ledger | None, external_id: str, page: PagePlan, memory: Memory, *, downgraded: bool
+) -> None:
     """Remember the fields a decision not to page rested on: a ticket the filters held back, or
     one remembered already whose fields changed. Only when they change; never for a page sent
-    (its alert row speaks for it: nothing escalates while an alert is open)."""
+    (its alert row speaks for it: nothing escalates while an alert is open). A close forgets
+    them, unless a downgrade resolved the alert (its memory is what a reopen is judged by)."""
     if ledger is not None and page.downgrade and memory[1] is None:
         memory = _read_memory(ledger, core.absent(external_id))  # its row from before, if any
     triage, before = page.triage, memory[0]
     if page.status is AlertStatus.RESOLVED and not page.downgrade:
-        if ledger is not None and memory[1] is not None:  # closed: nothing left to escalate
+        if ledger is not None and memory[1] is not None and not downgraded:  # nothing to escalate
             ledger.forget_triage(external_id, etag=memory[1])
         return
     if ledger is None or triage is None or triage == before:

@@ -51,7 +51,8 @@ def decide(
     that was closed and is now open again raise a fresh alert; not when `closed_in_signl4`
     (SIGNL4 closed the alert and Halo has not closed the ticket since: only a close counts).
     Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
-    then an acknowledge status, then reopen, then a body without event information.
+    then an acknowledge status (unless the alert was resolved: then the ticket reopened, at
+    that status), then reopen, then a body without event information.
     `params` (SIGNL4's query parameters) add status values to the settings' lists; with
     NewStatus given, a known status that is none of New/Resolved/AckStatus is skipped, as
     SIGNL4 discards it.
@@ -79,7 +80,7 @@ def decide(
 
     if event.event == NEW_TICKET_EVENT:
         return _page_new(event, settings, "Halo event 'new ticket logged'")
-    if statuses & ack_statuses:
+    if statuses & ack_statuses and last_sent is not AlertStatus.RESOLVED:
         return _send(
             AlertStatus.ACKNOWLEDGED,
             f"status {_describe(ticket.status_id, ticket.status_name)} is an acknowledge status",

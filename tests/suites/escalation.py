@@ -66,6 +66,27 @@ def test_logged_at_4_then_raised_to_1_pages_once_then_closes(
     assert sent(signl4, f"HaloPSA-{tid}") == ["new", "resolved"]
 
 
+def test_a_ticket_reopened_at_the_ack_status_is_open_again_not_acknowledged(
+    harness: Harness, signl4: Signl4Fake, p1_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by tests/unit/delivery/test_two_way_escalation_properties.py: after a close, an
+    update at an acknowledge status sent SIGNL4 `acknowledged` for the resolved alert, and that
+    row kept the ticket from paging when it reopened and qualified."""
+    monkeypatch.setenv("RELAY_ACK_STATUSES", "22")
+    straight, filtered = new_ticket_id(), new_ticket_id()
+    for tid in (straight, filtered):
+        harness.post(webhook(tid, "new ticket logged", priority_id=1))
+        harness.post(webhook(tid, "closed", priority_id=1, hasbeenclosed=True, status_id=9))
+    # Reopened straight into the acknowledge status: open again, paged through the filters.
+    reopened = harness.post(webhook(straight, "ticket status changed", priority_id=1, status_id=22))
+    assert (reopened[1]["result"], reopened[1]["status"]) == ("sent", "new"), reopened
+    assert sent(signl4, f"HaloPSA-{straight}") == ["new", "resolved", "new"]
+    # Reopened at priority 4 (held back), set to the acknowledge status, then raised: one page.
+    for priority, status in ((4, 2), (4, 22), (1, 22)):
+        harness.post(webhook(filtered, "ticket updated", priority_id=priority, status_id=status))
+    assert sent(signl4, f"HaloPSA-{filtered}") == ["new", "resolved", "new"]
+
+
 def test_a_filtered_ticket_closed_leaves_no_memory_and_a_reopen_is_judged_as_today(
     harness: Harness, signl4: Signl4Fake, p1_only: None
 ) -> None:

@@ -18,29 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Harness, Signl4Fake
-from tests.suites.delivery import sent, webhook
+from tests.conftest import Harness, Signl4Fake, story_ticket_id
+from tests.suites.delivery import sent
 from tests.suites.escalation import Clock
+from tests.unit.delivery.test_escalation_properties import FIELDS, body, qualifies
 
-_IDS = itertools.count(710_000_001)
-FIELDS = st.tuples(st.sampled_from([1, 2, 4]), st.sampled_from(["Network", "Servers"]))
 STEP = st.tuples(st.sampled_from(["update", "close", "reopen"]), FIELDS)
-
-
-def qualifies(fields: tuple[int, str]) -> bool:
-    return fields == (1, "Network")
-
-
-def body(tid: int, kind: str, fields: tuple[int, str]) -> dict[str, Any]:
-    priority, team = fields
-    if kind == "logged":
-        return webhook(tid, "new ticket logged", priority_id=priority, team=team)
-    if kind == "close":
-        return webhook(
-            tid, "closed", priority_id=priority, team=team, status_id=9, hasbeenclosed=True
-        )
-    event = "ticket status changed" if kind == "reopen" else "ticket updated"
-    return webhook(tid, event, priority_id=priority, team=team, status_id=2)
 
 
 @pytest.fixture
@@ -73,7 +56,7 @@ def test_an_open_ticket_has_an_open_alert_exactly_while_it_qualifies(
     first: tuple[int, str],
     story: list[Any],
 ) -> None:
-    tid = next(_IDS)  # a fresh ticket per example: the fixtures outlive the examples
+    tid = story_ticket_id()  # a fresh ticket per example: the fixtures outlive the examples
     answers = [downgrading.post(body(tid, "logged", first))]
     is_open, fields = True, first
     for kind, step_fields in story:

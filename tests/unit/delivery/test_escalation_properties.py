@@ -18,10 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Harness, Signl4Fake
+from tests.conftest import Harness, Signl4Fake, story_ticket_id
 from tests.suites.delivery import sent, webhook
 
-_IDS = itertools.count(700_000_001)
 FIELDS = st.tuples(st.sampled_from([1, 2, 4]), st.sampled_from(["Network", "Servers"]))
 STEP = st.one_of(
     st.tuples(st.just("update"), FIELDS),
@@ -65,7 +64,7 @@ def filtered(memory_harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harnes
 def test_escalation_pages_once_per_opening_and_leaves_one_alert(
     filtered: Harness, signl4: Signl4Fake, first: tuple[int, str], story: list[Any]
 ) -> None:
-    tid = next(_IDS)  # a fresh ticket per example: the fixtures outlive the examples
+    tid = story_ticket_id()  # a fresh ticket per example: the fixtures outlive the examples
     answers = [filtered.post(body(tid, "logged", first))]
     is_open, fields, applied = True, first, [first]
     for kind, step_fields in story:

@@ -21,7 +21,6 @@ With RELAY_PAGE_PRIORITIES=1 and RELAY_PAGE_TEAMS=Network, after draining both q
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,14 +33,13 @@ from werkzeug import Request, Response
 from devhost.queues import QueueRunner
 from shared.adapters import halo as halo_api
 from testkit.halo_fake import CLIENT_ID, CLIENT_SECRET, HaloFake, halo_fixture  # noqa: F401
-from tests.conftest import SPEED_PROOF, Harness, Signl4Fake
+from tests.conftest import SPEED_PROOF, Harness, Signl4Fake, story_ticket_id
 from tests.suites.delivery import webhook
 from tests.suites.two_way import drain as drain_halo
 from tests.suites.two_way import notification, post_signl4
 
 EXAMPLES = 300  # per configuration
 ACK_STATUS, CLOSED_STATUS, OPEN_STATUS = 22, 9, 2
-_IDS = itertools.count(710_000_001)
 ANY_FIELDS = st.tuples(st.sampled_from([1, 4]), st.sampled_from(["Network", "Servers"]))
 # Changes land on the fields that page half the time, so stories reach them (escalations).
 FIELDS = st.one_of(st.just((1, "Network")), ANY_FIELDS)
@@ -347,7 +345,7 @@ def test_two_way_escalation_pages_once_and_never_after_a_signl4_close(
     CASES["stories"] += 1
     CASES["seconds"] = CASES["seconds"] or time.perf_counter()
     halo_api.reset_call_budget()  # each story a worker's fresh 5 minutes (shrinking reruns many)
-    world = World(world_env, signl4, halo, next(_IDS), first, seen=len(signl4.events))
+    world = World(world_env, signl4, halo, story_ticket_id(), first, seen=len(signl4.events))
     priority, team = first
     world.timeline.append(("halo", "logged"))
     world.post(webhook(world.tid, "new ticket logged", priority_id=priority, team=team))
