@@ -75,6 +75,10 @@ class TicketCache:
         with self._lock:
             self._records.pop(key, None)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
     def clear(self) -> None:
         with self._lock:
             self._records.clear()

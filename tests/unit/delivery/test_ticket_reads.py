@@ -8,11 +8,19 @@ import logging
 import pytest
 
 from shared.adapters.ticket_source import MemoryTickets
-from shared.delivery.ticket_reads import TICKET_CACHE_SECONDS, TicketCache, read_in_full
+from shared.delivery.ticket_reads import (
+    TICKET_CACHE_SECONDS,
+    ReadEvent,
+    TicketCache,
+    read_in_full,
+)
 from shared.domain.halo import HaloEvent, parse_event
 from shared.settings import RelaySettings
 
-SETTINGS = RelaySettings.from_env({"RELAY_PAGE_PRIORITIES": "1"})
+SETTINGS = RelaySettings.from_env(
+    {"RELAY_PAGE_PRIORITIES": "1", "HALO_BASE_URL": "https://halo.example"}
+)
+BARE = RelaySettings.from_env({})
 
 
 class Clock:
@@ -46,8 +54,34 @@ def test_a_complete_payload_is_not_read(cache: TicketCache) -> None:
 
 def test_without_a_reader_the_note_names_what_is_missing_and_why(cache: TicketCache) -> None:
     read = read_in_full(event_only(), SETTINGS, None, cache=cache)
-    assert read.note.startswith("the payload has no status, priority:")
-    assert "HALO_CLIENT_SECRET" in read.note and not read.cached
+    assert read.note == (
+        "the payload has no status, priority: choose the full ticket in Halo's webhook payload, "
+        "or set HALO_CLIENT_ID and HALO_CLIENT_SECRET so the relay reads the ticket"
+    )
+    assert not read.cached
+
+
+def test_only_a_summary_missing_is_no_reason_to_note_but_a_reason_to_read(
+    cache: TicketCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    bare = parse_event({"event": "new ticket logged", "object_id": 42})
+    assert read_in_full(bare, BARE, None, cache=cache) == ReadEvent(bare)
+    tickets = MemoryTickets({42: {"id": 42, "summary": "Disk full"}})
+    assert read_in_full(bare, BARE, tickets, cache=cache).event.ticket.summary == "Disk full"
+    tickets.down = True
+    with caplog.at_level(logging.WARNING, "shared.relay"):
+        failed = read_in_full(bare, BARE, tickets, fresh=True, cache=cache)
+    assert failed.note.startswith("the payload has no summary and Halo's ticket could not be read")
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("relay: HaloPSA-42 judged on its payload: the payload has no summary")
+
+
+def test_the_cache_is_per_halo_instance(cache: TicketCache) -> None:
+    tickets = MemoryTickets({42: {"id": 42, "status_id": 2}})
+    other = SETTINGS.model_copy(update={"halo_base_url": "https://other.example"})
+    read_in_full(event_only(), SETTINGS, tickets, cache=cache)
+    assert not read_in_full(event_only(), other, tickets, cache=cache).cached
+    assert read_in_full(event_only(), SETTINGS, tickets, cache=cache).cached
 
 
 def test_reads_are_cached_until_they_expire(cache: TicketCache, clock: Clock) -> None:
@@ -96,6 +130,15 @@ def test_a_failed_read_keeps_the_payload_and_says_why(
 
 def test_the_cache_keeps_at_most_its_limit_oldest_out_first(clock: Clock) -> None:
     cache = TicketCache(clock=clock, limit=2)
-    for ticket in (1, 2, 3):
+    for ticket in (1, 2):
         cache.put(("h", ticket), {"id": ticket})
-    assert (cache.get(("h", 1)), cache.get(("h", 3))) == (None, {"id": 3})
+    assert len(cache) == 2
+    cache.put(("h", 1), {"id": 1})  # put again: the newest now, so 2 goes first
+    cache.put(("h", 3), {"id": 3})
+    assert [cache.get(("h", t)) for t in (1, 2, 3)] == [{"id": 1}, None, {"id": 3}]
+
+
+def test_an_expired_read_is_dropped_not_kept(cache: TicketCache, clock: Clock) -> None:
+    cache.put(("h", 1), {"id": 1})
+    clock.now += TICKET_CACHE_SECONDS
+    assert (cache.get(("h", 1)), len(cache)) == (None, 0)

@@ -21,6 +21,11 @@ BY_CLIENT = RelaySettings.from_env(
 )
 
 
+def routed_by(key: str) -> RelaySettings:
+    """A rule matching on `key` alone: the field must be known to route."""
+    return RelaySettings.from_env({"RELAY_ROUTES": json.dumps([{"name": "r", "when": {key: [1]}}])})
+
+
 def envelope(event: str, ticket: dict[str, Any] | None = None, **extra: Any) -> Any:
     body: dict[str, Any] = {"event": event, "object_id": 42, **extra}
     if ticket is not None:
@@ -40,6 +45,31 @@ def envelope(event: str, ticket: dict[str, Any] | None = None, **extra: Any) -> 
         (envelope("ticket updated", {"summary": "s", "status_id": 2}), TEAMS, ("team",)),
         (envelope("ticket updated", {"summary": "s", "status_id": 2, "team_id": 5}), TEAMS, ()),
         (envelope("ticket updated", {"summary": "s", "status_id": 2}), BY_CLIENT, ("client",)),
+        (
+            envelope("ticket updated", {"summary": "s", "status_id": 2}),
+            routed_by("priority"),
+            ("priority",),
+        ),
+        (
+            envelope("ticket updated", {"summary": "s", "status_id": 2}),
+            routed_by("team"),
+            ("team",),
+        ),
+        (
+            envelope("ticket updated", {"summary": "s", "status_id": 2}),
+            routed_by("site"),
+            ("site",),
+        ),
+        (
+            envelope("ticket updated", {"summary": "s", "status_id": 2}),
+            routed_by("type"),
+            ("type",),
+        ),
+        (
+            envelope("ticket updated", {"summary": "s", "status_id": 2, "site_id": 1}),
+            routed_by("site"),
+            (),
+        ),
         (envelope("ticket updated", {"summary": "s", "status_name": "Open"}), BARE, ()),
         (envelope("closed"), P1, ()),
         (envelope("ticket updated", {"hasbeenclosed": True}), P1, ()),
@@ -79,3 +109,9 @@ def test_a_ticket_closed_in_either_is_closed() -> None:
 def test_another_tickets_record_is_refused() -> None:
     with pytest.raises(UnsupportedPayload, match="ticket 43, not 42"):
         completed(envelope("ticket status changed"), {"id": 43, "status_id": 9})
+
+
+def test_an_event_only_payload_takes_the_whole_ticket_read() -> None:
+    record = {"id": 42, "summary": "Disk full", "details": "C: at 99%", "user_name": "Ann"}
+    ticket = completed(envelope("ticket updated"), record).ticket
+    assert (ticket.summary, ticket.details, ticket.user) == ("Disk full", "C: at 99%", "Ann")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from shared.domain.alert import AlertStatus
 from shared.domain.halo import parse_event
@@ -187,3 +188,74 @@ def test_a_field_the_payload_no_longer_says_is_no_escalation() -> None:
     )
     assert (unknown.status, unknown.escalation) == (None, None)
     assert (raised.status, raised.escalation) == (AlertStatus.NEW, "Escalated: priority 4 → 1")
+
+
+# --- the escalation's and the downgrade's words, and their guards (each a mutant once) ---
+
+P1 = RelaySettings.from_env(
+    {"SIGNL4_TEAM_SECRET": "s", "RELAY_PAGE_PRIORITIES": "1", "RELAY_RESOLVE_ON_DOWNGRADE": "1"}
+)
+
+
+def planned(prior: Prior, event: str = "ticket updated", **fields: object) -> Any:
+    return plan_page(parse_event(webhook(42, event, **fields)), P1, prior, now=NOW)
+
+
+def test_an_escalated_message_keeps_the_original_after_the_reason() -> None:
+    plain = planned(NEVER_PAGED, "new ticket logged", priority_id=1, summary="Disk full")
+    before = Triage(priority="4", route="default")
+    escalated = planned(Prior(triage=before), priority_id=1, summary="Disk full")
+    assert escalated.escalation == "Escalated: priority 4 → 1"
+    assert escalated.payload["Message"] == f"{escalated.escalation}. {plain.payload['Message']}"
+
+
+def test_each_moved_field_is_named_and_an_unknown_one_is_a_question_mark() -> None:
+    before = Triage(priority="4", team="Servers", client="Acme", route="default")
+    moved = planned(Prior(triage=before), priority_id=1, team="Network", client_name="Contoso")
+    assert moved.escalation == (
+        "Escalated: priority 4 → 1; Moved to team Network; Moved to client Contoso"
+    )
+    unknown = Triage(team="Servers", route="default")
+    unknown_before = planned(Prior(triage=unknown), priority_id=1, team="Servers")
+    assert unknown_before.escalation == "Escalated: priority ? → 1"
+
+
+def test_no_escalation_from_a_qualified_memory_or_for_a_closed_ticket() -> None:
+    qualified = Triage(priority="4", route="default", qualified=True)  # e.g. remembered while a window held it
+    assert planned(Prior(triage=qualified), priority_id=1).escalation is None
+    remembered = Triage(priority="4", route="default")
+    closed = planned(Prior(triage=remembered), priority_id=1, hasbeenclosed=True)
+    assert (closed.escalation, closed.status) == (None, AlertStatus.RESOLVED)
+
+
+def test_a_ticket_with_an_alert_remembers_no_triage() -> None:
+    plan = planned(Prior(AlertStatus.NEW, DEFAULT_TARGET), priority_id=4)
+    assert (plan.status, plan.triage) == (None, None)
+
+
+def test_a_downgrade_says_why_before_the_original_message() -> None:
+    basis = Triage(priority="1", qualified=True)
+    prior = Prior(AlertStatus.NEW, DEFAULT_TARGET, basis=basis)
+    plain = planned(NEVER_PAGED, "closed", priority_id=4, hasbeenclosed=True, summary="Disk")
+    down = planned(prior, priority_id=4, summary="Disk")
+    assert (down.status, down.downgrade) == (AlertStatus.RESOLVED, True)
+    reason = "Downgraded: priority 4 is not in RELAY_PAGE_PRIORITIES"
+    assert down.payload["Message"] == f"{reason}. {plain.payload['Message']}"
+
+
+def test_the_flap_limit_names_its_minutes_and_utc_times() -> None:
+    opened = datetime(2050, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=2)))  # 23:00 UTC
+    remembered = Triage(priority="4", route="default")
+    prior = Prior(
+        AlertStatus.RESOLVED, DEFAULT_TARGET, remembered, downgraded=True, opened=opened
+    )
+    held = plan_page(
+        parse_event(webhook(42, "ticket updated", priority_id=1)),
+        P1,
+        prior,
+        now=opened + timedelta(minutes=5),
+    )
+    assert held.status is None
+    assert "at most once per 15 minutes" in held.decision.reason
+    assert "opened at 2049-12-31 23:00:00 UTC" in held.decision.reason
+    assert "it may page from 2049-12-31 23:15:00 UTC" in held.decision.reason
