@@ -516,7 +516,7 @@ def fresh_for(expires_in: Any) -> float:
 def _content(response: Any, limit: int | None, what: str) -> bytes:
     """The answer's body; with a `limit`, read no further than it (HaloRejected past it)."""
     if limit is None:
-        return bytes(response.content)
+        return response.content
     try:
         return capped_content(response, limit)
     except AnswerTooLarge:

@@ -51,7 +51,7 @@ def capped_content(response: requests.Response, limit: int) -> bytes:
         raise requests.ConnectionError(error) from None
     if len(data) > limit:
         raise AnswerTooLarge(f"the answer is larger than {limit} bytes")
-    return bytes(data)
+    return data
 
 
 _session: requests.Session | None = None

@@ -261,8 +261,7 @@ def _escalation(
 
 def _escalated(payload: dict[str, Any], escalation: str) -> dict[str, Any]:
     """The payload saying why: the message opens with it, and a plain `Escalation` parameter."""
-    message = str(payload.get("Message") or "")
-    return fit_payload({**payload, "Message": f"{escalation}. {message}", "Escalation": escalation})
+    return _said({**payload, "Escalation": escalation}, escalation)
 
 
 def _said(payload: dict[str, Any], why: str) -> dict[str, Any]:

@@ -60,9 +60,14 @@ def decide(
     ticket = event.ticket
     statuses = ticket.status_keys()
     ack_statuses = settings.relay_ack_statuses | params.ack_statuses
-    early = _asked_or_closed(event, settings, params) or _paged_on_event(
-        event, settings, last_sent, closed_in_signl4=closed_in_signl4
-    )
+    early = _asked_or_closed(event, settings, params)
+    if early is not None:
+        return early
+    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
+        # SIGNL4 closed the alert of a ticket Halo keeps open: only a close (above) counts, not
+        # an acknowledge status, a NewStatus or an SLA event.
+        return _reopened(event, settings, closed_in_signl4=True)
+    early = _paged_on_event(event, settings, last_sent)
     if early is not None:
         return early
     if params.new_statuses and statuses:
@@ -102,15 +107,9 @@ def _paged_on_event(
     event: HaloEvent,
     settings: RelaySettings,
     last_sent: AlertStatus | None,
-    *,
-    closed_in_signl4: bool,
 ) -> Decision | None:
     """A RELAY_PAGE_ON_EVENTS event (an SLA warning): pages an open ticket without an open alert,
-    past the paging filters (their point); with an alert open it adds nothing. None: not one.
-    First, though: after SIGNL4 closed the alert of a ticket Halo keeps open, every event but a
-    close (decided before) is skipped, this one, an acknowledge status or a NewStatus alike."""
-    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
-        return _reopened(event, settings, closed_in_signl4=True)
+    past the paging filters (their point); with an alert open it adds nothing. None: not one."""
     if event.event is None or event.event not in settings.relay_page_on_events:
         return None
     if last_sent in (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED):

@@ -211,7 +211,7 @@ def preview_event(
     try:
         event = parse_event(obj, params)
         mine = previous is not None and previous.external_id == event.ticket.external_id
-        if previous is not None and mine:
+        if previous is not None and mine:  # (the first test narrows the type)
             prior = previous.prior()
         page = plan_page(
             event, settings, prior, now=now or datetime.now(timezone.utc), params=params
