@@ -12,6 +12,8 @@ RELAY_PAGE_PRIORITIES=1 and RELAY_PAGE_TEAMS=Network. After each story:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -46,6 +48,51 @@ def body(tid: int, kind: str, fields: tuple[int, str]) -> dict[str, Any]:
     return webhook(tid, "ticket updated", priority_id=priority, team=team, status_id=2)
 
 
+# Seeded and count-based: a verdict never depends on the machine's speed.
+STORIES = settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@dataclass(frozen=True)
+class Told:
+    """What became of a story: SIGNL4's statuses for the ticket, and the ticket at its end."""
+
+    statuses: list[str]
+    is_open: bool
+    fields: tuple[int, str]
+    applied: list[tuple[int, str]]  # the fields of every event Halo sent
+
+
+def tell(
+    harness: Harness,
+    signl4: Signl4Fake,
+    first: tuple[int, str],
+    story: list[Any],
+    before_each: Callable[[], None] = lambda: None,
+) -> Told:
+    """Play a story on a fresh ticket (Halo reopens only a closed ticket and updates an open
+    one), `before_each` before every later event; no answer a 500, no opening paged twice."""
+    tid = story_ticket_id()  # a fresh ticket per example: the fixtures outlive the examples
+    answers = [harness.post(body(tid, "logged", first))]
+    is_open, fields, applied = True, first, [first]
+    for kind, step_fields in story:
+        if (kind == "reopen") == is_open:
+            continue
+        before_each()
+        answers.append(harness.post(body(tid, kind, step_fields)))
+        is_open, fields = kind != "close", step_fields
+        applied.append(fields)
+    assert all(code < 500 for code, _ in answers), answers
+    statuses = sent(signl4, f"HaloPSA-{tid}")
+    assert not [a for a, b in itertools.pairwise(statuses) if a == b == "new"], statuses
+    return Told(statuses, is_open, fields, applied)
+
+
 @pytest.fixture
 def filtered(memory_harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
     monkeypatch.setenv("RELAY_PAGE_PRIORITIES", "1")
@@ -53,30 +100,13 @@ def filtered(memory_harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harnes
     return memory_harness
 
 
-@settings(
-    max_examples=150,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@STORIES
 @given(first=FIELDS, story=st.lists(STEP, max_size=8))
 def test_escalation_pages_once_per_opening_and_leaves_one_alert(
     filtered: Harness, signl4: Signl4Fake, first: tuple[int, str], story: list[Any]
 ) -> None:
-    tid = story_ticket_id()  # a fresh ticket per example: the fixtures outlive the examples
-    answers = [filtered.post(body(tid, "logged", first))]
-    is_open, fields, applied = True, first, [first]
-    for kind, step_fields in story:
-        if (kind == "reopen") == is_open:
-            continue  # Halo reopens only a closed ticket, and updates an open one
-        answers.append(filtered.post(body(tid, kind, step_fields)))
-        is_open, fields = kind != "close", step_fields
-        applied.append(fields)
-    assert all(code < 500 for code, _ in answers), answers
-    statuses = sent(signl4, f"HaloPSA-{tid}")
-    assert not [a for a, b in itertools.pairwise(statuses) if a == b == "new"], statuses
-    if is_open and qualifies(fields):
-        assert statuses and statuses[-1] == "new", (first, story, statuses)
-    if not any(qualifies(f) for f in applied):
-        assert "new" not in statuses, (first, story, statuses)
+    told = tell(filtered, signl4, first, story)
+    if told.is_open and qualifies(told.fields):
+        assert told.statuses and told.statuses[-1] == "new", (first, story, told.statuses)
+    if not any(qualifies(f) for f in told.applied):
+        assert "new" not in told.statuses, (first, story, told.statuses)
