@@ -22,8 +22,11 @@ TICKET_READ = "GET /api/Tickets/<id>"
 
 
 @pytest.fixture(autouse=True)
-def empty_cache() -> Iterator[None]:
+def empty_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An empty cache whose clock stands still: a read stays cached however slow the machine
+    (its expiry is tested on a test clock in tests/unit/delivery/test_ticket_reads.py)."""
     CACHE.clear()
+    monkeypatch.setattr(CACHE, "clock", lambda: 0.0)
     yield
     CACHE.clear()
 
