@@ -50,24 +50,19 @@ def decide(
     `last_sent` is what the relay last sent for this ticket, when known: it lets a ticket
     that was closed and is now open again raise a fresh alert; not when `closed_in_signl4`
     (SIGNL4 closed the alert and Halo has not closed the ticket since: only a close counts).
-    Precedence: an explicit X-S4-Status in the body, then closed, then a new-ticket event,
-    then an acknowledge status (unless the alert was resolved: then the ticket reopened, at
-    that status), then reopen, then a body without event information.
+    Precedence: X-S4-Status in the body, closed, a new-ticket event, an acknowledge status
+    (of an alert not resolved: else a reopen), reopen, a body without event information.
     `params` (SIGNL4's query parameters) add status values to the settings' lists; with
-    NewStatus given, a known status that is none of New/Resolved/AckStatus is skipped, as
-    SIGNL4 discards it.
+    NewStatus given, a known status that is none of New/Resolved/AckStatus is skipped.
     """
     ticket = event.ticket
     statuses = ticket.status_keys()
     ack_statuses = settings.relay_ack_statuses | params.ack_statuses
-    early = _asked_or_closed(event, settings, params)
-    if early is not None:
-        return early
-    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
-        # SIGNL4 closed the alert of a ticket Halo keeps open: only a close (above) counts, not
-        # an acknowledge status, a NewStatus or an SLA event.
-        return _reopened(event, settings, closed_in_signl4=True)
-    early = _paged_on_event(event, settings, last_sent)
+    early = (
+        _asked_or_closed(event, settings, params)
+        or _kept_closed(event, settings, last_sent, closed_in_signl4=closed_in_signl4)
+        or _paged_on_event(event, settings, last_sent)
+    )
     if early is not None:
         return early
     if params.new_statuses and statuses:
@@ -101,6 +96,20 @@ def decide(
         f"Halo event '{event.event}' with status {_describe(ticket.status_id, ticket.status_name)} "
         "changes nothing SIGNL4 tracks"
     )
+
+
+def _kept_closed(
+    event: HaloEvent,
+    settings: RelaySettings,
+    last_sent: AlertStatus | None,
+    *,
+    closed_in_signl4: bool,
+) -> Decision | None:
+    """SIGNL4 closed the alert of a ticket Halo keeps open: only a close (decided before) counts,
+    not an acknowledge status, a NewStatus or an SLA event. None: not that state."""
+    if last_sent is AlertStatus.RESOLVED and closed_in_signl4:
+        return _reopened(event, settings, closed_in_signl4=True)
+    return None
 
 
 def _paged_on_event(
